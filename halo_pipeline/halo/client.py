@@ -1,0 +1,148 @@
+"""The HaloITSM API client: one method per endpoint this project uses, returning typed models."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, TypeVar
+
+import httpx
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from halo_pipeline.halo.errors import HaloMalformedResponseError
+from halo_pipeline.halo.http import HaloHttp
+from halo_pipeline.halo.models import Agent, Role, Status, Team, TicketType
+from halo_pipeline.halo.paging import Page, Progress, fetch_all_pages, parse_page
+from halo_pipeline.halo.settings import HaloSettings
+
+M = TypeVar("M", bound=BaseModel)
+
+UNASSIGNED_AGENT_ID = 1
+# Disabled and API-only agents are left out of `GET /api/agent` unless asked for.
+ALL_AGENTS = {"includeenabled": "true", "includedisabled": "true", "includeapiagents": "true"}
+
+
+class HaloClient:
+    """Typed access to one HaloITSM instance. Use as a context manager, or call `close()`."""
+
+    def __init__(
+        self,
+        settings: HaloSettings,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        logger: Any = None,
+        **http_options: Any,
+    ) -> None:
+        self.http = HaloHttp(settings, transport=transport, logger=logger, **http_options)
+        self.settings = settings
+        self.log = self.http.log
+
+    def __enter__(self) -> HaloClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.http.close()
+
+    @property
+    def request_count(self) -> int:
+        """Requests sent so far, token requests and retries included."""
+        return self.http.request_count
+
+    # Agents
+
+    def list_agents(self, progress: Progress | None = None) -> list[Agent]:
+        """Every agent (enabled, disabled, API-only) except the Unassigned placeholder."""
+        where = "GET /api/agent"
+        params = {
+            **ALL_AGENTS,
+            "includeroles": "true",
+            # Newer versions leave teams out unless asked; older ones ignore the parameter.
+            "include_membership_info": "true",
+            "pageinate": "true",
+            "page_size": self.settings.page_size,
+        }
+
+        def fetch(page_no: int) -> Page:
+            return parse_page(self.http.get("/agent", {**params, "page_no": page_no}), where)
+
+        rows = fetch_all_pages(
+            fetch,
+            page_size=self.settings.page_size,
+            concurrency=self.settings.concurrency,
+            where=where,
+            progress=progress,
+        )
+        return [a for a in _validate(Agent, rows, where) if a.id != UNASSIGNED_AGENT_ID]
+
+    def list_agents_where(self, **filters: str) -> list[Agent]:
+        """All agents matching Halo's list filters (`role=<id_int>`, `team_id=<id>`), unpaged.
+
+        One request per call, however many agents match, which is what makes fetching
+        memberships per role and per team cheap.
+        """
+        where = f"GET /api/agent?{'&'.join(f'{k}={v}' for k, v in filters.items())}"
+        payload = self.http.get("/agent", {**ALL_AGENTS, **filters})
+        rows = parse_page(payload, where).rows
+        return [a for a in _validate(Agent, rows, where) if a.id != UNASSIGNED_AGENT_ID]
+
+    def get_agent(self, agent_id: int) -> Agent:
+        """One agent with its roles and teams; `HaloNotFoundError` when it does not exist."""
+        payload = self.http.get(f"/agent/{agent_id}", {"includedetails": "true"})
+        return _validate_one(Agent, payload, f"GET /api/agent/{agent_id}")
+
+    def me(self) -> Agent:
+        """The agent the API application acts as."""
+        return _validate_one(Agent, self.http.get("/agent/me"), "GET /api/agent/me")
+
+    # Reference data
+
+    def list_roles(self) -> list[Role]:
+        return self._list(Role, "/roles", "roles")
+
+    def list_teams(self) -> list[Team]:
+        """All teams, inactive ones included."""
+        return self._list(Team, "/team", "teams", {"includedisabled": "true"})
+
+    def list_ticket_types(self) -> list[TicketType]:
+        return self._list(TicketType, "/tickettype", "tickettypes")
+
+    def list_statuses(self) -> list[Status]:
+        return self._list(Status, "/status", "statuses")
+
+    def _list(
+        self, model: type[M], path: str, list_key: str, params: dict[str, str] | None = None
+    ) -> list[M]:
+        """An unpaged list: a bare array, or an object holding the array under `list_key`."""
+        where = f"GET /api{path}"
+        return _validate(
+            model, parse_page(self.http.get(path, params), where, list_key).rows, where
+        )
+
+
+def _validate(model: type[M], rows: Sequence[Any], where: str) -> list[M]:
+    try:
+        return TypeAdapter(list[model]).validate_python(rows)  # type: ignore[valid-type]
+    except ValidationError as exc:
+        raise HaloMalformedResponseError(f"{where}: {_first_problem(exc, rows)}") from None
+
+
+def _validate_one(model: type[M], payload: Any, where: str) -> M:
+    try:
+        return model.model_validate(payload)
+    except ValidationError as exc:
+        raise HaloMalformedResponseError(f"{where}: {_first_problem(exc, [payload])}") from None
+
+
+def _first_problem(exc: ValidationError, rows: Sequence[Any]) -> str:
+    error = exc.errors()[0]
+    loc = list(error["loc"])
+    row_no = loc.pop(0) if loc and isinstance(loc[0], int) else 0
+    row = rows[row_no] if row_no < len(rows) else None
+    row_id = row.get("id") if isinstance(row, dict) else None
+    field = ".".join(str(part) for part in loc) or "(row)"
+    return (
+        f"row {row_no} (id {row_id!r}) field {field!r}: {error['msg']} "
+        f"(got {str(error.get('input'))[:80]!r}); {exc.error_count()} problem(s) in all"
+    )

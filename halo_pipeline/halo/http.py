@@ -1,0 +1,223 @@
+"""The HTTP layer under the HaloITSM client: tokens, retries, the request budget, counting.
+
+Every request, token requests included, passes the same event hook, which spends one unit of
+the client-side budget (a rolling five-minute window, like Halo's own limit) and counts it.
+Retries use tenacity: exponential backoff with jitter, or the server's `Retry-After` when it
+sends one, and a bounded number of attempts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+from pyrate_limiter import Limiter, Rate
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+
+from halo_pipeline.halo.auth import BearerAuth, TokenCache, parse_token_response, token_request
+from halo_pipeline.halo.errors import (
+    HaloBudgetExhaustedError,
+    HaloError,
+    HaloTransientError,
+    HaloUnreachableError,
+)
+from halo_pipeline.halo.models import TokenResponse
+from halo_pipeline.halo.responses import json_body, raise_for_status
+from halo_pipeline.halo.settings import HaloSettings
+
+# Errors from which httpx never sent the request, so repeating even a create is safe.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+# A token endpoint answering 500 with a tenant set is Halo's "unknown tenant": not transient.
+_TRANSIENT_TOKEN_STATUSES = {429, 502, 503, 504}
+
+log = logging.getLogger(__name__)
+
+
+class HaloHttp:
+    """Authenticated, retried, budgeted JSON requests to one HaloITSM instance."""
+
+    def __init__(
+        self,
+        settings: HaloSettings,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        logger: Any = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.settings = settings
+        self.log = logger or log
+        self._sleep = sleep
+        self._count_lock = threading.Lock()
+        self.requests_by_endpoint: Counter[str] = Counter()
+        self._budget = Limiter(
+            Rate(settings.max_requests_per_5_min, int(settings.budget_window_s * 1000))
+        )
+        hooks = {"request": [self._spend_budget]}
+        timeout = httpx.Timeout(settings.timeout_s)
+        self._token_http = httpx.Client(transport=transport, timeout=timeout, event_hooks=hooks)
+        self._tokens = TokenCache(self._fetch_token, clock=clock)
+        self._api = httpx.Client(
+            base_url=settings.api_url,
+            transport=transport,
+            timeout=timeout,
+            auth=BearerAuth(self._tokens),
+            event_hooks=hooks,
+            headers={"Accept": "application/json", "User-Agent": "halo-pipeline"},
+            limits=httpx.Limits(max_connections=settings.concurrency + 2),
+        )
+
+    @property
+    def request_count(self) -> int:
+        with self._count_lock:
+            return sum(self.requests_by_endpoint.values())
+
+    def close(self) -> None:
+        self._api.close()
+        self._token_http.close()
+
+    def get(self, path: str, params: dict[str, Any] | None = None) -> Any:
+        return self._call("GET", path, params=params, idempotent=True)
+
+    def post(self, path: str, records: list[dict[str, Any]]) -> Any:
+        """POST a JSON array; repeated on failure only when every record names its `id`.
+
+        Halo creates a record for each element without `id`, so blindly repeating a create
+        whose first attempt may have landed would make duplicates.
+        """
+        idempotent = all("id" in record for record in records)
+        return self._call("POST", path, json=records, idempotent=idempotent)
+
+    def delete(self, path: str) -> None:
+        self._call("DELETE", path, idempotent=True)
+
+    def _call(self, method: str, path: str, *, idempotent: bool, **kwargs: Any) -> Any:
+        response = self._send(self._api, method, path, raise_for_status, idempotent, **kwargs)
+        return None if method == "DELETE" or not response.content else json_body(response)
+
+    def _fetch_token(self) -> TokenResponse:
+        settings = self.settings
+
+        def check(response: httpx.Response) -> None:
+            if response.status_code in _TRANSIENT_TOKEN_STATUSES or (
+                response.status_code >= 500 and not settings.tenant
+            ):
+                raise_for_status(response)
+
+        response = self._send(
+            self._token_http, "POST", settings.token_url, check, True, **token_request(settings)
+        )
+        return parse_token_response(response, settings)
+
+    def _send(
+        self,
+        http: httpx.Client,
+        method: str,
+        url: str,
+        check: Callable[[httpx.Response], None],
+        idempotent: bool,
+        **kwargs: Any,
+    ) -> httpx.Response:
+        def retryable(exc: BaseException) -> bool:
+            return (
+                isinstance(exc, HaloTransientError)
+                and not exc.exhausted
+                and (idempotent or not exc.maybe_applied)
+            )
+
+        retrying = Retrying(
+            retry=retry_if_exception(retryable),
+            wait=self._wait,
+            stop=stop_after_attempt(self.settings.max_attempts),
+            sleep=self._sleep,
+            before_sleep=self._log_retry,
+            retry_error_callback=_give_up,
+        )
+        try:
+            for attempt in retrying:
+                with attempt:
+                    try:
+                        response = http.request(method, url, **kwargs)
+                    except httpx.TransportError as exc:
+                        raise _unreachable(exc, method, url) from None
+                    check(response)
+            return response
+        except HaloError as exc:
+            # Last line of defence: whatever a server echoed back, the secret stays out.
+            exc.args = tuple(_scrub(str(arg), self.settings.client_secret) for arg in exc.args)
+            raise
+
+    def _wait(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after is not None:
+            if retry_after > self.settings.max_retry_after_s:
+                # Waiting that long is no longer a retry: stop and say so.
+                exc.args = (f"{exc.args[0]} Retry-After asked for {retry_after:.0f}s.",)
+                raise exc
+            return retry_after
+        return _backoff(self.settings)(state)
+
+    def _log_retry(self, state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        wait = state.next_action.sleep if state.next_action else 0.0
+        self.log.warning(
+            f"HaloITSM request failed ({exc}); attempt {state.attempt_number} of "
+            f"{self.settings.max_attempts}, retrying in {wait:.1f}s"
+        )
+
+    def _spend_budget(self, request: httpx.Request) -> None:
+        # The wait is bounded by the window itself: after one window a slot is always free.
+        if not self._budget.try_acquire(
+            "halo", blocking=True, timeout=self.settings.budget_window_s + 30
+        ):
+            raise HaloBudgetExhaustedError(
+                "The client-side budget of HALO_MAX_REQUESTS_PER_5_MIN="
+                f"{self.settings.max_requests_per_5_min} did not free a slot in time."
+            )
+        with self._count_lock:
+            self.requests_by_endpoint[f"{request.method} {request.url.path}"] += 1
+
+
+def _backoff(settings: HaloSettings) -> wait_exponential_jitter:
+    return wait_exponential_jitter(
+        multiplier=settings.backoff_initial_s,
+        max=settings.backoff_max_s,
+        jitter=settings.backoff_initial_s,
+    )
+
+
+def _give_up(state: RetryCallState) -> Any:
+    exc = state.outcome.exception() if state.outcome else None
+    assert isinstance(exc, HaloTransientError)
+    exc.args = (f"{exc.args[0]} Gave up after {state.attempt_number} attempts.",)
+    exc.exhausted = True
+    raise exc
+
+
+def _unreachable(exc: httpx.TransportError, method: str, url: str) -> HaloUnreachableError:
+    with contextlib.suppress(RuntimeError):  # RuntimeError: no request attached
+        url = str(exc.request.url.copy_with(query=None))
+    error = HaloUnreachableError(
+        f"{method} {url}: could not reach HaloITSM ({type(exc).__name__}: "
+        f"{exc or 'no detail'}). Check HALO_BASE_URL / HALO_AUTH_URL and that this machine "
+        "can reach the host."
+    )
+    error.maybe_applied = not isinstance(exc, _NOT_SENT)
+    return error
+
+
+def _scrub(text: str, secret: str) -> str:
+    return text.replace(secret, "***") if secret else text

@@ -1,0 +1,145 @@
+"""Reading every page of a HaloITSM list, whichever paging dialect the server speaks.
+
+Halo asks for `pageinate=true&page_no=N&page_size=S`, and servers answer in several ways:
+an object with the rows under `results` and `record_count` beside them; the same without
+`record_count`; a bare array of one page; or (older versions, which ignore paging) a bare
+array of everything. Pages may be smaller than asked. This module turns any of them into the
+full list, fetching pages concurrently when the total is known, and stops with an error rather
+than loop when a server keeps repeating a page.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from halo_pipeline.halo.errors import HaloMalformedResponseError
+
+# A safety net for servers that never send a short page: 10,000 pages is a million rows.
+MAX_PAGES = 10_000
+
+Progress = Callable[[int, int | None], None]
+
+
+@dataclass(frozen=True)
+class Page:
+    rows: list[dict[str, Any]]
+    record_count: int | None
+    enveloped: bool
+
+
+def parse_page(payload: Any, where: str, list_key: str = "results") -> Page:
+    if isinstance(payload, list):
+        return Page(payload, None, enveloped=False)
+    if isinstance(payload, dict) and isinstance(payload.get(list_key), list):
+        count = payload.get("record_count")
+        if count is not None and (isinstance(count, bool) or not isinstance(count, int)):
+            raise HaloMalformedResponseError(f"{where}: record_count is not a number: {count!r}")
+        return Page(payload[list_key], count, enveloped=True)
+    shape = type(payload).__name__ if not isinstance(payload, dict) else f"keys {sorted(payload)}"
+    raise HaloMalformedResponseError(
+        f"{where}: expected a JSON array or an object with {list_key!r}, got {shape}"
+    )
+
+
+class _Rows:
+    """Rows in arrival order, keyed by id, so repeated rows are noticed and not kept twice."""
+
+    def __init__(self, where: str) -> None:
+        self.where = where
+        self.by_id: dict[int, dict[str, Any]] = {}
+
+    def add(self, rows: Iterable[dict[str, Any]]) -> int:
+        before = len(self.by_id)
+        for row in rows:
+            row_id = row.get("id") if isinstance(row, dict) else None
+            if isinstance(row_id, bool) or not isinstance(row_id, int):
+                raise HaloMalformedResponseError(
+                    f"{self.where}: a row has no integer 'id' (got {str(row)[:120]!r})"
+                )
+            self.by_id.setdefault(row_id, row)
+        return len(self.by_id) - before
+
+
+def fetch_all_pages(
+    fetch: Callable[[int], Page],
+    *,
+    page_size: int,
+    concurrency: int,
+    where: str,
+    progress: Progress | None = None,
+) -> list[dict[str, Any]]:
+    """Every row of a paged list, each once, in the order the server gave them."""
+    report = progress or (lambda done, known: None)
+    rows = _Rows(where)
+    first = fetch(1)
+    rows.add(first.rows)
+    total = first.record_count
+    if not first.rows or (total is not None and len(rows.by_id) >= total):
+        report(1, 1)
+        return list(rows.by_id.values())
+    if not first.enveloped and len(first.rows) > page_size:
+        # More rows than asked for: the server ignored paging and sent everything.
+        report(1, 1)
+        return list(rows.by_id.values())
+
+    next_page = 2
+    if total is not None:
+        known = math.ceil(total / len(first.rows))
+        report(1, known)
+        _fetch_concurrently(fetch, range(2, known + 1), rows, concurrency, report, known)
+        next_page = known + 1
+        if len(rows.by_id) >= total:
+            return list(rows.by_id.values())
+        # Fewer distinct rows than promised: rows moved between pages while we read, or pages
+        # repeated. Read on; the checks below decide which.
+
+    size = len(first.rows)
+    while True:
+        if next_page > MAX_PAGES:
+            raise HaloMalformedResponseError(
+                f"{where}: still returning rows after {MAX_PAGES} pages"
+            )
+        page = fetch(next_page)
+        report(next_page, None)
+        if not page.rows:
+            break
+        if rows.add(page.rows) == 0:
+            if next_page == 2 and not first.enveloped:
+                break  # page 2 is page 1 again: the server ignores page_no and sent everything
+            raise HaloMalformedResponseError(
+                f"{where}: page {next_page} repeats rows already received (the server keeps "
+                f"answering the same page); stopped after {len(rows.by_id)} rows rather than "
+                "keep a partial list."
+            )
+        if len(page.rows) < size:
+            break
+        next_page += 1
+
+    if total is not None and len(rows.by_id) < total:
+        raise HaloMalformedResponseError(
+            f"{where}: received {len(rows.by_id)} distinct rows but record_count is {total}; "
+            "the list changed while it was read. Run the sync again."
+        )
+    return list(rows.by_id.values())
+
+
+def _fetch_concurrently(
+    fetch: Callable[[int], Page],
+    page_numbers: range,
+    rows: _Rows,
+    concurrency: int,
+    report: Progress,
+    known: int,
+) -> None:
+    pool = ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="halo-page")
+    try:
+        for page_no, page in zip(page_numbers, pool.map(fetch, page_numbers), strict=True):
+            rows.add(page.rows)
+            report(page_no, known)
+    finally:
+        # On failure, drop queued pages instead of fetching them for nothing.
+        pool.shutdown(wait=True, cancel_futures=True)
