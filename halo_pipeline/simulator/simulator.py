@@ -1,0 +1,148 @@
+"""The simulator as tests and the CLI use it: an app, ways to reach it, and scenario helpers."""
+
+import copy
+import dataclasses
+import uuid
+from collections import Counter
+from collections.abc import Iterable
+from contextlib import AbstractContextManager
+from typing import Any
+
+import httpx
+
+from halo_pipeline.simulator.app import HaloApp
+from halo_pipeline.simulator.config import SimulatorConfig
+from halo_pipeline.simulator.dataset import Agent, Dataset, Role, generate_dataset
+from halo_pipeline.simulator.faults import Fault
+from halo_pipeline.simulator.server import serve_in_background
+from halo_pipeline.simulator.shapes import agent_json
+from halo_pipeline.simulator.state import LoggedRequest, State
+
+
+class Simulator:
+    """A HaloITSM stand-in. Helpers change the state at once, without the configured write lag,
+    and raise KeyError for unknown ids."""
+
+    def __init__(
+        self, dataset: Dataset | None = None, config: SimulatorConfig | None = None
+    ) -> None:
+        self.config = config or SimulatorConfig()
+        self._state = State(dataset or generate_dataset())
+        self.app = HaloApp(self._state, self.config)
+
+    def transport(self) -> httpx.WSGITransport:
+        """For `httpx.Client(transport=sim.transport(), base_url="http://halo.test")`."""
+        return httpx.WSGITransport(app=self.app)
+
+    def serve(
+        self, host: str = "127.0.0.1", port: int = 0, access_log: bool = False
+    ) -> AbstractContextManager[str]:
+        """`with sim.serve() as url:` serves real HTTP from a daemon thread until the block ends."""
+        return serve_in_background(self.app, host, port, access_log)
+
+    def inject(self, fault: Fault) -> None:
+        with self._state.lock:
+            self.app.faults.add(fault)
+
+    @property
+    def request_counts(self) -> Counter[tuple[str, str]]:
+        with self._state.lock:
+            return self._state.request_counts.copy()
+
+    @property
+    def request_log(self) -> list[LoggedRequest]:
+        with self._state.lock:
+            return list(self._state.request_log)
+
+    def reset_counts(self) -> None:
+        with self._state.lock:
+            self._state.request_counts.clear()
+            self._state.request_log.clear()
+
+    def expire_tokens(self) -> None:
+        with self._state.lock:
+            self._state.expire_tokens()
+
+    def get_agent(self, agent_id: int) -> dict:
+        with self._state.lock:
+            return agent_json(self._state.agents[agent_id], self._state)
+
+    def set_agent_roles(self, agent_id: int, role_ids: list[str]) -> None:
+        with self._state.lock:
+            self._require(self._state.roles, role_ids)
+            self._update(agent_id, role_ids=tuple(role_ids))
+
+    def set_agent_teams(self, agent_id: int, team_ids: list[int]) -> None:
+        with self._state.lock:
+            self._require(self._state.teams, team_ids)
+            self._update(agent_id, team_ids=tuple(team_ids))
+
+    def add_agent(
+        self,
+        name: str,
+        email: str,
+        *,
+        isdisabled: bool = False,
+        isapiagent: bool = False,
+        role_ids: tuple[str, ...] = (),
+        team_ids: tuple[int, ...] = (),
+    ) -> int:
+        with self._state.lock:
+            self._require(self._state.roles, role_ids)
+            self._require(self._state.teams, team_ids)
+            firstname, _, surname = name.partition(" ")
+            team = self._state.teams[team_ids[0]] if team_ids else None
+            agent = Agent(
+                id=self._state.new_agent_id(),
+                name=name,
+                firstname=firstname,
+                surname=surname,
+                email=email,
+                isdisabled=isdisabled,
+                isapiagent=isapiagent,
+                team=team.name if team else None,
+                department=team.department_name if team else None,
+                role_ids=tuple(role_ids),
+                team_ids=tuple(team_ids),
+            )
+            self._state.save_agents([agent])
+            return agent.id
+
+    def disable_agent(self, agent_id: int) -> None:
+        with self._state.lock:
+            self._update(agent_id, isdisabled=True)
+
+    def delete_agent(self, agent_id: int) -> None:
+        with self._state.lock:
+            self._state.delete_agent(agent_id)
+
+    def delete_team(self, team_id: int) -> None:
+        with self._state.lock:
+            self._state.delete_team(team_id)
+
+    def add_role(self, name: str, notes: str = "", is_integration: bool = False) -> str:
+        with self._state.lock:
+            id_int = max((role.id_int for role in self._state.roles.values()), default=0) + 1
+            role = Role(str(uuid.uuid4()), id_int, name, notes, is_integration)
+            self._state.roles[role.id] = role
+            return role.id
+
+    @property
+    def tickets(self) -> list[dict]:
+        with self._state.lock:
+            return copy.deepcopy(list(self._state.tickets.values()))
+
+    @property
+    def actions(self) -> list[dict]:
+        with self._state.lock:
+            return copy.deepcopy(self._state.actions)
+
+    def _update(self, agent_id: int, **changes: Any) -> None:
+        agent = self._state.agents[agent_id]
+        self._state.save_agents([dataclasses.replace(agent, **changes)])
+
+    @staticmethod
+    def _require(known: dict, ids: Iterable[object]) -> None:
+        unknown = [value for value in ids if value not in known]
+        if unknown:
+            raise KeyError(unknown[0])

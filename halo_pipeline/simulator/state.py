@@ -1,0 +1,116 @@
+"""The simulator's in-memory HaloITSM: directory records, tickets, tokens and request counters."""
+
+import dataclasses
+import itertools
+import secrets
+import threading
+from collections import Counter
+from dataclasses import dataclass
+
+from halo_pipeline.simulator.dataset import Agent, Dataset
+
+
+@dataclass
+class LoggedRequest:
+    method: str
+    path: str
+    query: dict[str, str]
+    # Entries are logged on arrival, to keep arrival order; the status is filled in on answering.
+    status: int | None = None
+
+
+class State:
+    """Everything a running simulator remembers.
+
+    Methods do not lock: callers hold `lock` around each request or test helper, so that a
+    request sees and changes the state as one step, as it would on a transactional server.
+    """
+
+    def __init__(self, dataset: Dataset) -> None:
+        self.lock = threading.Lock()
+        # Records are frozen, so copying the mappings is enough to keep simulators apart.
+        self.agents = {agent.id: agent for agent in dataset.agents}
+        self.roles = {role.id: role for role in dataset.roles}
+        self.teams = {team.id: team for team in dataset.teams}
+        self.ticket_types = {ticket_type.id: ticket_type for ticket_type in dataset.ticket_types}
+        self.statuses = {status.id: status for status in dataset.statuses}
+        self.login_agent_id = dataset.login_agent_id
+        self.tickets: dict[int, dict] = {}
+        self.actions: list[dict] = []
+        self.tokens: dict[str, float] = {}  # token -> expiry on the config clock
+        self.request_counts: Counter[tuple[str, str]] = Counter()
+        self.request_log: list[LoggedRequest] = []
+        self._lagging: dict[int, tuple[float, Agent | None]] = {}  # id -> (until, what reads see)
+        # Halo never reuses ids, even after a delete.
+        self._agent_ids = itertools.count(max(self.agents, default=0) + 1)
+        self._ticket_ids = itertools.count(1001)
+        self._action_ids = itertools.count(1)
+
+    def visible_agent(self, agent_id: int, now: float) -> Agent | None:
+        """The agent as reads see it: the version before a write until the write lag has passed."""
+        lagging = self._lagging.get(agent_id)
+        if lagging is not None:
+            until, seen = lagging
+            if now < until:
+                return seen
+            del self._lagging[agent_id]
+        return self.agents.get(agent_id)
+
+    def visible_agents(self, now: float) -> list[Agent]:
+        """Every agent as reads see it, by id (ids only grow, so dict order is id order)."""
+        seen = (self.visible_agent(agent_id, now) for agent_id in list(self.agents))
+        return [agent for agent in seen if agent is not None]
+
+    def save_agents(self, agents: list[Agent], now: float = 0.0, lag_s: float = 0.0) -> None:
+        for agent in agents:
+            if lag_s > 0:
+                self._lagging[agent.id] = (now + lag_s, self.visible_agent(agent.id, now))
+            else:
+                self._lagging.pop(agent.id, None)
+            self.agents[agent.id] = agent
+
+    def new_agent_id(self) -> int:
+        return next(self._agent_ids)
+
+    def delete_agent(self, agent_id: int) -> None:
+        del self.agents[agent_id]
+        self._lagging.pop(agent_id, None)
+
+    def delete_team(self, team_id: int) -> None:
+        team = self.teams.pop(team_id)
+        members = [agent for agent in self.agents.values() if team_id in agent.team_ids]
+        self.save_agents(
+            [
+                dataclasses.replace(
+                    agent,
+                    team_ids=tuple(t for t in agent.team_ids if t != team_id),
+                    team=None if agent.team == team.name else agent.team,
+                )
+                for agent in members
+            ]
+        )
+
+    def new_ticket_id(self) -> int:
+        return next(self._ticket_ids)
+
+    def new_action_id(self) -> int:
+        return next(self._action_ids)
+
+    def issue_token(self, expires_at: float) -> str:
+        token = secrets.token_urlsafe(32)
+        self.tokens[token] = expires_at
+        return token
+
+    def expire_tokens(self) -> None:
+        self.tokens.clear()
+
+    def token_valid(self, token: str, now: float) -> bool:
+        return now < self.tokens.get(token, now)
+
+    def log_request(
+        self, method: str, route: str, path: str, query: dict[str, str]
+    ) -> LoggedRequest:
+        self.request_counts[(method, route)] += 1
+        entry = LoggedRequest(method, path, query)
+        self.request_log.append(entry)
+        return entry

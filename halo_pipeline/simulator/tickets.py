@@ -1,0 +1,108 @@
+"""Tickets and their actions (notes): enough of Halo's ticketing to track provisioning requests."""
+
+from datetime import UTC, datetime
+
+from werkzeug.exceptions import abort
+from werkzeug.wrappers import Request, Response
+
+from halo_pipeline.simulator.config import SimulatorConfig
+from halo_pipeline.simulator.params import flag, integer, json_array, page, path_id
+from halo_pipeline.simulator.responses import exception_error, json_response
+from halo_pipeline.simulator.state import State
+
+UNSET_DATE = "1900-01-01T00:00:00"  # Halo's sentinel for a date that has no value
+UPDATABLE_FIELDS = ("summary", "details", "status_id", "agent_id", "team", "customfields")
+
+
+def post_tickets(state: State, config: SimulatorConfig, request: Request) -> Response:
+    saved = [_saved_version(element, state) for element in json_array(request)]
+    state.tickets.update((ticket["id"], ticket) for ticket in saved)
+    return json_response(saved[0] if len(saved) == 1 else saved, 201)
+
+
+def get_ticket(state: State, config: SimulatorConfig, request: Request, id: str) -> Response:
+    ticket = state.tickets.get(path_id(id))
+    if ticket is None:
+        abort(exception_error(404, f"Ticket {id} not found."))
+    return json_response(ticket)
+
+
+def list_tickets(state: State, config: SimulatorConfig, request: Request) -> Response:
+    search = request.args.get("search", "").casefold()
+    tickets = [t for t in state.tickets.values() if search in t["summary"].casefold()]
+    if not flag(request.args, "pageinate"):
+        return json_response({"record_count": len(tickets), "tickets": tickets})
+    page_no, page_size = page(request.args, config.max_page_size)
+    start = (page_no - 1) * page_size
+    return json_response(
+        {
+            "page_no": page_no,
+            "page_size": page_size,
+            "record_count": len(tickets),
+            "tickets": tickets[start : start + page_size],
+        }
+    )
+
+
+def post_actions(state: State, config: SimulatorConfig, request: Request) -> Response:
+    elements = json_array(request)
+    for element in elements:
+        if element.get("ticket_id") not in state.tickets:
+            abort(exception_error(400, f"Ticket {element.get('ticket_id')} does not exist."))
+    saved = [element | {"id": state.new_action_id(), "datetime": _now()} for element in elements]
+    state.actions.extend(saved)
+    return json_response(saved[0] if len(saved) == 1 else saved, 201)
+
+
+def list_actions(state: State, config: SimulatorConfig, request: Request) -> Response:
+    ticket_id = integer(request.args, "ticket_id", 0)
+    actions = [a for a in state.actions if not ticket_id or a["ticket_id"] == ticket_id]
+    return json_response({"record_count": len(actions), "actions": actions})
+
+
+def _saved_version(element: dict, state: State) -> dict:
+    if "id" in element:
+        current = state.tickets.get(element["id"])
+        if current is None:
+            abort(exception_error(400, f"Ticket {element['id']} does not exist."))
+        ticket = current | {field: element[field] for field in UPDATABLE_FIELDS if field in element}
+    else:
+        ticket = _new_ticket(element, state)
+    status = state.statuses.get(ticket["status_id"])
+    if status is None:
+        abort(exception_error(400, f"Status {ticket['status_id']} does not exist."))
+    if status.is_closed and ticket["dateclosed"] == UNSET_DATE:
+        ticket["dateclosed"] = _now()
+    return ticket
+
+
+def _new_ticket(element: dict, state: State) -> dict:
+    summary = element.get("summary")
+    if not isinstance(summary, str) or not summary.strip():
+        abort(exception_error(400, "Please enter a summary."))
+    ticket_type = state.ticket_types.get(element.get("tickettype_id"))
+    if ticket_type is None:
+        abort(exception_error(400, f"Ticket type {element.get('tickettype_id')} does not exist."))
+    team = element.get("team", "")
+    if "team_id" in element:
+        known = state.teams.get(element["team_id"])
+        if known is None:
+            abort(exception_error(400, f"Team {element['team_id']} does not exist."))
+        team = known.name
+    return {
+        "id": state.new_ticket_id(),
+        "summary": summary,
+        "details": element.get("details", ""),
+        "status_id": element.get("status_id") or ticket_type.initial_status or 1,
+        "tickettype_id": ticket_type.id,
+        "agent_id": element.get("agent_id"),
+        "team": team,
+        "datecreated": _now(),
+        "dateclosed": UNSET_DATE,
+        "customfields": element.get("customfields", []),
+    }
+
+
+def _now() -> str:
+    # Halo writes UTC timestamps without an offset.
+    return datetime.now(UTC).replace(tzinfo=None).isoformat(timespec="milliseconds")

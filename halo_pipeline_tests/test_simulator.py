@@ -1,0 +1,1111 @@
+"""The HaloITSM simulator, spoken to with plain httpx both in-process and over loopback HTTP."""
+
+import json
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
+from datetime import datetime
+
+import httpx
+import pytest
+
+from halo_pipeline.simulator import Dataset, Fault, Simulator, SimulatorConfig, generate_dataset
+from halo_pipeline.simulator.config import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
+
+DATASET = generate_dataset()
+ROLE = {role.name: role for role in DATASET.roles}
+TOKEN_FORM = {
+    "grant_type": "client_credentials",
+    "client_id": DEMO_CLIENT_ID,
+    "client_secret": DEMO_CLIENT_SECRET,
+    "scope": "all",
+}
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+Connect = Callable[[Simulator], httpx.Client]
+
+
+@pytest.fixture(params=["in-process", "loopback"])
+def connect(request: pytest.FixtureRequest) -> Iterator[Connect]:
+    """Opens an unauthenticated client to a simulator, through the transport under test."""
+    with ExitStack() as stack:
+
+        def open_client(sim: Simulator) -> httpx.Client:
+            if request.param == "in-process":
+                client = httpx.Client(transport=sim.transport(), base_url="http://halo.test")
+            else:
+                client = httpx.Client(
+                    base_url=stack.enter_context(sim.serve(access_log=True)), trust_env=False
+                )
+            return stack.enter_context(client)
+
+        yield open_client
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def sim(clock: FakeClock) -> Simulator:
+    return Simulator(DATASET, SimulatorConfig(clock=clock))
+
+
+@pytest.fixture
+def anonymous(sim: Simulator, connect: Connect) -> httpx.Client:
+    return connect(sim)
+
+
+@pytest.fixture
+def api(anonymous: httpx.Client) -> httpx.Client:
+    """A client holding a valid bearer token."""
+    anonymous.headers["Authorization"] = f"Bearer {fetch_token(anonymous)}"
+    return anonymous
+
+
+def fetch_token(client: httpx.Client) -> str:
+    response = client.post("/auth/token", data=TOKEN_FORM)
+    assert response.status_code == 200, response.text
+    return response.json()["access_token"]
+
+
+def ids(rows: list[dict]) -> list[int]:
+    return [row["id"] for row in rows]
+
+
+def expected_ids(keep: Callable = lambda agent: True) -> list[int]:
+    """Agent ids the default listing shows (enabled, not API-only, not Unassigned), narrowed."""
+    return [
+        agent.id
+        for agent in DATASET.agents
+        if agent.id != 1 and not agent.isdisabled and not agent.isapiagent and keep(agent)
+    ]
+
+
+# --- authentication ---------------------------------------------------------------------------
+
+
+def test_token_is_issued_for_the_demo_application(anonymous: httpx.Client) -> None:
+    response = anonymous.post("/auth/token", data=TOKEN_FORM)
+
+    assert response.status_code == 200
+    body = response.json()
+    assert set(body) == {"access_token", "token_type", "expires_in", "scope"}
+    assert (body["token_type"], body["expires_in"], body["scope"]) == ("Bearer", 3600, "all")
+    assert DEMO_CLIENT_SECRET not in response.text
+
+
+@pytest.mark.parametrize(
+    ("change", "error"),
+    [
+        ({"grant_type": "password"}, "unsupported_grant_type"),
+        ({"client_id": "someone-else"}, "invalid_client"),
+        ({"client_secret": "wrong"}, "invalid_client"),
+        ({"scope": "read:agents"}, "invalid_scope"),
+    ],
+)
+def test_token_errors_are_oauth_bodies(anonymous: httpx.Client, change: dict, error: str) -> None:
+    response = anonymous.post("/auth/token", data=TOKEN_FORM | change)
+
+    assert response.status_code == 400
+    assert response.json() == {"error": error}
+
+
+def test_known_scopes_other_than_all_are_granted(anonymous: httpx.Client) -> None:
+    response = anonymous.post(
+        "/auth/token", data=TOKEN_FORM | {"scope": "read:tickets edit:tickets"}
+    )
+
+    assert response.json()["scope"] == "read:tickets edit:tickets"
+
+
+def test_tenant_must_be_named_in_the_query_or_the_form(
+    sim: Simulator, anonymous: httpx.Client
+) -> None:
+    sim.config.tenant = "acme"
+
+    missing = anonymous.post("/auth/token", data=TOKEN_FORM)
+    wrong = anonymous.post("/auth/token", params={"tenant": "other"}, data=TOKEN_FORM)
+    in_query = anonymous.post("/auth/token", params={"tenant": "acme"}, data=TOKEN_FORM)
+    in_form = anonymous.post("/auth/token", data=TOKEN_FORM | {"tenant": "acme"})
+
+    assert (missing.status_code, wrong.status_code) == (500, 500)
+    assert missing.headers["content-type"].startswith("text/html")
+    assert missing.text.startswith("<html>")
+    assert (in_query.status_code, in_form.status_code) == (200, 200)
+
+
+def test_wrong_tenant_status_is_configurable(sim: Simulator, anonymous: httpx.Client) -> None:
+    sim.config.tenant, sim.config.wrong_tenant_status = "acme", 404
+
+    assert anonymous.post("/auth/token", data=TOKEN_FORM).status_code == 404
+
+
+def test_authinfo_needs_no_token(sim: Simulator, anonymous: httpx.Client) -> None:
+    sim.config.tenant = "acme"
+
+    response = anonymous.get("/api/authinfo")
+
+    assert response.json() == {
+        "auth_url": str(anonymous.base_url.join("/auth")),
+        "tenant_id": "acme",
+    }
+
+
+@pytest.mark.parametrize("authorization", [None, "Bearer not-a-token", "Basic dXNlcjpwYXNz"])
+def test_api_refuses_requests_without_a_valid_token(
+    anonymous: httpx.Client, authorization: str | None
+) -> None:
+    headers = {"Authorization": authorization} if authorization else {}
+
+    response = anonymous.get("/api/agent", headers=headers)
+
+    assert (response.status_code, response.content) == (401, b"")
+
+
+def test_token_expires_after_its_lifetime(
+    sim: Simulator, api: httpx.Client, clock: FakeClock
+) -> None:
+    clock.now += 3599
+    assert api.get("/api/roles").status_code == 200
+    clock.now += 1
+    assert api.get("/api/roles").status_code == 401
+
+
+def test_expire_tokens_invalidates_every_issued_token(sim: Simulator, api: httpx.Client) -> None:
+    sim.expire_tokens()
+
+    assert api.get("/api/roles").status_code == 401
+    api.headers["Authorization"] = f"Bearer {fetch_token(api)}"
+    assert api.get("/api/roles").status_code == 200
+
+
+# --- agents: listing ----------------------------------------------------------------------------
+
+
+def test_agent_list_hides_disabled_api_and_unassigned_agents_by_default(api: httpx.Client) -> None:
+    rows = api.get("/api/agent").json()
+
+    assert ids(rows) == expected_ids()
+    assert {1, 6, 7, 8}.isdisjoint(ids(rows))
+    assert all("roles" not in row for row in rows)
+
+
+@pytest.mark.parametrize(
+    ("params", "added"),
+    [
+        ({"includedisabled": "true"}, {6, 7, 29, 40}),
+        ({"includeapiagents": "true"}, {8, 12, 24, 25}),
+        ({"includeunassigned": "true"}, {1}),
+        ({"includeinactive": "true"}, set()),  # not a Halo parameter: ignored
+    ],
+)
+def test_agent_list_includes_each_category_when_asked(
+    api: httpx.Client, params: dict, added: set[int]
+) -> None:
+    rows = api.get("/api/agent", params=params).json()
+
+    assert ids(rows) == sorted(set(expected_ids()) | added)
+
+
+def test_agent_list_can_exclude_enabled_agents(api: httpx.Client) -> None:
+    params = {"includeenabled": "false", "includedisabled": "true"}
+
+    assert ids(api.get("/api/agent", params=params).json()) == [6, 7, 29, 40]
+
+
+def test_agent_rows_carry_halo_fields_and_roles_only_when_asked(api: httpx.Client) -> None:
+    rows = api.get("/api/agent", params={"includeroles": "true"}).json()
+
+    zoe = rows[0]
+    assert list(zoe) == [
+        "id",
+        "name",
+        "firstname",
+        "surname",
+        "email",
+        "isdisabled",
+        "isapiagent",
+        "is_agent",
+        "is_admin",
+        "team",
+        "department",
+        "teams",
+        "roles",
+    ]
+    assert (zoe["id"], zoe["name"], zoe["email"], zoe["is_admin"]) == (
+        2,
+        "Zoë Müller",
+        "agent2@example.com",
+        True,
+    )
+    assert zoe["roles"] == [
+        {"id": ROLE[name].id, "name": name} for name in ("Administrator", "Agent", "Change Manager")
+    ]
+    assert [team["team_id"] for team in zoe["teams"]] == [1, 3]
+    assert zoe["teams"][1] == {
+        "team_id": 3,
+        "team_name": "Service Desk – Café",
+        "department_id": 1,
+        "is_manager": False,
+        "in_section": True,
+    }
+    assert (zoe["team"], zoe["department"]) == ("1st Line Support", "IT Operations")
+
+
+@pytest.mark.parametrize(
+    ("params", "keep"),
+    [
+        ({"search": "BOBBY"}, lambda agent: agent.id == 4),
+        ({"search": "o'brien"}, lambda agent: "O'Brien" in agent.name),
+        ({"search": "AGENT1"}, lambda agent: agent.email.startswith("agent1")),
+        ({"team": "Service Desk – Café"}, lambda agent: 3 in agent.team_ids),
+        ({"team_id": "3"}, lambda agent: 3 in agent.team_ids),
+        ({"team": "No Such Team"}, lambda agent: False),
+        ({"role": "1"}, lambda agent: ROLE["Administrator"].id in agent.role_ids),
+        (
+            {"role": "4", "team_id": "2"},
+            lambda a: ROLE["Read Only"].id in a.role_ids and 2 in a.team_ids,
+        ),
+    ],
+)
+def test_agent_list_filters(api: httpx.Client, params: dict, keep: Callable) -> None:
+    expected = expected_ids(keep)
+    assert expected or params == {"team": "No Such Team"}  # the filter is tested on real rows
+
+    assert ids(api.get("/api/agent", params=params).json()) == expected
+
+
+PAGE_2 = {"pageinate": "true", "page_no": "2", "page_size": "10"}
+
+
+def test_envelope_paging(api: httpx.Client) -> None:
+    body = api.get("/api/agent", params=PAGE_2).json()
+
+    assert list(body) == ["page_no", "page_size", "record_count", "results"]
+    assert (body["page_no"], body["page_size"], body["record_count"]) == (2, 10, 32)
+    assert ids(body["results"]) == expected_ids()[10:20]
+
+
+def test_envelope_paging_without_record_count(sim: Simulator, api: httpx.Client) -> None:
+    sim.config.include_record_count = False
+
+    body = api.get("/api/agent", params=PAGE_2).json()
+
+    assert list(body) == ["page_no", "page_size", "results"]
+    assert ids(body["results"]) == expected_ids()[10:20]
+
+
+def test_bare_paging_answers_the_page_as_an_array(sim: Simulator, api: httpx.Client) -> None:
+    sim.config.agent_paging = "bare"
+
+    assert ids(api.get("/api/agent", params=PAGE_2).json()) == expected_ids()[10:20]
+
+
+def test_legacy_paging_ignores_paging_parameters(sim: Simulator, api: httpx.Client) -> None:
+    sim.config.agent_paging = "legacy"
+
+    assert ids(api.get("/api/agent", params=PAGE_2).json()) == expected_ids()
+
+
+def test_unpaged_request_gets_a_bare_array_of_everything(api: httpx.Client) -> None:
+    assert ids(api.get("/api/agent").json()) == expected_ids()
+
+
+def test_last_and_past_last_pages(api: httpx.Client) -> None:
+    last = api.get("/api/agent", params=PAGE_2 | {"page_no": "4"}).json()
+    past = api.get("/api/agent", params=PAGE_2 | {"page_no": "5"}).json()
+
+    assert ids(last["results"]) == expected_ids()[30:]
+    assert (past["page_no"], past["record_count"], past["results"]) == (5, 32, [])
+
+
+def test_page_size_is_silently_capped(sim: Simulator, api: httpx.Client) -> None:
+    sim.config.max_page_size = 4
+
+    body = api.get("/api/agent", params=PAGE_2 | {"page_size": "100"}).json()
+
+    assert (body["page_no"], body["page_size"], body["record_count"]) == (2, 4, 32)
+    assert ids(body["results"]) == expected_ids()[4:8]
+
+
+def test_stuck_server_repeats_a_page(sim: Simulator, api: httpx.Client) -> None:
+    sim.config.stuck_after_page = 2
+
+    page_3 = api.get("/api/agent", params=PAGE_2 | {"page_no": "3"}).json()
+
+    assert page_3["page_no"] == 3
+    assert ids(page_3["results"]) == expected_ids()[10:20]
+
+
+def test_non_numeric_paging_parameter_is_a_400(api: httpx.Client) -> None:
+    response = api.get("/api/agent", params=PAGE_2 | {"page_no": "two"})
+
+    assert response.status_code == 400
+    assert set(response.json()) == {"ClassName", "Message"}
+
+
+def test_omitted_memberships_leave_list_rows_without_roles_or_teams(
+    sim: Simulator, api: httpx.Client
+) -> None:
+    sim.config.omit_memberships = True
+
+    row = api.get("/api/agent", params={"includeroles": "true"}).json()[0]
+    detail = api.get("/api/agent/2").json()
+
+    assert ("roles" in row, "teams" in row) == (False, False)
+    assert (len(detail["roles"]), len(detail["teams"])) == (3, 2)
+
+
+# --- agents: detail, writes, deletes --------------------------------------------------------------
+
+
+def test_agent_detail(sim: Simulator, api: httpx.Client) -> None:
+    response = api.get("/api/agent/4", params={"includedetails": "true"})
+
+    assert response.json() == sim.get_agent(4)
+    assert response.json()["name"] == 'Robert "Bobby" Tables'
+    assert [role["name"] for role in response.json()["roles"]] == ["Agent", "Read Only"]
+
+
+def test_unknown_agent_is_a_404_with_a_halo_error_body(api: httpx.Client) -> None:
+    response = api.get("/api/agent/9999")
+
+    assert response.status_code == 404
+    assert response.json() == {"ClassName": "System.Exception", "Message": "Agent 9999 not found."}
+
+
+def test_me_is_the_api_agent_the_application_logs_in_as(api: httpx.Client) -> None:
+    me = api.get("/api/agent/me").json()
+
+    assert (me["id"], me["name"], me["isapiagent"]) == (8, "API Integration 8", True)
+
+
+def test_creating_one_agent_answers_201_with_the_object(sim: Simulator, api: httpx.Client) -> None:
+    response = api.post(
+        "/api/agent",
+        json=[{"name": "Nadia Haddad", "email": "nadia@example.com", "team": "Закупки"}],
+    )
+
+    assert response.status_code == 201
+    created = response.json()
+    assert (created["id"], created["firstname"], created["surname"]) == (42, "Nadia", "Haddad")
+    assert (created["team"], created["department"]) == ("Закупки", "Procurement")
+    assert [team["team_id"] for team in created["teams"]] == [6]
+    assert api.get("/api/agent/42").json() == created == sim.get_agent(42)
+
+
+def test_creating_several_agents_answers_an_array(api: httpx.Client) -> None:
+    response = api.post("/api/agent", json=[{"name": "One Person"}, {"name": "Two People"}])
+
+    assert response.status_code == 201
+    assert [(a["id"], a["name"]) for a in response.json()] == [
+        (42, "One Person"),
+        (43, "Two People"),
+    ]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        [{"email": "nameless@example.com"}],
+        [{"name": "Fine Person"}, {"name": ""}],
+        [{"id": 9999, "isdisabled": True}],
+        [{"id": 2, "roles": [{"id": "00000000-0000-0000-0000-000000000000"}]}],
+        [{"id": 2, "teams": [{"team_id": 999}]}],
+        [{"id": 2, "team": "No Such Team"}],
+        {"name": "Not In An Array"},
+    ],
+)
+def test_invalid_agent_writes_are_400_and_change_nothing(
+    sim: Simulator, api: httpx.Client, body: object
+) -> None:
+    before = sim.get_agent(2)
+
+    response = api.post("/api/agent", json=body)
+
+    assert response.status_code == 400
+    assert set(response.json()) == {"ClassName", "Message"}
+    assert sim.get_agent(2) == before
+    assert len(api.get("/api/agent").json()) == 32
+
+
+def test_replace_writes_make_the_posted_list_the_set(sim: Simulator, api: httpx.Client) -> None:
+    response = api.post("/api/agent", json=[{"id": 2, "roles": [{"id": ROLE["Read Only"].id}]}])
+
+    assert [role["name"] for role in response.json()["roles"]] == ["Read Only"]
+    assert [role["name"] for role in sim.get_agent(2)["roles"]] == ["Read Only"]
+    assert sim.get_agent(2)["is_admin"] is False
+
+
+def test_merge_writes_add_but_never_remove(sim: Simulator, api: httpx.Client) -> None:
+    sim.config.array_writes = "merge"
+
+    api.post("/api/agent", json=[{"id": 2, "roles": [{"id": ROLE["Read Only"].id}]}])
+    api.post("/api/agent", json=[{"id": 2, "teams": [{"team_id": 4}]}])
+
+    agent = sim.get_agent(2)
+    assert [role["name"] for role in agent["roles"]] == [
+        "Administrator",
+        "Agent",
+        "Change Manager",
+        "Read Only",
+    ]
+    assert [team["team_id"] for team in agent["teams"]] == [1, 3, 4]
+
+
+def test_team_writes_replace_memberships(sim: Simulator, api: httpx.Client) -> None:
+    api.post("/api/agent", json=[{"id": 2, "teams": [{"team_id": 4}, {"team_id": 6}]}])
+
+    assert [team["team_id"] for team in sim.get_agent(2)["teams"]] == [4, 6]
+
+
+def test_write_lag_shows_the_previous_version_for_a_while(
+    sim: Simulator, api: httpx.Client, clock: FakeClock
+) -> None:
+    sim.config.write_lag_s = 5
+
+    saved = api.post("/api/agent", json=[{"id": 2, "isdisabled": True}]).json()
+    created = api.post("/api/agent", json=[{"name": "New Starter"}]).json()
+
+    assert (saved["isdisabled"], sim.get_agent(2)["isdisabled"]) == (True, True)
+    assert api.get("/api/agent/2").json()["isdisabled"] is False
+    assert ids(api.get("/api/agent").json()) == expected_ids()
+    assert api.get(f"/api/agent/{created['id']}").status_code == 404
+    clock.now += 5
+    assert api.get("/api/agent/2").json()["isdisabled"] is True
+    assert ids(api.get("/api/agent").json()) == [*expected_ids()[1:], created["id"]]
+
+
+def test_read_only_application_cannot_write(sim: Simulator, api: httpx.Client) -> None:
+    sim.config.can_write = False
+
+    post = api.post("/api/agent", json=[{"id": 2, "isdisabled": True}])
+    delete = api.delete("/api/agent/3")
+
+    assert (post.status_code, delete.status_code) == (403, 403)
+    assert list(post.json()) == ["Message"]
+    assert "permission" in post.json()["Message"]
+    assert sim.get_agent(2)["isdisabled"] is False
+
+
+def test_forbidden_paths_answer_403(sim: Simulator, api: httpx.Client) -> None:
+    sim.config.forbidden_paths = ("/api/roles",)
+
+    response = api.get("/api/roles")
+
+    assert response.status_code == 403
+    assert response.json() == {"Message": "You do not have permission to access this resource."}
+    assert api.get("/api/team").status_code == 200
+
+
+def test_deleting_an_agent(api: httpx.Client) -> None:
+    assert api.delete("/api/agent/3").status_code == 200
+    assert api.get("/api/agent/3").status_code == 404
+    assert api.delete("/api/agent/3").status_code == 404
+
+
+def test_deleting_a_team_removes_its_memberships(sim: Simulator, api: httpx.Client) -> None:
+    assert api.delete("/api/team/1").status_code == 200
+
+    agent = sim.get_agent(2)
+    assert ([team["team_id"] for team in agent["teams"]], agent["team"]) == ([3], None)
+    assert api.get("/api/team/1").status_code == 404
+
+
+# --- roles, teams, ticket types, statuses -------------------------------------------------------
+
+
+def test_roles_are_a_bare_array(api: httpx.Client) -> None:
+    roles = api.get("/api/roles").json()
+
+    assert [(r["id_int"], r["name"], r["is_integration"]) for r in roles] == [
+        (1, "Administrator", False),
+        (2, "Agent", False),
+        (3, "Change Manager", False),
+        (4, "Read Only", False),
+        (5, "Integration", True),
+    ]
+    assert all(
+        re.fullmatch(
+            r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", role["id"]
+        )
+        for role in roles
+    )
+    assert set(roles[0]) == {"id", "id_int", "name", "notes", "is_integration"}
+
+
+def test_roles_in_an_envelope(sim: Simulator, api: httpx.Client) -> None:
+    sim.config.roles_shape = "envelope"
+
+    body = api.get("/api/roles").json()
+
+    assert list(body) == ["roles"]
+    assert len(body["roles"]) == 5
+
+
+def test_teams_hide_inactive_ones_unless_asked(api: httpx.Client) -> None:
+    active = api.get("/api/team").json()
+    every = api.get("/api/team", params={"includedisabled": "true"}).json()
+
+    assert ids(active) == [1, 2, 3, 4, 6]
+    assert ids(every) == [1, 2, 3, 4, 5, 6]
+    assert every[4] == {
+        "id": 5,
+        "name": "Legacy Apps (retired)",
+        "department_id": 1,
+        "department_name": "IT Operations",
+        "inactive": True,
+    }
+    assert [team["name"] for team in every][2:4] == ["Service Desk – Café", 'Security "Red" Team']
+
+
+def test_team_detail_lists_its_agents_when_asked(api: httpx.Client) -> None:
+    plain = api.get("/api/team/3").json()
+    with_agents = api.get("/api/team/3", params={"includeagents": "true"}).json()
+
+    assert "agents" not in plain
+    members = [agent.id for agent in DATASET.agents if 3 in agent.team_ids]
+    assert [entry["agent_id"] for entry in with_agents["agents"]] == members
+    assert with_agents["agents"][0] == {
+        "team_id": 3,
+        "team_name": "Service Desk – Café",
+        "department_id": 1,
+        "is_manager": False,
+        "in_section": True,
+        "agent_id": 2,
+        "agent_name": "Zoë Müller",
+    }
+    assert api.get("/api/team/99").status_code == 404
+
+
+def test_ticket_types_and_statuses(sim: Simulator, api: httpx.Client) -> None:
+    types = api.get("/api/tickettype").json()
+    sim.config.tickettypes_shape = "envelope"
+    enveloped = api.get("/api/tickettype").json()
+
+    assert [(t["id"], t["name"]) for t in types] == [
+        (1, "Incident"),
+        (3, "Service Request"),
+        (25, "Access Request"),
+    ]
+    assert set(types[0]) == {"id", "name", "use", "initial_status", "allowed_status", "fields"}
+    assert enveloped == {"tickettypes": types}
+    assert api.get("/api/status").json() == [
+        {"id": 1, "name": "New"},
+        {"id": 2, "name": "In Progress"},
+        {"id": 3, "name": "Waiting on User"},
+        {"id": 8, "name": "Completed"},
+        {"id": 9, "name": "Closed"},
+        {"id": 10, "name": "Cancelled"},
+    ]
+
+
+# --- tickets and actions ----------------------------------------------------------------------
+
+
+def open_ticket(api: httpx.Client, summary: str, tickettype_id: int = 25, **fields) -> dict:
+    response = api.post(
+        "/api/tickets", json=[{"summary": summary, "tickettype_id": tickettype_id, **fields}]
+    )
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def test_creating_a_ticket(sim: Simulator, api: httpx.Client) -> None:
+    ticket = open_ticket(api, "Grant Administrator to agent 3", details="why", team_id=4)
+
+    assert set(ticket) == {
+        "id",
+        "summary",
+        "details",
+        "status_id",
+        "tickettype_id",
+        "agent_id",
+        "team",
+        "datecreated",
+        "dateclosed",
+        "customfields",
+    }
+    assert (ticket["id"], ticket["status_id"], ticket["team"]) == (1001, 2, 'Security "Red" Team')
+    assert ticket["dateclosed"] == "1900-01-01T00:00:00"
+    assert datetime.fromisoformat(ticket["datecreated"]).year >= 2025
+    assert open_ticket(api, "Printer jam", tickettype_id=3)["status_id"] == 1
+    assert api.get("/api/tickets/1001").json() == ticket == sim.tickets[0]
+
+
+@pytest.mark.parametrize(
+    "element",
+    [{"tickettype_id": 25}, {"summary": "x", "tickettype_id": 2}, {"summary": "x"}, {"id": 5}],
+)
+def test_invalid_ticket_writes_are_400(api: httpx.Client, element: dict) -> None:
+    response = api.post("/api/tickets", json=[element])
+
+    assert response.status_code == 400
+    assert set(response.json()) == {"ClassName", "Message"}
+
+
+def test_updating_a_ticket_to_a_closed_status_sets_dateclosed(api: httpx.Client) -> None:
+    ticket = open_ticket(api, "Revoke Read Only")
+
+    response = api.post(
+        "/api/tickets", json=[{"id": ticket["id"], "status_id": 9, "details": "done"}]
+    )
+
+    updated = response.json()
+    assert (response.status_code, updated["status_id"], updated["details"]) == (201, 9, "done")
+    assert updated["dateclosed"] != "1900-01-01T00:00:00"
+    assert updated["datecreated"] == ticket["datecreated"]
+    assert api.get(f"/api/tickets/{ticket['id']}").json() == updated
+    assert api.get("/api/tickets/4242").status_code == 404
+
+
+def test_ticket_search_answers_the_tickets_envelope(api: httpx.Client) -> None:
+    for summary in ("Access: grant Agent", "Printer jam", "ACCESS: revoke Agent"):
+        open_ticket(api, summary)
+
+    body = api.get(
+        "/api/tickets",
+        params={"pageinate": "true", "page_no": "1", "page_size": "50", "search": "access"},
+    ).json()
+
+    assert list(body) == ["page_no", "page_size", "record_count", "tickets"]
+    assert (body["page_no"], body["page_size"], body["record_count"]) == (1, 50, 2)
+    assert [t["summary"] for t in body["tickets"]] == [
+        "Access: grant Agent",
+        "ACCESS: revoke Agent",
+    ]
+
+
+def test_actions_are_notes_on_tickets(sim: Simulator, api: httpx.Client) -> None:
+    ticket = open_ticket(api, "Grant Agent")
+    other = open_ticket(api, "Grant Read Only")
+
+    response = api.post(
+        "/api/actions", json=[{"ticket_id": ticket["id"], "note": "Applied", "outcome": "note"}]
+    )
+    api.post(
+        "/api/actions", json=[{"ticket_id": other["id"], "note": "Elsewhere", "outcome": "note"}]
+    )
+
+    assert response.status_code == 201
+    action = response.json()
+    assert (action["id"], action["ticket_id"], action["note"]) == (1, ticket["id"], "Applied")
+    listed = api.get("/api/actions", params={"ticket_id": ticket["id"]}).json()
+    assert listed == {"record_count": 1, "actions": [action]}
+    assert [a["note"] for a in sim.actions] == ["Applied", "Elsewhere"]
+    assert api.post("/api/actions", json=[{"ticket_id": 4242, "note": "x"}]).status_code == 400
+
+
+# --- rate limit, server errors, latency -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("retry_after", [True, False])
+def test_rate_limit_answers_plain_text_429(
+    sim: Simulator, api: httpx.Client, clock: FakeClock, retry_after: bool
+) -> None:
+    sim.config.rate_limit_per_5_min, sim.config.send_retry_after = 3, retry_after
+
+    statuses = []
+    for _ in range(3):
+        statuses.append(api.get("/api/roles").status_code)
+        clock.now += 10
+    refused = api.get("/api/roles")
+
+    assert statuses == [200, 200, 200]
+    assert refused.status_code == 429
+    assert refused.headers["content-type"].startswith("text/plain")
+    assert refused.text == "Rate Limit Reached - 3 Requests per rolling 5 minute window"
+    # The first request, at the start, leaves the window 300 s after it: 270 s and a hair from now.
+    assert refused.headers.get("Retry-After") == ("271" if retry_after else None)
+    clock.now += 271
+    assert api.get("/api/roles").status_code == 200
+
+
+def test_server_errors_mix_json_500s_and_html_503s(sim: Simulator, api: httpx.Client) -> None:
+    sim.config.error_rate = 1.0
+
+    responses = [api.get("/api/roles") for _ in range(12)]
+
+    by_status = {r.status_code: r for r in responses}
+    assert set(by_status) == {500, 503}
+    assert by_status[500].json() == {
+        "ClassName": "System.Exception",
+        "Message": "An error has occurred.",
+    }
+    assert by_status[503].text.startswith("<html>")
+    assert api.post("/auth/token", data=TOKEN_FORM).status_code == 200  # only /api is affected
+
+
+def test_server_errors_follow_the_seed(connect: Connect) -> None:
+    def statuses(seed: int) -> list[int]:
+        sim = Simulator(DATASET, SimulatorConfig(error_rate=0.5, error_seed=seed))
+        client = connect(sim)
+        client.headers["Authorization"] = f"Bearer {fetch_token(client)}"
+        return [client.get("/api/roles").status_code for _ in range(20)]
+
+    first = statuses(1)
+
+    assert first == statuses(1) != statuses(2)
+    assert 3 <= first.count(200) <= 17
+
+
+def test_latency_does_not_serialise_concurrent_requests(sim: Simulator, api: httpx.Client) -> None:
+    sim.config.latency_s = 0.3
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(4) as pool:
+        statuses = list(pool.map(lambda _: api.get("/api/roles").status_code, range(4)))
+    elapsed = time.perf_counter() - started
+
+    assert statuses == [200] * 4
+    assert 0.3 <= elapsed < 0.9
+
+
+# --- faults -----------------------------------------------------------------------------------
+
+
+def test_fault_lets_some_through_then_answers_a_number_of_times(
+    sim: Simulator, api: httpx.Client
+) -> None:
+    sim.inject(
+        Fault(
+            "/api/agent",
+            status=503,
+            body="<html>down</html>",
+            content_type="text/html",
+            times=2,
+            after=1,
+        )
+    )
+
+    responses = [api.get("/api/agent") for _ in range(4)]
+
+    assert [r.status_code for r in responses] == [200, 503, 503, 200]
+    assert responses[1].text == "<html>down</html>"
+    assert responses[1].headers["content-type"] == "text/html"
+
+
+def test_fault_answers_before_authentication(sim: Simulator, anonymous: httpx.Client) -> None:
+    sim.inject(Fault("/api/", status=429, body="slow down", headers={"Retry-After": "7"}))
+
+    response = anonymous.get("/api/agent")
+
+    assert (response.status_code, response.text, response.headers["Retry-After"]) == (
+        429,
+        "slow down",
+        "7",
+    )
+
+
+def test_fault_can_serve_malformed_json(sim: Simulator, api: httpx.Client) -> None:
+    sim.inject(
+        Fault("/api/agent", status=200, body='{"results": [', content_type="application/json")
+    )
+
+    response = api.get("/api/agent", params=PAGE_2)
+
+    assert response.status_code == 200
+    with pytest.raises(json.JSONDecodeError):
+        response.json()
+
+
+def test_fault_matches_method_and_path_prefix(sim: Simulator, api: httpx.Client) -> None:
+    sim.inject(Fault("/api/agent", method="POST", status=500))
+
+    assert api.get("/api/agent").status_code == 200
+    assert api.get("/api/roles").status_code == 200
+    assert api.post("/api/agent", json=[{"name": "A Person"}]).status_code == 500
+    assert api.post("/api/agent", json=[{"name": "A Person"}]).status_code == 201
+
+
+def test_faults_are_consumed_in_order(sim: Simulator, api: httpx.Client) -> None:
+    sim.inject(Fault("/api/roles", status=502))
+    sim.inject(Fault("/api/roles", status=504))
+
+    assert [api.get("/api/roles").status_code for _ in range(3)] == [502, 504, 200]
+
+
+def test_expire_tokens_fault_makes_the_request_a_401(sim: Simulator, api: httpx.Client) -> None:
+    sim.inject(Fault("/api/agent", expire_tokens=True, after=1))
+
+    statuses = [api.get("/api/agent").status_code for _ in range(3)]
+
+    assert statuses == [200, 401, 401]
+    api.headers["Authorization"] = f"Bearer {fetch_token(api)}"
+    assert api.get("/api/agent").status_code == 200
+
+
+# --- request accounting -------------------------------------------------------------------------
+
+
+def test_request_counts_and_log_cover_every_request(
+    sim: Simulator, anonymous: httpx.Client
+) -> None:
+    token = fetch_token(anonymous)
+    anonymous.get("/api/agent", params={"includeroles": "true"})
+    anonymous.headers["Authorization"] = f"Bearer {token}"
+    anonymous.get("/api/agent", params={"includeroles": "true"})
+    anonymous.get("/api/agent/2")
+    anonymous.get("/api/agent/me")
+    anonymous.get("/api/nowhere")
+
+    assert sim.request_counts == Counter(
+        {
+            ("POST", "/auth/token"): 1,
+            ("GET", "/api/agent"): 2,
+            ("GET", "/api/agent/<id>"): 1,
+            ("GET", "/api/agent/me"): 1,
+            ("GET", "/api/nowhere"): 1,
+        }
+    )
+    assert [(r.method, r.path, r.query, r.status) for r in sim.request_log] == [
+        ("POST", "/auth/token", {}, 200),
+        ("GET", "/api/agent", {"includeroles": "true"}, 401),
+        ("GET", "/api/agent", {"includeroles": "true"}, 200),
+        ("GET", "/api/agent/2", {}, 200),
+        ("GET", "/api/agent/me", {}, 200),
+        ("GET", "/api/nowhere", {}, 404),
+    ]
+    sim.reset_counts()
+    assert (sim.request_counts, sim.request_log) == (Counter(), [])
+
+
+def test_secret_is_never_logged(
+    sim: Simulator, anonymous: httpx.Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level("INFO"):
+        anonymous.post(
+            "/auth/token", params={"client_secret": DEMO_CLIENT_SECRET, "x": "1"}, data=TOKEN_FORM
+        )
+
+    assert sim.request_log[0].query == {"client_secret": "(redacted)", "x": "1"}
+    # httpx logs the URL it was given; the server side (werkzeug's access log) must not.
+    server_log = [
+        r.getMessage() for r in caplog.records if not r.name.startswith(("httpx", "httpcore"))
+    ]
+    assert DEMO_CLIENT_SECRET not in repr(sim.request_log) + repr(sim.config) + repr(server_log)
+
+
+# --- the Python API -----------------------------------------------------------------------------
+
+
+def test_state_helpers_take_effect_at_once(sim: Simulator) -> None:
+    sim.config.write_lag_s = 60
+    role_id = sim.add_role("Auditor")
+    agent_id = sim.add_agent("Ada Lovelace", "ada@example.com", team_ids=(2,))
+    sim.set_agent_roles(agent_id, [role_id])
+    sim.set_agent_teams(3, [1, 2])
+    sim.disable_agent(4)
+
+    assert (agent_id, sim.get_agent(agent_id)["roles"]) == (
+        42,
+        [{"id": role_id, "name": "Auditor"}],
+    )
+    assert sim.get_agent(agent_id)["team"] == "2nd Line Support"
+    assert [team["team_id"] for team in sim.get_agent(3)["teams"]] == [1, 2]
+    assert sim.get_agent(4)["isdisabled"] is True
+    with pytest.raises(KeyError):
+        sim.set_agent_roles(3, ["no-such-role"])
+    sim.delete_agent(agent_id)
+    with pytest.raises(KeyError):
+        sim.get_agent(agent_id)
+
+
+def test_added_role_is_served(sim: Simulator, api: httpx.Client) -> None:
+    role_id = sim.add_role("Auditor")
+
+    assert api.get("/api/roles").json()[-1] == {
+        "id": role_id,
+        "id_int": 6,
+        "name": "Auditor",
+        "notes": "",
+        "is_integration": False,
+    }
+
+
+def test_simulators_from_one_dataset_do_not_share_state() -> None:
+    first, second = Simulator(DATASET), Simulator(DATASET)
+
+    first.disable_agent(2)
+    first.delete_team(3)
+
+    assert second.get_agent(2)["isdisabled"] is False
+    assert [team["team_id"] for team in second.get_agent(2)["teams"]] == [1, 3]
+
+
+def test_serve_gives_a_loopback_url_and_stops_on_exit() -> None:
+    sim = Simulator(DATASET)
+
+    with sim.serve() as url:
+        assert re.fullmatch(r"http://127\.0\.0\.1:\d+", url)
+        assert httpx.get(f"{url}/api/authinfo", trust_env=False).status_code == 200
+
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"{url}/api/authinfo", trust_env=False)
+
+
+# --- the dataset --------------------------------------------------------------------------------
+
+
+def test_default_dataset_holds_the_awkward_cases() -> None:
+    agents = {agent.id: agent for agent in DATASET.agents}
+    inactive = {team.id for team in DATASET.teams if team.inactive}
+
+    assert (len(DATASET.agents), len(DATASET.teams), len(DATASET.roles)) == (41, 6, 5)
+    assert (agents[1].name, DATASET.login_agent_id) == ("Unassigned", 8)
+    assert {6, 7} <= {a.id for a in DATASET.agents if a.isdisabled}
+    assert agents[8].isapiagent and agents[8].name == "API Integration 8"
+    assert (agents[7].role_ids, agents[9].role_ids) == ((), ())
+    assert (agents[7].team_ids, agents[10].team_ids) == ((), ())
+    assert len(agents[2].team_ids) >= 2 and len(agents[2].role_ids) >= 2
+    assert set(agents[3].team_ids) <= inactive and 5 in inactive
+    assert agents[6].isdisabled and len(agents[6].role_ids) == 2
+    assert "'" in agents[3].name and '"' in agents[4].name
+    assert (agents[2].name, agents[5].name) == ("Zoë Müller", "Дмитрий Иванов")
+    assert all(agent.email.isascii() for agent in DATASET.agents)
+    assert [team.name for team in DATASET.teams][:6] == [
+        "1st Line Support",
+        "2nd Line Support",
+        "Service Desk – Café",
+        'Security "Red" Team',
+        "Legacy Apps (retired)",
+        "Закупки",
+    ]
+
+
+def test_default_agents_team_and_department_follow_their_first_team() -> None:
+    teams = {team.id: team for team in DATASET.teams}
+
+    for agent in DATASET.agents:
+        first = teams[agent.team_ids[0]] if agent.team_ids else None
+        assert agent.team == (first.name if first else None)
+        assert agent.department == (first.department_name if first else None)
+
+
+def test_dataset_is_deterministic_per_seed() -> None:
+    assert generate_dataset(seed=7) == DATASET
+    assert generate_dataset(seed=8) != DATASET
+    assert [role.id for role in generate_dataset(seed=8).roles] != [
+        role.id for role in DATASET.roles
+    ]
+
+
+def test_large_dataset_builds_quickly_with_realistic_memberships() -> None:
+    started = time.perf_counter()
+    dataset: Dataset = generate_dataset(agents=10_000, teams=200, roles=40)
+    elapsed = time.perf_counter() - started
+
+    real = dataset.agents[1:]
+    assert elapsed < 2
+    assert ([a.id for a in real][:2], real[-1].id, len(dataset.roles), len(dataset.teams)) == (
+        [2, 3],
+        10_001,
+        40,
+        200,
+    )
+    assert 2.7 <= sum(len(a.role_ids) for a in real) / len(real) <= 3.3
+    assert 1.8 <= sum(len(a.team_ids) for a in real) / len(real) <= 2.2
+    admin = dataset.roles[0].id
+    assert 0.01 <= sum(admin in a.role_ids for a in real) / len(real) <= 0.05
+    assert 0.04 <= sum(a.isdisabled for a in real) / len(real) <= 0.08
+    assert 0.02 <= sum(a.isapiagent for a in real) / len(real) <= 0.04
+    assert [team.name for team in dataset.teams if team.inactive][:3] == [
+        "Legacy Apps (retired)",
+        "Team 10",
+        "Team 15",
+    ]
+
+
+def test_large_simulator_pages_through_every_agent() -> None:
+    sim = Simulator(generate_dataset(agents=10_000, teams=200, roles=40))
+    with httpx.Client(transport=sim.transport(), base_url="http://halo.test") as client:
+        client.headers["Authorization"] = f"Bearer {fetch_token(client)}"
+        params = {
+            "pageinate": "true",
+            "page_size": "100",
+            "includeroles": "true",
+            "includedisabled": "true",
+            "includeapiagents": "true",
+        }
+        first = client.get("/api/agent", params=params | {"page_no": "1"}).json()
+        last = client.get("/api/agent", params=params | {"page_no": "100"}).json()
+
+    assert (first["record_count"], len(first["results"]), len(last["results"])) == (
+        10_000,
+        100,
+        100,
+    )
+    assert (first["results"][0]["id"], last["results"][-1]["id"]) == (2, 10_001)
+
+
+# --- the command line ---------------------------------------------------------------------------
+
+
+def run_cli(*args: str) -> tuple[list[str], int]:
+    """Start the simulator command, call it once it is up, stop it with Ctrl-C."""
+    command = [
+        sys.executable,
+        "-c",
+        "from halo_pipeline.simulator.cli import simulator_command;simulator_command()",
+        "--port",
+        "0",
+        *args,
+    ]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    lines: list[str] = []
+    timer = threading.Timer(20, process.kill)  # never hang the suite on a stuck server
+    timer.start()
+    try:
+        while not lines or lines[-1] != "Press Ctrl-C to stop.":
+            line = process.stdout.readline()
+            assert line, f"simulator exited early: {lines}"
+            lines.append(line.rstrip("\n"))
+        base_url = lines[2].split("=", 1)[1]
+        assert httpx.get(f"{base_url}/api/authinfo", trust_env=False).status_code == 200
+        process.send_signal(signal.SIGINT)
+        lines += process.stdout.read().splitlines()
+        return lines, process.wait()
+    finally:
+        timer.cancel()
+        process.kill()
+
+
+def test_cli_prints_how_to_connect_with_the_demo_secret() -> None:
+    lines, exit_code = run_cli("--agents", "12", "--tenant", "acme")
+
+    assert exit_code == 0
+    assert re.fullmatch(
+        r"HaloITSM simulator: 12 agents, 5 roles, 6 teams at http://127\.0\.0\.1:\d+", lines[0]
+    )
+    assert lines[3:6] == [
+        f"  HALO_CLIENT_ID={DEMO_CLIENT_ID}",
+        f"  HALO_CLIENT_SECRET={DEMO_CLIENT_SECRET}",
+        "  HALO_TENANT=acme",
+    ]
+    assert lines[-1] == "Stopped."
+
+
+def test_cli_does_not_print_a_secret_it_was_given() -> None:
+    lines, exit_code = run_cli("--client-id", "mine", "--client-secret", "s3cr3t-value")
+
+    assert exit_code == 0
+    assert lines[3:5] == ["  HALO_CLIENT_ID=mine", "  HALO_CLIENT_SECRET=(as given)"]
+    assert not any("s3cr3t-value" in line for line in lines)
