@@ -1,0 +1,34 @@
+"""The Dagster code location: `dagster dev -m halo_pipeline.definitions`.
+
+Building the definitions reads the project's SQL and YAML files but opens no connection: the
+API and the warehouse are reached only when something runs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+
+from halo_pipeline.assets.halo_tables import halo_tables
+from halo_pipeline.jobs import halo_sync_job
+from halo_pipeline.resources import resources_from_env
+from halo_pipeline.sql_models.checks import build_column_checks
+from halo_pipeline.sql_models.schema_tests import load_schema_tests
+
+SQL_MODELS_DIR = Path(__file__).resolve().parent.parent / "dbt_like_sql"
+
+
+def build_definitions(sql_dir: Path = SQL_MODELS_DIR) -> dg.Definitions:
+    return dg.Definitions(
+        assets=[halo_tables],
+        asset_checks=build_column_checks(load_schema_tests(sql_dir / "schema.yml")),
+        jobs=[halo_sync_job],
+        resources=resources_from_env(),
+        # DuckDB takes one writer at a time and the `duckdb` pool serialises the steps anyway;
+        # a process per step would only add seconds of start-up to every run.
+        executor=dg.in_process_executor,
+    )
+
+
+defs = build_definitions()

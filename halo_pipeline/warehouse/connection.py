@@ -1,0 +1,98 @@
+"""Connection discipline for the DuckDB warehouse file.
+
+DuckDB lets one process write a file at a time, and a reader cannot open it while another
+process writes. So connections are opened only around the SQL that needs them and always
+closed, and opening waits (with backoff, bounded) while another process holds the lock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import duckdb
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_delay,
+    wait_exponential_jitter,
+)
+
+SCHEMAS = ("halo", "access", "provisioning")
+# DuckDB names the catalog after the file: `halo.duckdb` would make `halo.agents` ambiguous.
+_RESERVED_STEMS = {*SCHEMAS, "main", "temp", "system", "information_schema", "pg_catalog"}
+
+
+class WarehouseError(Exception):
+    """The warehouse file cannot be used as asked."""
+
+
+class WarehouseBusyError(WarehouseError):
+    """Another process held the warehouse's write lock for longer than we were willing to wait."""
+
+
+def check_path(path: str | Path) -> None:
+    if str(path).startswith("md:") or str(path) == ":memory:":
+        return
+    stem = Path(path).stem.lower()
+    if stem in _RESERVED_STEMS:
+        raise WarehouseError(
+            f"HALO_DUCKDB_PATH={path!s}: DuckDB names the catalog after the file, so "
+            f"'{stem}.duckdb' makes '{stem}.<table>' ambiguous with the schema '{stem}'. "
+            "Use another file name, such as data/warehouse.duckdb."
+        )
+
+
+def is_lock_conflict(exc: BaseException) -> bool:
+    return isinstance(exc, duckdb.IOException) and "lock" in str(exc).lower()
+
+
+@contextmanager
+def connect(
+    path: str | Path,
+    *,
+    read_only: bool = False,
+    wait_s: float = 60.0,
+    on_wait: Callable[[float], None] | None = None,
+    config: dict[str, Any] | None = None,
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A connection to the warehouse that is closed however the block ends.
+
+    While another process holds the file, retry for up to `wait_s` seconds (0: fail at once),
+    calling `on_wait(seconds)` before each pause so callers can tell a person why they wait.
+    """
+    check_path(path)
+    local = not str(path).startswith("md:") and str(path) != ":memory:"
+    if local and read_only and not Path(path).exists():
+        raise WarehouseError(
+            f"No warehouse at {path} yet: run halo_sync_job first (for example `make demo`)."
+        )
+    if local and not read_only:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+
+    def before_sleep(state: RetryCallState) -> None:
+        if on_wait and state.next_action:
+            on_wait(state.next_action.sleep)
+
+    def busy(state: RetryCallState) -> duckdb.DuckDBPyConnection:
+        raise WarehouseBusyError(
+            f"The warehouse {path} is locked by another process (a sync or provisioning run "
+            f"is writing); gave up after {state.seconds_since_start or 0:.0f}s. Try again "
+            "when it finishes."
+        )
+
+    retrying = Retrying(
+        retry=retry_if_exception(is_lock_conflict),
+        stop=stop_after_delay(wait_s),
+        wait=wait_exponential_jitter(multiplier=0.05, max=2.0, jitter=0.05),
+        before_sleep=before_sleep,
+        retry_error_callback=busy,
+    )
+    con = retrying(duckdb.connect, str(path), read_only=read_only, config=config or {})
+    try:
+        yield con
+    finally:
+        con.close()

@@ -1,0 +1,174 @@
+"""Writing a HaloITSM snapshot into the `halo` schema, all tables in one transaction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from importlib.resources import files
+
+import duckdb
+import pandas as pd
+
+from halo_pipeline.halo.snapshot import HaloSnapshot
+from halo_pipeline.warehouse.connection import WarehouseError
+
+HALO_TABLES = ("agents", "roles", "teams", "agent_roles", "agent_teams", "ticket_types")
+
+
+class LargeDropError(WarehouseError):
+    """A sync would have shrunk `halo.agents` by more than half; nothing was replaced."""
+
+
+@dataclass(frozen=True)
+class LastGoodSync:
+    sync_id: int
+    finished_at: datetime
+    agents: int
+
+
+def read_sql(name: str) -> str:
+    return files("halo_pipeline.warehouse").joinpath("sql", name).read_text(encoding="utf-8")
+
+
+def ensure_halo_schema(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(read_sql("halo_schema.sql"))
+
+
+def record_sync_start(
+    con: duckdb.DuckDBPyConnection, *, dagster_run_id: str | None, source_url: str
+) -> int:
+    ensure_halo_schema(con)
+    [(sync_id,)] = con.execute(
+        """
+        INSERT INTO halo.sync_runs (sync_id, dagster_run_id, source_url, started_at, status)
+        VALUES (nextval('halo.sync_id_seq'), ?, ?, now(), 'running')
+        RETURNING sync_id
+        """,
+        [dagster_run_id, source_url],
+    ).fetchall()
+    return int(sync_id)
+
+
+def record_sync_failure(
+    con: duckdb.DuckDBPyConnection, sync_id: int, error: str, api_requests: int | None
+) -> None:
+    con.execute(
+        """
+        UPDATE halo.sync_runs
+        SET status = 'failed', finished_at = now(), error = ?, api_requests = ?
+        WHERE sync_id = ?
+        """,
+        [error, api_requests, sync_id],
+    )
+
+
+def last_good_sync(con: duckdb.DuckDBPyConnection) -> LastGoodSync | None:
+    # fetchall, not fetchone: DuckDB 2 refuses other calls (`register`) while a result is open.
+    rows = con.execute(
+        """
+        SELECT sync_id, finished_at, agents FROM halo.sync_runs
+        WHERE status = 'succeeded' ORDER BY sync_id DESC LIMIT 1
+        """
+    ).fetchall()
+    return LastGoodSync(*rows[0]) if rows else None
+
+
+def snapshot_frames(snapshot: HaloSnapshot) -> dict[str, pd.DataFrame]:
+    """One DataFrame per `halo` table, with the warehouse's column names and nullable dtypes."""
+    text, integer = "str", "Int64"
+    return {
+        "agents": _frame(
+            [
+                (a.id, a.name, a.firstname, a.surname, a.email, a.isdisabled, a.isapiagent,
+                 a.is_admin, a.team, a.department)
+                for a in snapshot.agents
+            ],
+            agent_id=integer, name=text, firstname=text, surname=text, email=text,
+            is_disabled="bool", is_api_agent="bool", is_admin="bool", default_team=text,
+            department=text,
+        ),
+        "roles": _frame(
+            [(r.id, r.id_int, r.name, r.notes, r.is_integration) for r in snapshot.roles],
+            role_id=text, role_int_id=integer, name=text, notes=text, is_integration="bool",
+        ),
+        "teams": _frame(
+            [
+                (t.id, t.name, t.department_id, t.department_name, t.inactive)
+                for t in snapshot.teams
+            ],
+            team_id=integer, name=text, department_id=integer, department_name=text,
+            is_inactive="bool",
+        ),
+        "agent_roles": _frame(snapshot.agent_roles, agent_id=integer, role_id=text),
+        "agent_teams": _frame(snapshot.agent_teams, agent_id=integer, team_id=integer),
+        "ticket_types": _frame(
+            [(t.id, t.name, t.initial_status) for t in snapshot.ticket_types],
+            ticket_type_id=integer, name=text, initial_status=integer,
+        ),
+    }  # fmt: skip
+
+
+def replace_halo_tables(
+    con: duckdb.DuckDBPyConnection,
+    snapshot: HaloSnapshot,
+    *,
+    sync_id: int,
+    synced_at: datetime,
+    api_requests: int,
+    allow_large_drop: bool = False,
+) -> dict[str, int]:
+    """Replace every `halo` table with the snapshot and mark the sync succeeded, atomically.
+
+    Either all tables change and `halo.sync_runs` says so, or nothing does: a failure anywhere
+    (including the large-drop guard) rolls back and leaves the last good tables in place.
+    """
+    frames = snapshot_frames(snapshot)
+    counts = {table: len(frame) for table, frame in frames.items()}
+    ensure_halo_schema(con)
+    con.begin()
+    try:
+        previous = last_good_sync(con)
+        if previous and not allow_large_drop and counts["agents"] * 2 < previous.agents:
+            raise LargeDropError(
+                f"This sync read {counts['agents']} agents from HaloITSM, fewer than half of the "
+                f"{previous.agents} in the last good sync (sync {previous.sync_id}, "
+                f"{previous.finished_at:%Y-%m-%d %H:%M %Z}). The tables were left unchanged. "
+                "If the drop is real, run halo_sync_job once with the run config "
+                "`ops: {halo_tables: {config: {allow_large_drop: true}}}`."
+            )
+        for table, frame in frames.items():
+            # Table names come from HALO_TABLES, never from input; values are parameters.
+            con.register("incoming", frame)
+            con.execute(f"DELETE FROM halo.{table}")
+            con.execute(
+                f"INSERT INTO halo.{table} BY NAME "
+                "SELECT *, $sync_id AS sync_id, $synced_at AS synced_at FROM incoming",
+                {"sync_id": sync_id, "synced_at": synced_at},
+            )
+            con.unregister("incoming")
+        con.execute(
+            """
+            UPDATE halo.sync_runs
+            SET status = 'succeeded', finished_at = now(), api_requests = $api_requests,
+                memberships_from = $memberships_from, agents = $agents, roles = $roles,
+                teams = $teams, agent_roles = $agent_roles, agent_teams = $agent_teams,
+                ticket_types = $ticket_types
+            WHERE sync_id = $sync_id
+            """,
+            {
+                **counts,
+                "sync_id": sync_id,
+                "api_requests": api_requests,
+                "memberships_from": snapshot.memberships_from,
+            },
+        )
+        con.commit()
+    except BaseException:
+        con.rollback()
+        raise
+    return counts
+
+
+def _frame(rows: list[tuple], **dtypes: str) -> pd.DataFrame:
+    frame = pd.DataFrame.from_records(rows, columns=list(dtypes))
+    return frame.astype(dtypes)
