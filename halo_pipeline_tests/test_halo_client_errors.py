@@ -1,0 +1,285 @@
+"""Tokens, retries and errors of the HaloITSM client against the simulator's failure modes."""
+
+from __future__ import annotations
+
+import time
+import traceback
+
+import pytest
+
+from halo_pipeline.halo import (
+    HaloAuthError,
+    HaloClient,
+    HaloMalformedResponseError,
+    HaloPermissionError,
+    HaloRateLimitError,
+    HaloServerError,
+    HaloSettings,
+    HaloTenantError,
+    HaloUnreachableError,
+    fetch_snapshot,
+)
+from halo_pipeline.simulator import Fault
+
+RATE_LIMIT_BODY = "Rate Limit Reached - 300 Requests per rolling 5 minute window"
+TOKEN = ("POST", "/auth/token")
+
+
+def full_text(error: BaseException) -> str:
+    return "".join(traceback.format_exception(error)) + repr(error)
+
+
+def test_token_expiring_in_the_middle_of_a_sync_is_renewed_once(sim, make_client):
+    # The third agent page arrives after every token has been revoked.
+    sim.inject(Fault(path="/api/agent", expire_tokens=True, after=2))
+
+    with make_client(page_size=10) as client:
+        agents = client.list_agents()
+
+    assert len(agents) == 40
+    assert sim.request_counts[TOKEN] == 2
+    assert [r.status for r in sim.request_log if r.path == "/api/agent"].count(401) >= 1
+
+
+def test_token_is_renewed_before_it_expires(sim, make_client):
+    now = [1000.0]
+    sim.config.clock = lambda: now[0]
+    sim.config.token_lifetime_s = 600
+
+    client = make_client(clock=lambda: now[0])
+    client.list_roles()
+    now[0] += 550  # within the last minute of the token's life: renew first
+    client.list_roles()
+    now[0] += 10
+    client.list_roles()
+
+    assert sim.request_counts[TOKEN] == 2
+    assert 401 not in [r.status for r in sim.request_log]
+
+
+def test_429_with_retry_after_waits_as_told(sim, make_client, sleeps):
+    sim.inject(
+        Fault(path="/api/roles", status=429, body=RATE_LIMIT_BODY, headers={"Retry-After": "7"})
+    )
+
+    roles = make_client().list_roles()
+
+    assert len(roles) == 5
+    assert sleeps == [7.0]
+    assert sim.request_counts[("GET", "/api/roles")] == 2
+
+
+def test_429_without_retry_after_backs_off_with_jitter(sim, make_client, sleeps):
+    sim.inject(Fault(path="/api/roles", status=429, body=RATE_LIMIT_BODY, times=2))
+
+    make_client().list_roles()
+
+    assert len(sleeps) == 2
+    assert 0.5 <= sleeps[0] <= 1.0  # initial 0.5 s plus up to 0.5 s of jitter
+    assert 1.0 <= sleeps[1] <= 1.5
+
+
+def test_429_that_never_ends_fails_after_bounded_attempts(sim, make_client, sleeps):
+    sim.inject(Fault(path="/api/roles", status=429, body=RATE_LIMIT_BODY, times=100))
+
+    with pytest.raises(HaloRateLimitError) as error:
+        make_client().list_roles()
+
+    assert str(error.value) == (
+        f"GET /api/roles: HaloITSM's rate limit was reached (HTTP 429, '{RATE_LIMIT_BODY}'). "
+        "Lower HALO_MAX_REQUESTS_PER_5_MIN below the instance's limit or sync less often. "
+        "Gave up after 6 attempts."
+    )
+    assert len(sleeps) == 5
+    assert sim.request_counts[("GET", "/api/roles")] == 6
+
+
+def test_a_burst_of_5xx_is_retried(sim, make_client, sleeps):
+    sim.inject(
+        Fault(path="/api/agent", status=503, body="<html><title>Service Unavailable</title></html>",
+              content_type="text/html", times=3)
+    )  # fmt: skip
+
+    with make_client(page_size=10) as client:
+        agents = client.list_agents()
+
+    assert len(agents) == 40
+    assert len(sleeps) == 3
+    assert sim.request_counts[("GET", "/api/agent")] == 4 + 3
+
+
+def test_5xx_that_persists_fails_with_the_server_message(sim, make_client):
+    sim.inject(
+        Fault(path="/api/team", status=500, times=100, content_type="application/json",
+              body='{"ClassName": "System.Exception", "Message": "Database timeout"}')
+    )  # fmt: skip
+
+    with pytest.raises(HaloServerError) as error:
+        make_client().list_teams()
+
+    assert str(error.value) == (
+        "GET /api/team: HaloITSM answered HTTP 500 ('Database timeout'). Gave up after 6 attempts."
+    )
+
+
+def test_creates_are_not_repeated_after_a_5xx_that_may_have_landed(sim, make_client, sleeps):
+    sim.inject(Fault(path="/api/agent", method="POST", status=500, body="boom"))
+
+    with pytest.raises(HaloServerError):
+        make_client().http.post("/agent", [{"name": "New Agent", "email": "new@example.com"}])
+
+    assert sleeps == []
+    assert sim.request_counts[("POST", "/api/agent")] == 1
+
+
+def test_creates_are_repeated_after_a_429(sim, make_client, sleeps):
+    sim.inject(Fault(path="/api/agent", method="POST", status=429, body=RATE_LIMIT_BODY))
+
+    created = make_client().http.post("/agent", [{"name": "New Agent", "email": "new@example.com"}])
+
+    assert created["name"] == "New Agent"
+    assert len(sleeps) == 1
+    assert sim.request_counts[("POST", "/api/agent")] == 2
+
+
+def test_malformed_json_is_a_clear_error_and_not_retried(sim, make_client, sleeps):
+    sim.inject(
+        Fault(path="/api/team", status=200, body='{"results": [', content_type="application/json")
+    )
+
+    with pytest.raises(HaloMalformedResponseError) as error:
+        make_client().list_teams()
+
+    assert str(error.value).startswith(
+        "GET /api/team answered HTTP 200 with a body that is not valid JSON ("
+    )
+    assert sleeps == []
+
+
+def test_an_html_page_instead_of_json_points_at_the_base_url(sim, make_client, halo_url):
+    sim.inject(
+        Fault(path="/api/agent", status=200, content_type="text/html",
+              body="<!DOCTYPE html><html><head><title>Sign in</title></head></html>")
+    )  # fmt: skip
+
+    with pytest.raises(HaloMalformedResponseError) as error:
+        make_client().list_agents()
+
+    message = str(error.value)
+    assert (
+        "GET /api/agent answered HTTP 200 with an HTML page titled 'Sign in' instead of JSON"
+        in message
+    )
+    assert "Check HALO_BASE_URL" in message
+
+
+def test_rows_of_the_wrong_type_name_the_row_and_field(sim, make_client):
+    sim.inject(
+        Fault(path="/api/agent", status=200, content_type="application/json",
+              body='[{"id": 2, "name": "Zoë", "isdisabled": "sometimes"}]')
+    )  # fmt: skip
+
+    with pytest.raises(HaloMalformedResponseError) as error:
+        make_client().list_agents()
+
+    assert str(error.value).startswith(
+        "GET /api/agent: row 0 (id 2) field 'isdisabled': Input should be a valid boolean"
+    )
+
+
+def test_wrong_client_secret_is_a_clear_error_without_the_secret(sim, make_client):
+    secret = "wrong-secret-5f1d2c"
+
+    with pytest.raises(HaloAuthError) as error:
+        make_client(client_secret=secret).list_roles()
+
+    assert str(error.value) == (
+        "HaloITSM rejected the client credentials (invalid_client). Check HALO_CLIENT_ID and "
+        "HALO_CLIENT_SECRET: they must belong to an API application whose authentication "
+        "method is 'Client ID and Secret (Services)'."
+    )
+    assert secret not in full_text(error.value)
+    assert sim.request_counts[TOKEN] == 1  # not retried
+
+
+def test_secret_echoed_by_a_server_is_scrubbed(sim, make_client):
+    sim.inject(
+        Fault(path="/auth/token", status=400, content_type="application/json",
+              body=f'{{"error": "invalid_request", "error_description": '
+                   f'"bad client_secret {sim.config.client_secret}"}}')
+    )  # fmt: skip
+
+    with pytest.raises(HaloAuthError) as error:
+        make_client().list_roles()
+
+    assert "bad client_secret ***" in str(error.value)
+    assert sim.config.client_secret not in full_text(error.value)
+
+
+def test_unknown_scope_says_to_use_all(sim, make_client):
+    with pytest.raises(HaloAuthError) as error:
+        make_client(scope="read:agents").list_roles()
+
+    assert "rejected the scope 'read:agents' (invalid_scope). Set HALO_SCOPE to 'all'" in str(
+        error.value
+    )
+
+
+def test_tenant_is_sent_on_the_token_request(sim, make_client):
+    sim.config.tenant = "acme"
+
+    make_client(tenant="acme").list_roles()
+
+    token_request = next(r for r in sim.request_log if r.path == "/auth/token")
+    assert token_request.query == {"tenant": "acme"}
+
+
+def test_unknown_tenant_is_a_clear_error(sim, make_client, sleeps):
+    sim.config.tenant = "acme"
+
+    with pytest.raises(HaloTenantError) as error:
+        make_client(tenant="acne").list_roles()
+
+    assert "for tenant 'acne' failed (HTTP 500 with an HTML page" in str(error.value)
+    assert "check HALO_TENANT" in str(error.value)
+    assert sleeps == []
+
+
+def test_missing_permission_says_what_to_grant(sim, make_client):
+    sim.config.forbidden_paths = ("/api/agent",)
+
+    with pytest.raises(HaloPermissionError) as error:
+        make_client().list_agents()
+
+    assert str(error.value).startswith("GET /api/agent: HaloITSM refused the request (HTTP 403, ")
+    assert "Give the API application's agent the permission" in str(error.value)
+
+
+def test_unreachable_host_is_retried_then_named(sleeps):
+    settings = HaloSettings(base_url="http://127.0.0.1:9", client_id="x", client_secret="s3cr3t")
+
+    with (
+        HaloClient(settings, sleep=sleeps.append) as client,
+        pytest.raises(HaloUnreachableError) as error,
+    ):
+        client.list_roles()
+
+    assert str(error.value).startswith(
+        "POST http://127.0.0.1:9/auth/token: could not reach HaloITSM (ConnectError: "
+    )
+    assert "Check HALO_BASE_URL / HALO_AUTH_URL" in str(error.value)
+    assert str(error.value).endswith("Gave up after 6 attempts.")
+    assert len(sleeps) == 5
+    assert "s3cr3t" not in full_text(error.value)
+
+
+def test_request_budget_spaces_requests_out(sim, make_client):
+    client = make_client(max_requests_per_5_min=3, budget_window_s=0.5)
+
+    started = time.monotonic()
+    snapshot = fetch_snapshot(client)  # 1 token + 3 lists + 1 agent page: two windows' worth
+    elapsed = time.monotonic() - started
+
+    assert len(snapshot.agents) == 40
+    assert client.request_count == 5
+    assert elapsed >= 0.45

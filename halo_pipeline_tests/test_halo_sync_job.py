@@ -1,0 +1,286 @@
+"""halo_sync_job end to end: simulator over loopback, a real DuckDB file, Dagster's executor."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from halo_pipeline.simulator import Fault, generate_dataset
+from halo_pipeline_tests.helpers import query
+
+HALO_ASSETS = ["agents", "roles", "teams", "agent_roles", "agent_teams", "ticket_types"]
+
+
+def materializations(result: dg.ExecuteInProcessResult) -> dict[str, dict]:
+    return {
+        event.asset_key.path[-1]: event.step_materialization_data.materialization.metadata
+        for event in result.get_asset_materialization_events()
+    }
+
+
+def everything_logged(instance: dg.DagsterInstance, run_id: str) -> str:
+    """The run's whole event log and stored config, serialised."""
+    run = instance.get_run_by_id(run_id)
+    return dg.serialize_value(instance.all_logs(run_id)) + dg.serialize_value(run)
+
+
+def test_sync_writes_exact_tables(halo_env, run_job, warehouse_path, sim):
+    result = run_job("halo_sync_job")
+
+    assert result.success
+    assert query(
+        warehouse_path,
+        "SELECT agent_id, name, email, is_disabled, is_api_agent, default_team, department "
+        "FROM halo.agents WHERE agent_id <= 10 ORDER BY agent_id",
+    ) == [
+        (2, "Zoë Müller", "agent2@example.com", False, False, "1st Line Support", "IT Operations"),
+        (3, "Seán O'Brien", "agent3@example.com", False, False, "Legacy Apps (retired)",
+         "IT Operations"),
+        (4, 'Robert "Bobby" Tables', "agent4@example.com", False, False, "2nd Line Support",
+         "IT Operations"),
+        (5, "Дмитрий Иванов", "agent5@example.com", False, False, "Закупки", "Procurement"),
+        (6, "José Ñúñez", "agent6@example.com", True, False, "1st Line Support", "IT Operations"),
+        (7, "Aoife D'Angelo", "agent7@example.com", True, False, None, None),
+        (8, "API Integration 8", "agent8@example.com", False, True, None, None),
+        (9, "Priya Patel", "agent9@example.com", False, False, "Service Desk – Café",
+         "IT Operations"),
+        (10, "Liam Smith", "agent10@example.com", False, False, None, None),
+    ]  # fmt: skip
+    assert query(
+        warehouse_path, "SELECT count(*), min(agent_id), max(agent_id) FROM halo.agents"
+    ) == [(40, 2, 41)]
+    assert query(
+        warehouse_path, "SELECT * EXCLUDE (sync_id, synced_at) FROM halo.teams ORDER BY 1"
+    ) == [
+        (1, "1st Line Support", 1, "IT Operations", False),
+        (2, "2nd Line Support", 1, "IT Operations", False),
+        (3, "Service Desk – Café", 1, "IT Operations", False),
+        (4, 'Security "Red" Team', 2, "Security", False),
+        (5, "Legacy Apps (retired)", 1, "IT Operations", True),
+        (6, "Закупки", 3, "Procurement", False),
+    ]
+    assert query(
+        warehouse_path, "SELECT role_int_id, name, is_integration FROM halo.roles ORDER BY 1"
+    ) == [
+        (1, "Administrator", False),
+        (2, "Agent", False),
+        (3, "Change Manager", False),
+        (4, "Read Only", False),
+        (5, "Integration", True),
+    ]
+    assert query(warehouse_path, "SELECT role_id FROM halo.roles ORDER BY role_int_id") == [
+        (role.id,) for role in generate_dataset().roles
+    ]
+    memberships = (
+        "SELECT a.agent_id, list(r.name ORDER BY r.role_int_id) FROM halo.agent_roles a "
+        "JOIN halo.roles r USING (role_id) WHERE a.agent_id <= 10 GROUP BY 1 ORDER BY 1"
+    )
+    assert query(warehouse_path, memberships) == [
+        (2, ["Administrator", "Agent", "Change Manager"]),
+        (3, ["Agent"]),
+        (4, ["Agent", "Read Only"]),
+        (5, ["Agent"]),
+        (6, ["Agent", "Change Manager"]),  # disabled, still holding roles
+        (8, ["Integration"]),
+        (10, ["Agent", "Read Only"]),
+    ]
+    assert query(
+        warehouse_path,
+        "SELECT agent_id, list(team_id ORDER BY team_id) FROM halo.agent_teams "
+        "WHERE agent_id <= 10 GROUP BY 1 ORDER BY 1",
+    ) == [(2, [1, 3]), (3, [5]), (4, [2]), (5, [2, 6]), (6, [1]), (9, [3])]
+    assert query(
+        warehouse_path, "SELECT ticket_type_id, name FROM halo.ticket_types ORDER BY 1"
+    ) == [
+        (1, "Incident"),
+        (3, "Service Request"),
+        (25, "Access Request"),
+    ]
+    assert query(
+        warehouse_path,
+        "SELECT sync_id, status, error, api_requests, memberships_from, agents FROM halo.sync_runs",
+    ) == [(1, "succeeded", None, 5, "agent rows", 40)]
+    assert query(
+        warehouse_path,
+        "SELECT DISTINCT sync_id FROM halo.agent_roles UNION SELECT DISTINCT "
+        "sync_id FROM halo.teams",
+    ) == [(1,)]
+
+
+def test_sync_metadata_and_checks(halo_env, run_job, warehouse_path):
+    result = run_job("halo_sync_job")
+
+    metadata = materializations(result)
+    assert sorted(metadata) == sorted(HALO_ASSETS)
+    counts = dict(query(warehouse_path, "SELECT 'agent_roles', count(*) FROM halo.agent_roles"))
+    assert metadata["agents"]["dagster/row_count"].value == 40
+    assert metadata["teams"]["dagster/row_count"].value == 6
+    assert metadata["agent_roles"]["dagster/row_count"].value == counts["agent_roles"]
+    assert metadata["agents"]["api_requests"].value == 5
+    assert metadata["agents"]["source_url"].value == halo_env["HALO_BASE_URL"]
+    preview = metadata["agents"]["preview"].value.splitlines()
+    cells = [[cell.strip() for cell in line.strip("|").split("|")] for line in preview]
+    assert cells[0][:3] == ["agent_id", "name", "firstname"]
+    assert [row[:2] for row in cells[2:5]] == [
+        ["2", "Zoë Müller"],
+        ["3", "Seán O'Brien"],
+        ["4", 'Robert "Bobby" Tables'],
+    ]
+    assert len(cells) == 2 + 10
+    checks = result.get_asset_check_evaluations()
+    assert len(checks) == 14
+    assert all(check.passed for check in checks)
+
+
+def test_failed_sync_keeps_the_last_good_tables(halo_env, run_job, warehouse_path, sim):
+    assert run_job("halo_sync_job").success
+    sim.add_agent("New Person", "new@example.com")
+    sim.inject(
+        Fault(path="/api/team", status=200, body='{"results": [', content_type="application/json")
+    )
+
+    result = run_job("halo_sync_job")
+
+    assert not result.success
+    failure = result.get_step_failure_events()[0].step_failure_data.error
+    assert "sync 2 failed: GET /api/team answered HTTP 200 with a body that is not valid JSON" in (
+        failure.message
+    )
+    assert query(warehouse_path, "SELECT count(*), max(sync_id) FROM halo.agents") == [(40, 1)]
+    runs = query(warehouse_path, "SELECT sync_id, status, error FROM halo.sync_runs ORDER BY 1")
+    assert [(r[0], r[1]) for r in runs] == [(1, "succeeded"), (2, "failed")]
+    assert runs[1][2].startswith(
+        "GET /api/team answered HTTP 200 with a body that is not valid JSON"
+    )
+
+
+def test_html_error_page_fails_the_sync_and_keeps_tables(halo_env, run_job, warehouse_path, sim):
+    assert run_job("halo_sync_job").success
+    # A proxy's sign-in page where the API should be (5xx pages are retried first: see
+    # test_halo_client_errors.py).
+    sim.inject(
+        Fault(path="/api/agent", status=200, content_type="text/html",
+              body="<html><head><title>Sign in to continue</title></head></html>")
+    )  # fmt: skip
+
+    result = run_job("halo_sync_job")
+
+    assert not result.success
+    error = query(warehouse_path, "SELECT error FROM halo.sync_runs WHERE sync_id = 2")[0][0]
+    assert error.startswith(
+        "GET /api/agent answered HTTP 200 with an HTML page titled 'Sign in to continue' instead "
+        "of JSON. Check HALO_BASE_URL"
+    )
+    assert query(warehouse_path, "SELECT count(*), max(sync_id) FROM halo.agents") == [(40, 1)]
+
+
+def test_wrong_credentials_fail_clearly_and_the_secret_stays_out(
+    halo_env, run_job, instance, warehouse_path, monkeypatch
+):
+    good = run_job("halo_sync_job")
+    secret = "not-the-right-secret-8c1e"
+    monkeypatch.setenv("HALO_CLIENT_SECRET", secret)
+
+    bad = run_job("halo_sync_job")
+
+    assert not bad.success
+    message = bad.get_step_failure_events()[0].step_failure_data.error.message
+    assert "HaloITSM rejected the client credentials (invalid_client)" in message
+    assert secret not in everything_logged(instance, bad.run_id)
+    assert halo_env["HALO_CLIENT_SECRET"] not in everything_logged(instance, good.run_id)
+    warehouse_text = str(query(warehouse_path, "SELECT * FROM halo.sync_runs"))
+    assert secret not in warehouse_text and halo_env["HALO_CLIENT_SECRET"] not in warehouse_text
+
+
+def test_large_drop_is_refused_unless_allowed(halo_env, run_job, warehouse_path, sim):
+    assert run_job("halo_sync_job").success
+    for agent_id in range(2, 23):  # 21 of 40 agents gone: 19 left, fewer than half
+        sim.delete_agent(agent_id)
+
+    refused = run_job("halo_sync_job")
+
+    assert not refused.success
+    message = refused.get_step_failure_events()[0].step_failure_data.error.message
+    assert (
+        "This sync read 19 agents from HaloITSM, fewer than half of the 40 in the last good "
+        in (message)
+    )
+    assert "ops: {halo_tables: {config: {allow_large_drop: true}}}" in message
+    assert query(warehouse_path, "SELECT count(*) FROM halo.agents") == [(40,)]
+
+    allowed = run_job(
+        "halo_sync_job", run_config={"ops": {"halo_tables": {"config": {"allow_large_drop": True}}}}
+    )
+
+    assert allowed.success
+    assert query(warehouse_path, "SELECT count(*), min(agent_id) FROM halo.agents") == [(19, 23)]
+    assert query(warehouse_path, "SELECT sync_id, status FROM halo.sync_runs ORDER BY 1") == [
+        (1, "succeeded"),
+        (2, "failed"),
+        (3, "succeeded"),
+    ]
+
+
+def test_a_missing_variable_is_named(halo_env, run_job, monkeypatch):
+    monkeypatch.delenv("HALO_CLIENT_ID")
+
+    with pytest.raises(dg.DagsterInvalidConfigError) as error:
+        run_job("halo_sync_job")
+
+    assert 'environment variable "HALO_CLIENT_ID" which is not set' in str(error.value)
+
+
+def test_failing_column_test_fails_its_check(halo_env, run_job, warehouse_path, instance):
+    assert run_job("halo_sync_job").success
+    from halo_pipeline.warehouse import connect
+
+    with connect(warehouse_path) as con:
+        con.execute("INSERT INTO halo.agent_teams SELECT 999, 1, 1, now()")
+        con.execute("INSERT INTO halo.agents SELECT * FROM halo.agents WHERE agent_id = 2")
+    from halo_pipeline.definitions import build_definitions
+
+    defs = build_definitions()
+    only_checks = dg.define_asset_job("only_checks", selection=dg.AssetSelection.all_asset_checks())
+    job = dg.Definitions.merge(defs, dg.Definitions(jobs=[only_checks])).resolve_job_def(
+        "only_checks"
+    )
+
+    result = job.execute_in_process(instance=instance, raise_on_error=False)
+
+    failed = {
+        (e.asset_key.to_user_string(), e.check_name): e.metadata["failing_rows"].value
+        for e in result.get_asset_check_evaluations()
+        if not e.passed
+    }
+    assert failed == {
+        ("halo/agents", "unique_agent_id"): 1,
+        ("halo/agent_teams", "relationships_agent_id__agents"): 1,
+    }
+
+
+def test_dagster_cli_runs_the_sync(halo_env, warehouse_path, tmp_path):
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text(Path("dagster.yaml").read_text())
+
+    completed = subprocess.run(
+        [sys.executable, "-m", "dagster", "job", "execute", "-m", "halo_pipeline.definitions",
+         "-j", "halo_sync_job"],
+        env={**os.environ, **halo_env, "DAGSTER_HOME": str(home)},
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )  # fmt: skip
+
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert "RUN_SUCCESS" in completed.stderr
+    assert halo_env["HALO_CLIENT_SECRET"] not in completed.stdout + completed.stderr
+    assert query(warehouse_path, "SELECT count(*) FROM halo.agents") == [(40,)]
+    assert query(warehouse_path, "SELECT status, api_requests FROM halo.sync_runs") == [
+        ("succeeded", 5)
+    ]
