@@ -180,7 +180,7 @@ def test_html_error_page_fails_the_sync_and_keeps_tables(halo_env, run_job, ware
 
 
 def test_wrong_credentials_fail_clearly_and_the_secret_stays_out(
-    halo_env, run_job, instance, warehouse_path, monkeypatch
+    halo_env, run_job, instance, warehouse_path, monkeypatch, capfd
 ):
     good = run_job("halo_sync_job")
     secret = "not-the-right-secret-8c1e"
@@ -195,6 +195,10 @@ def test_wrong_credentials_fail_clearly_and_the_secret_stays_out(
     assert halo_env["HALO_CLIENT_SECRET"] not in everything_logged(instance, good.run_id)
     warehouse_text = str(query(warehouse_path, "SELECT * FROM halo.sync_runs"))
     assert secret not in warehouse_text and halo_env["HALO_CLIENT_SECRET"] not in warehouse_text
+    printed = capfd.readouterr()
+    assert "invalid_client" in printed.err  # the runs' console log was captured here
+    assert secret not in printed.out + printed.err
+    assert halo_env["HALO_CLIENT_SECRET"] not in printed.out + printed.err
 
 
 def test_large_drop_is_refused_unless_allowed(halo_env, run_job, warehouse_path, sim):
