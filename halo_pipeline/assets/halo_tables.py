@@ -1,24 +1,15 @@
 """The `halo` source tables: one sync reads HaloITSM and replaces them all at once."""
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
 
 import dagster as dg
 from pydantic import Field
 
-from halo_pipeline.halo import HaloError, fetch_snapshot
+from halo_pipeline.assets.metadata import OWNERS, table_metadata
 from halo_pipeline.halo.paging import Progress
 from halo_pipeline.resources import DuckDBWarehouse, HaloResource
-from halo_pipeline.warehouse import WarehouseError
-from halo_pipeline.warehouse.halo_tables import (
-    HALO_TABLES,
-    record_sync_failure,
-    record_sync_start,
-    replace_halo_tables,
-)
-
-OWNERS = ["team:access-governance"]
-PREVIEW_ROWS = 10
+from halo_pipeline.sync import SyncFailedError, sync_halo
+from halo_pipeline.warehouse.halo_tables import SOURCE_TABLES
 
 DESCRIPTIONS = {
     "agents": "Every HaloITSM agent (account): enabled, disabled and API-only, from "
@@ -30,6 +21,11 @@ DESCRIPTIONS = {
     "agent_teams": "Which agent is in which team: from the agent rows, or from "
     "`GET /api/agent?team_id=<id>` per team when the rows omit teams.",
     "ticket_types": 'HaloITSM ticket types ("ticket schemas") from `GET /api/tickettype`.',
+    "agent_role_history": "Every continuous period an agent held a role, kept by each sync "
+    "in the transaction that replaces the tables.",
+    "agent_team_history": "Every continuous period an agent was in a team, kept by each sync "
+    "in the transaction that replaces the tables.",
+    "sync_runs": "One row per sync attempt: when, outcome, error, API requests, row counts.",
 }
 
 
@@ -52,7 +48,7 @@ class HaloSyncConfig(dg.Config):
             owners=OWNERS,
             metadata={"dagster/table_name": f"halo.{table}"},
         )
-        for table in HALO_TABLES
+        for table in SOURCE_TABLES
     ],
     pool="duckdb",
     # One sync replaces every table in one transaction: they cannot be materialised apart.
@@ -65,55 +61,41 @@ def halo_tables(
     warehouse: DuckDBWarehouse,
 ) -> Iterator[dg.MaterializeResult]:
     """Reads agents, roles, teams, memberships and ticket types from the HaloITSM API, then
-    replaces the `halo` tables in one DuckDB transaction.
+    replaces the `halo` tables in one DuckDB transaction and extends the membership history.
 
     Everything is fetched before the warehouse is opened for writing, so a failed or
     interrupted sync leaves the last good tables as they were. Each attempt is a row in
     `halo.sync_runs`.
     """
-    with warehouse.get_connection() as con:
-        sync_id = record_sync_start(
-            con, dagster_run_id=context.run.run_id, source_url=halo.base_url
-        )
-    context.log.info(f"sync {sync_id}: reading HaloITSM at {halo.base_url}")
-    requests = None
-    try:
-        with halo.get_client(logger=context.log) as client:
-            try:
-                snapshot = fetch_snapshot(client, progress=_progress(context))
-            finally:
-                requests = client.request_count
-        with warehouse.get_connection() as con:
-            counts = replace_halo_tables(
-                con,
-                snapshot,
-                sync_id=sync_id,
-                synced_at=datetime.now(UTC),
-                api_requests=requests,
+    context.log.info(f"reading HaloITSM at {halo.base_url}")
+    with halo.get_client(logger=context.log) as client:
+        try:
+            result = sync_halo(
+                client,
+                warehouse.get_connection,
+                dagster_run_id=context.run.run_id,
                 allow_large_drop=config.allow_large_drop,
+                progress=_progress(context),
             )
-            previews = {table: _preview(con, table) for table in HALO_TABLES}
-    except (HaloError, WarehouseError) as exc:
-        _record_failure(warehouse, sync_id, str(exc), requests, context)
-        raise dg.Failure(
-            description=f"sync {sync_id} failed: {exc}",
-            metadata={"sync_id": sync_id, "api_requests": requests},
-            allow_retries=False,
-        ) from None
-    except Exception as exc:
-        _record_failure(warehouse, sync_id, f"{type(exc).__name__}: {exc}", requests, context)
-        raise
-
-    context.log.info(f"sync {sync_id}: {counts} rows from {requests} API requests")
-    for table in HALO_TABLES:
+        except SyncFailedError as failure:
+            raise dg.Failure(
+                description=str(failure),
+                metadata={"sync_id": failure.sync_id, "api_requests": failure.api_requests},
+                allow_retries=False,
+            ) from None
+    context.log.info(
+        f"sync {result.sync_id}: {result.counts} rows from {result.api_requests} API requests"
+    )
+    with warehouse.get_connection(read_only=True) as con:
+        stored = {table: table_metadata(con, f"halo.{table}") for table in SOURCE_TABLES}
+    for table in SOURCE_TABLES:
         yield dg.MaterializeResult(
             asset_key=["halo", table],
             metadata={
-                "dagster/row_count": counts[table],
-                "preview": dg.MetadataValue.md(previews[table]),
-                "sync_id": sync_id,
-                "api_requests": requests,
-                "memberships_from": snapshot.memberships_from,
+                **stored[table],
+                "sync_id": result.sync_id,
+                "api_requests": result.api_requests,
+                "memberships_from": result.memberships_from,
                 "source_url": dg.MetadataValue.url(halo.base_url),
             },
         )
@@ -128,26 +110,3 @@ def _progress(context: dg.AssetExecutionContext) -> Progress:
             context.log.info(f"agents: {page} of {known} pages fetched")
 
     return report
-
-
-def _preview(con, table: str) -> str:
-    # The table name comes from HALO_TABLES, not from input.
-    frame = con.execute(
-        f"SELECT * EXCLUDE (sync_id, synced_at) FROM halo.{table} ORDER BY ALL LIMIT ?",
-        [PREVIEW_ROWS],
-    ).df()
-    return frame.to_markdown(index=False)
-
-
-def _record_failure(
-    warehouse: DuckDBWarehouse,
-    sync_id: int,
-    error: str,
-    requests: int | None,
-    context: dg.AssetExecutionContext,
-) -> None:
-    try:
-        with warehouse.get_connection() as con:
-            record_sync_failure(con, sync_id, error, requests)
-    except WarehouseError as exc:
-        context.log.warning(f"could not record the failure of sync {sync_id}: {exc}")

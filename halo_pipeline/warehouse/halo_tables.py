@@ -13,6 +13,9 @@ from halo_pipeline.halo.snapshot import HaloSnapshot
 from halo_pipeline.warehouse.connection import WarehouseError
 
 HALO_TABLES = ("agents", "roles", "teams", "agent_roles", "agent_teams", "ticket_types")
+"""The tables a sync replaces with its snapshot."""
+SOURCE_TABLES = (*HALO_TABLES, "agent_role_history", "agent_team_history", "sync_runs")
+"""Everything a sync writes: the snapshot, the membership history and the log of syncs."""
 
 
 class LargeDropError(WarehouseError):
@@ -117,7 +120,8 @@ def replace_halo_tables(
     api_requests: int,
     allow_large_drop: bool = False,
 ) -> dict[str, int]:
-    """Replace every `halo` table with the snapshot and mark the sync succeeded, atomically.
+    """Replace every `halo` table with the snapshot, extend the membership history and mark
+    the sync succeeded, atomically.
 
     Either all tables change and `halo.sync_runs` says so, or nothing does: a failure anywhere
     (including the large-drop guard) rolls back and leaves the last good tables in place.
@@ -146,10 +150,13 @@ def replace_halo_tables(
                 {"sync_id": sync_id, "synced_at": synced_at},
             )
             con.unregister("incoming")
+        for statement in _statements(read_sql("halo_history.sql")):
+            con.execute(statement, {"sync_id": sync_id})
         con.execute(
             """
             UPDATE halo.sync_runs
-            SET status = 'succeeded', finished_at = now(), api_requests = $api_requests,
+            SET status = 'succeeded', finished_at = now(), synced_at = $synced_at,
+                api_requests = $api_requests,
                 memberships_from = $memberships_from, agents = $agents, roles = $roles,
                 teams = $teams, agent_roles = $agent_roles, agent_teams = $agent_teams,
                 ticket_types = $ticket_types
@@ -158,6 +165,7 @@ def replace_halo_tables(
             {
                 **counts,
                 "sync_id": sync_id,
+                "synced_at": synced_at,
                 "api_requests": api_requests,
                 "memberships_from": snapshot.memberships_from,
             },
@@ -167,6 +175,11 @@ def replace_halo_tables(
         con.rollback()
         raise
     return counts
+
+
+def _statements(script: str) -> list[str]:
+    """The statements of a script whose statements end with `;` at the end of a line."""
+    return [part.strip() for part in script.split(";\n") if part.strip(" \n;")]
 
 
 def _frame(rows: list[tuple], **dtypes: str) -> pd.DataFrame:

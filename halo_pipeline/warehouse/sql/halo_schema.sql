@@ -11,6 +11,7 @@ CREATE TABLE IF NOT EXISTS halo.sync_runs (
     started_at       TIMESTAMPTZ NOT NULL,
     finished_at      TIMESTAMPTZ,
     status           VARCHAR NOT NULL,   -- running | succeeded | failed
+    synced_at        TIMESTAMPTZ,        -- when the data was read from HaloITSM
     error            VARCHAR,
     api_requests     INTEGER,
     memberships_from VARCHAR,            -- 'agent rows' or 'per roles and per teams'
@@ -77,4 +78,27 @@ CREATE TABLE IF NOT EXISTS halo.ticket_types (
     initial_status BIGINT,
     sync_id        BIGINT NOT NULL,
     synced_at      TIMESTAMPTZ NOT NULL
+);
+
+-- Membership history: one row per continuous period an agent held a role or was in a team,
+-- open while removed_in_sync_id is NULL. Each sync updates it in the same transaction that
+-- replaces the tables above (see halo_history.sql), so history and snapshot never disagree and
+-- it grows with changes, not with the number of syncs. Names are as they were when the period
+-- opened, so a deleted team's past members still read as people and team names.
+CREATE TABLE IF NOT EXISTS halo.agent_role_history (
+    agent_id           BIGINT NOT NULL,
+    role_id            VARCHAR NOT NULL,
+    agent_name         VARCHAR,
+    role_name          VARCHAR,
+    first_sync_id      BIGINT NOT NULL,
+    removed_in_sync_id BIGINT
+);
+
+CREATE TABLE IF NOT EXISTS halo.agent_team_history (
+    agent_id           BIGINT NOT NULL,
+    team_id            BIGINT NOT NULL,
+    agent_name         VARCHAR,
+    team_name          VARCHAR,
+    first_sync_id      BIGINT NOT NULL,
+    removed_in_sync_id BIGINT
 );

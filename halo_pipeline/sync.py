@@ -1,0 +1,93 @@
+"""One sync: read HaloITSM, then replace the `halo` tables. Plain Python, no Dagster.
+
+The warehouse is opened twice, briefly: to log the attempt, then, once everything has been read
+from the API, to write it in one transaction. A failure anywhere is logged in `halo.sync_runs`
+and leaves the last good tables as they were.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import duckdb
+
+from halo_pipeline.halo import HaloClient, HaloError, fetch_snapshot
+from halo_pipeline.halo.paging import Progress
+from halo_pipeline.warehouse import WarehouseError
+from halo_pipeline.warehouse.halo_tables import (
+    record_sync_failure,
+    record_sync_start,
+    replace_halo_tables,
+)
+
+OpenWarehouse = Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]]
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    sync_id: int
+    counts: dict[str, int]
+    api_requests: int
+    memberships_from: str
+
+
+class SyncFailedError(Exception):
+    """A sync failed; `halo.sync_runs` says so and the previous tables are unchanged."""
+
+    def __init__(self, message: str, sync_id: int, api_requests: int | None) -> None:
+        super().__init__(message)
+        self.sync_id = sync_id
+        self.api_requests = api_requests
+
+
+def sync_halo(
+    client: HaloClient,
+    open_warehouse: OpenWarehouse,
+    *,
+    dagster_run_id: str | None = None,
+    allow_large_drop: bool = False,
+    progress: Progress | None = None,
+) -> SyncResult:
+    with open_warehouse() as con:
+        sync_id = record_sync_start(
+            con, dagster_run_id=dagster_run_id, source_url=client.settings.base_url
+        )
+    requests = None
+    try:
+        try:
+            snapshot = fetch_snapshot(client, progress)
+        finally:
+            requests = client.request_count
+        with open_warehouse() as con:
+            counts = replace_halo_tables(
+                con,
+                snapshot,
+                sync_id=sync_id,
+                synced_at=datetime.now(UTC),
+                api_requests=requests,
+                allow_large_drop=allow_large_drop,
+            )
+    except Exception as exc:
+        # Halo and warehouse errors already say what to fix; anything else is named by type.
+        known = isinstance(exc, HaloError | WarehouseError)
+        error = str(exc) if known else f"{type(exc).__name__}: {exc}"
+        _record_failure(open_warehouse, sync_id, error, requests, client)
+        raise SyncFailedError(f"sync {sync_id} failed: {error}", sync_id, requests) from exc
+    return SyncResult(sync_id, counts, requests, snapshot.memberships_from)
+
+
+def _record_failure(
+    open_warehouse: OpenWarehouse,
+    sync_id: int,
+    error: str,
+    requests: int | None,
+    client: HaloClient,
+) -> None:
+    try:
+        with open_warehouse() as con:
+            record_sync_failure(con, sync_id, error, requests)
+    except (WarehouseError, duckdb.Error) as exc:
+        client.log.warning(f"could not record the failure of sync {sync_id}: {exc}")
