@@ -13,16 +13,16 @@ import dagster as dg
 from halo_pipeline.assets.halo_tables import halo_tables
 from halo_pipeline.jobs import halo_sync_job
 from halo_pipeline.resources import resources_from_env
+from halo_pipeline.sql_models.assets import build_model_assets
 from halo_pipeline.sql_models.checks import build_column_checks
-from halo_pipeline.sql_models.schema_tests import load_schema_tests
-
-SQL_MODELS_DIR = Path(__file__).resolve().parent.parent / "dbt_like_sql"
+from halo_pipeline.sql_models.project import DEFAULT_MODELS_DIR, load_project
 
 
-def build_definitions(sql_dir: Path = SQL_MODELS_DIR) -> dg.Definitions:
+def build_definitions(sql_dir: Path = DEFAULT_MODELS_DIR) -> dg.Definitions:
+    project = load_project(sql_dir)
     return dg.Definitions(
-        assets=[halo_tables],
-        asset_checks=build_column_checks(load_schema_tests(sql_dir / "schema.yml")),
+        assets=[halo_tables, *build_model_assets(project)],
+        asset_checks=build_column_checks(project.column_tests()),
         jobs=[halo_sync_job],
         resources=resources_from_env(),
         # DuckDB takes one writer at a time and the `duckdb` pool serialises the steps anyway;

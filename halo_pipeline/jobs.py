@@ -4,7 +4,7 @@ import dagster as dg
 
 halo_sync_job = dg.define_asset_job(
     "halo_sync_job",
-    selection=dg.AssetSelection.groups("halo"),
+    selection=dg.AssetSelection.groups("halo", "access"),
     description="Sync HaloITSM agents, roles, teams and ticket types into the warehouse, "
-    "then run their checks.",
+    "rebuild the access model from them, and run every check.",
 )

@@ -1,0 +1,199 @@
+"""The dbt-like models in `dbt_like_sql/`: one `.sql` file per table or view in `access`.
+
+A model is a SELECT rendered with jinja2. `{{ ref('name') }}` names another model,
+`{{ source('halo', 'table') }}` a table the sync writes, and `{{ config(materialized='view') }}`
+(or `'table'`, the default being dbt's `view`) how it is stored. The calls are recorded while
+rendering, which is where each model's dependencies, and so Dagster's lineage, come from.
+A leading block of `--` comments is the model's description. Plain Python: no Dagster here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from graphlib import CycleError, TopologicalSorter
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import jinja2
+
+from halo_pipeline.sql_models.schema_tests import (
+    MODEL_SCHEMA,
+    ColumnTest,
+    SchemaFileError,
+    load_schema_tests,
+    quote,
+)
+from halo_pipeline.warehouse.halo_tables import SOURCE_TABLES
+
+DEFAULT_MODELS_DIR = Path(__file__).resolve().parents[2] / "dbt_like_sql"
+HALO_SOURCES = frozenset(("halo", table) for table in SOURCE_TABLES)
+MATERIALIZATIONS = ("view", "table")
+_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
+
+
+class SqlModelError(ValueError):
+    """A model file cannot be loaded; the message names the file."""
+
+
+@dataclass(frozen=True)
+class SqlModel:
+    name: str
+    path: Path
+    sql: str
+    materialized: str
+    refs: tuple[str, ...]
+    sources: tuple[tuple[str, str], ...]
+    description: str
+
+    @property
+    def relation(self) -> str:
+        return f"{MODEL_SCHEMA}.{quote(self.name)}"
+
+    @property
+    def checksum(self) -> str:
+        """Changes whenever the rendered SQL or its materialization does: Dagster's code version."""
+        return hashlib.sha256(f"{self.materialized}\n{self.sql}".encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class SqlProject:
+    directory: Path
+    models: tuple[SqlModel, ...]
+    """In dependency order: every model comes after the models it refers to."""
+
+    def model(self, name: str) -> SqlModel:
+        return next(model for model in self.models if model.name == name)
+
+    def column_tests(self) -> list[ColumnTest]:
+        """The tests of `schema.yml`, each on a model of this project or a synced table."""
+        path = self.directory / "schema.yml"
+        known = {(MODEL_SCHEMA, model.name) for model in self.models} | HALO_SOURCES
+        tests = load_schema_tests(path)
+        for test in tests:
+            for relation in ((test.schema, test.table), test.to):
+                if relation is not None and relation not in known:
+                    raise SchemaFileError(
+                        f"{path}: a test refers to {'.'.join(relation)}, which is neither a "
+                        f"model in {self.directory.name}/ nor a table the sync writes"
+                    )
+        return tests
+
+
+def load_project(
+    directory: Path = DEFAULT_MODELS_DIR, sources: frozenset[tuple[str, str]] = HALO_SOURCES
+) -> SqlProject:
+    """Every model in `directory`, checked: refs name models, sources name tables the sync
+    writes, and no cycles."""
+    paths = sorted(directory.glob("*.sql"))
+    models = {model.name: model for model in (_render(path) for path in paths)}
+    for model in models.values():
+        for ref in model.refs:
+            if ref not in models:
+                raise SqlModelError(
+                    f"{model.path}: ref({ref!r}) names no model; the models are "
+                    f"{', '.join(sorted(models))}."
+                )
+        for source in model.sources:
+            if source not in sources:
+                known = ", ".join(f"{s}.{t}" for s, t in sorted(sources))
+                raise SqlModelError(
+                    f"{model.path}: source{source!r} is not a table the sync writes ({known})."
+                )
+    graph = TopologicalSorter({name: set(model.refs) for name, model in models.items()})
+    try:
+        order = list(graph.static_order())
+    except CycleError as error:
+        cycle = error.args[1]
+        files = " -> ".join(str(models[name].path.name) for name in cycle)
+        raise SqlModelError(
+            f"{directory}: the models refer to each other in a cycle: {files}"
+        ) from None
+    return SqlProject(directory, tuple(models[name] for name in order))
+
+
+def build_model(con: duckdb.DuckDBPyConnection, model: SqlModel) -> None:
+    """Create or replace the model's table or view, in one transaction."""
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS {MODEL_SCHEMA}")
+    con.begin()
+    try:
+        existing = con.execute(
+            "SELECT table_type FROM information_schema.tables "
+            "WHERE table_schema = ? AND table_name = ?",
+            [MODEL_SCHEMA, model.name],
+        ).fetchall()
+        # DuckDB will not replace a view with a table or back: drop the other kind first.
+        if existing and (existing[0][0] == "VIEW") != (model.materialized == "view"):
+            kind = "VIEW" if existing[0][0] == "VIEW" else "TABLE"
+            con.execute(f"DROP {kind} {model.relation}")
+        con.execute(
+            f"CREATE OR REPLACE {model.materialized.upper()} {model.relation} AS\n{model.sql}"
+        )
+        con.commit()
+    except BaseException:
+        con.rollback()
+        raise
+
+
+def build_models(con: duckdb.DuckDBPyConnection, project: SqlProject) -> None:
+    """Every model, in dependency order: what `halo_sync_job` does after a sync, without Dagster."""
+    for model in project.models:
+        build_model(con, model)
+
+
+def _render(path: Path) -> SqlModel:
+    name = path.stem
+    if not _NAME.match(name):
+        raise SqlModelError(
+            f"{path}: a model's file name becomes its table name, so it must be lower-case "
+            "letters, digits and underscores"
+        )
+    refs: list[str] = []
+    sources: list[tuple[str, str]] = []
+    config: dict[str, Any] = {}
+
+    def ref(model: str) -> str:
+        refs.append(model)
+        return f"{MODEL_SCHEMA}.{quote(model)}"
+
+    def source(schema: str, table: str) -> str:
+        sources.append((schema, table))
+        return f"{quote(schema)}.{quote(table)}"
+
+    def set_config(**options: Any) -> str:
+        config.update(options)
+        return ""
+
+    text = path.read_text(encoding="utf-8")
+    environment = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+    try:
+        sql = environment.from_string(text).render(ref=ref, source=source, config=set_config)
+    except jinja2.TemplateSyntaxError as error:
+        raise SqlModelError(f"{path}:{error.lineno}: {error.message}") from None
+    except (jinja2.UndefinedError, TypeError) as error:
+        raise SqlModelError(f"{path}: {error}") from None
+    materialized = config.get("materialized", "view")
+    if materialized not in MATERIALIZATIONS:
+        raise SqlModelError(
+            f"{path}: materialized={materialized!r}; use one of {', '.join(MATERIALIZATIONS)}"
+        )
+    return SqlModel(
+        name=name,
+        path=path,
+        sql=sql.strip().rstrip(";"),
+        materialized=materialized,
+        refs=tuple(dict.fromkeys(refs)),
+        sources=tuple(dict.fromkeys(sources)),
+        description=_description(text),
+    )
+
+
+def _description(text: str) -> str:
+    lines = []
+    for line in text.lstrip().splitlines():
+        if not line.startswith("--"):
+            break
+        lines.append(line.removeprefix("--").strip())
+    return " ".join(lines).strip()
