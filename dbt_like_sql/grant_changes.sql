@@ -1,0 +1,36 @@
+-- Every grant added or removed between consecutive syncs, with the sync that saw the change.
+-- The first sync of a warehouse is the baseline: what it found is not counted as added.
+
+WITH baseline AS (
+    SELECT min(sync_id) AS sync_id
+    FROM {{ source('halo', 'sync_runs') }}
+    WHERE status = 'succeeded'
+)
+
+SELECT
+    grant_id,
+    entitlement_id,
+    resource_type,
+    resource_name,
+    principal_id,
+    agent_name,
+    'added' AS change,
+    first_seen_sync_id AS sync_id,
+    first_seen_at AS changed_at
+FROM {{ ref('grant_history') }}
+WHERE first_seen_sync_id > (SELECT sync_id FROM baseline)
+
+UNION ALL
+
+SELECT
+    grant_id,
+    entitlement_id,
+    resource_type,
+    resource_name,
+    principal_id,
+    agent_name,
+    'removed' AS change,
+    removed_in_sync_id AS sync_id,
+    removed_at AS changed_at
+FROM {{ ref('grant_history') }}
+WHERE removed_in_sync_id IS NOT NULL

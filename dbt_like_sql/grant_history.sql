@@ -1,0 +1,66 @@
+-- Every grant over time: one row per grant per continuous period it existed, with the syncs
+-- that first and last saw it. "Who held what on date D" is
+--   WHERE first_seen_at <= D AND (removed_at IS NULL OR removed_at > D).
+--
+-- History is kept incrementally by each sync, in the same transaction that replaces the
+-- snapshot (halo.agent_role_history / halo.agent_team_history), rather than rebuilt here from
+-- retained snapshots: it cannot disagree with the snapshot, it grows with changes rather than
+-- with the number of syncs, and rebuilding this model (or the whole access schema) loses nothing.
+{{ config(materialized='table') }}
+
+WITH syncs AS (
+    SELECT
+        sync_id,
+        synced_at,
+        lag(sync_id) OVER (ORDER BY sync_id) AS previous_sync_id
+    FROM {{ source('halo', 'sync_runs') }}
+    WHERE status = 'succeeded'
+),
+
+periods AS (
+    SELECT
+        'role:' || role_id || ':assigned' AS entitlement_id,
+        'role' AS resource_type,
+        role_id AS resource_id,
+        role_name AS resource_name,
+        agent_id,
+        agent_name,
+        first_sync_id,
+        removed_in_sync_id
+    FROM {{ source('halo', 'agent_role_history') }}
+    UNION ALL
+    SELECT
+        'team:' || team_id || ':member' AS entitlement_id,
+        'team' AS resource_type,
+        CAST(team_id AS VARCHAR) AS resource_id,
+        team_name AS resource_name,
+        agent_id,
+        agent_name,
+        first_sync_id,
+        removed_in_sync_id
+    FROM {{ source('halo', 'agent_team_history') }}
+)
+
+SELECT
+    p.entitlement_id || ':agent:' || p.agent_id AS grant_id,
+    p.entitlement_id,
+    p.resource_type,
+    p.resource_id,
+    p.resource_name,
+    'agent' AS principal_type,
+    p.agent_id AS principal_id,
+    p.agent_name,
+    p.first_sync_id AS first_seen_sync_id,
+    first_seen.synced_at AS first_seen_at,
+    last_seen.sync_id AS last_seen_sync_id,
+    last_seen.synced_at AS last_seen_at,
+    p.removed_in_sync_id,
+    removed.synced_at AS removed_at,
+    p.removed_in_sync_id IS NULL AS is_current
+FROM periods AS p
+JOIN syncs AS first_seen ON first_seen.sync_id = p.first_sync_id
+LEFT JOIN syncs AS removed ON removed.sync_id = p.removed_in_sync_id
+JOIN syncs AS last_seen
+    ON last_seen.sync_id = coalesce(
+        removed.previous_sync_id, (SELECT max(sync_id) FROM syncs)
+    )

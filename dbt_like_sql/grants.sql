@@ -1,0 +1,28 @@
+-- Who holds what now: one row per agent per role held and per team joined, as of the latest
+-- sync, with names for people reading it. grant_id is <entitlement_id>:agent:<agent_id>.
+{{ config(materialized='table') }}
+
+WITH memberships AS (
+    SELECT 'role:' || role_id || ':assigned' AS entitlement_id, agent_id, sync_id, synced_at
+    FROM {{ source('halo', 'agent_roles') }}
+    UNION ALL
+    SELECT 'team:' || team_id || ':member' AS entitlement_id, agent_id, sync_id, synced_at
+    FROM {{ source('halo', 'agent_teams') }}
+)
+
+SELECT
+    m.entitlement_id || ':agent:' || m.agent_id AS grant_id,
+    m.entitlement_id,
+    e.resource_type,
+    e.resource_id,
+    e.resource_name,
+    'agent' AS principal_type,
+    m.agent_id AS principal_id,
+    a.name AS agent_name,
+    a.email AS agent_email,
+    a.is_disabled AS agent_is_disabled,
+    m.sync_id,
+    m.synced_at
+FROM memberships AS m
+JOIN {{ ref('entitlements') }} AS e USING (entitlement_id)
+JOIN {{ source('halo', 'agents') }} AS a USING (agent_id)
