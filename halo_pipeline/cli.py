@@ -34,7 +34,6 @@ def demo(warehouse: str) -> None:
 
     from halo_pipeline.local import prepare_dagster_home, simulated_halo
     from halo_pipeline.warehouse import connect
-    from halo_pipeline.warehouse.halo_tables import HALO_TABLES
 
     home = prepare_dagster_home()
     with simulated_halo() as (_, env):
@@ -49,17 +48,66 @@ def demo(warehouse: str) -> None:
     if not result.success:
         raise click.ClickException("halo_sync_job failed; its log is above.")
     with connect(warehouse, read_only=True) as con:
-        counts = {
-            t: con.execute(f"SELECT count(*) FROM halo.{t}").fetchone()[0] for t in HALO_TABLES
-        }
-        sync_id, requests = con.execute(
+        [(sync_id, requests)] = con.execute(
             "SELECT sync_id, api_requests FROM halo.sync_runs "
             "WHERE status = 'succeeded' ORDER BY sync_id DESC LIMIT 1"
-        ).fetchone()
+        ).fetchall()
+        tables = con.execute(
+            "SELECT table_schema || '.' || table_name FROM information_schema.tables "
+            "WHERE table_schema IN ('halo', 'access') ORDER BY table_schema DESC, table_name"
+        ).fetchall()
+        counts = {t: con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0] for (t,) in tables}
     click.echo(f"\nSync {sync_id} wrote {Path(warehouse)} using {requests} API requests:")
     for table, count in counts.items():
-        click.echo(f"  halo.{table:<13} {count:>6} rows")
+        click.echo(f"  {table:<36} {count:>6} rows")
+    click.echo('\nAsk it questions: halo-pipeline query "SELECT * FROM access.admin_agents"')
     click.echo("\nSee the assets, their lineage and this run in the Dagster UI: make dev")
+
+
+@main.command()
+@click.argument("sql")
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["table", "csv", "json"]),
+    default="table",
+    show_default=True,
+)
+@click.option(
+    "--warehouse",
+    default=lambda: os.environ.get("HALO_DUCKDB_PATH", "data/warehouse.duckdb"),
+    show_default="HALO_DUCKDB_PATH or data/warehouse.duckdb",
+)
+@click.option(
+    "--wait",
+    default=120.0,
+    show_default=True,
+    help="Seconds to wait while a sync or provisioning run holds the warehouse.",
+)
+def query(sql: str, output_format: str, warehouse: str, wait: float) -> None:
+    """Run a read-only SQL query against the warehouse and print the result."""
+    import duckdb
+
+    from halo_pipeline.query_output import render
+    from halo_pipeline.warehouse import WarehouseError, connect
+
+    def waiting(seconds: float) -> None:
+        click.echo(
+            f"The warehouse is busy (a sync or provisioning run is writing); "
+            f"retrying in {seconds:.1f}s",
+            err=True,
+        )
+
+    try:
+        with connect(warehouse, read_only=True, wait_s=wait, on_wait=waiting) as con:
+            cursor = con.execute(sql)
+            columns = [column[0] for column in cursor.description or ()]
+            rows = cursor.fetchall()
+    except WarehouseError as error:
+        raise click.ClickException(str(error)) from None
+    except duckdb.Error as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(render(columns, rows, output_format), nl=False)
 
 
 @main.command()
