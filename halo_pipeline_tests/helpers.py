@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from halo_pipeline.halo import HaloClient, HaloSettings
+from halo_pipeline.simulator import Simulator
+from halo_pipeline.sql_models.project import DEFAULT_MODELS_DIR, build_models, load_project
+from halo_pipeline.sync import SyncResult, sync_halo
 from halo_pipeline.warehouse import connect
 
 
@@ -11,3 +15,32 @@ def query(path: Path, sql: str, params: list | None = None) -> list[tuple]:
     """Rows of a read-only query against a warehouse file."""
     with connect(path, read_only=True) as con:
         return con.execute(sql, params or []).fetchall()
+
+
+def sync(sim: Simulator, path: Path) -> SyncResult:
+    """One sync of the simulator into `path`, in-process, as halo_sync_job runs it."""
+    settings = HaloSettings(
+        base_url="http://halo.test",
+        client_id=sim.config.client_id,
+        client_secret=sim.config.client_secret,
+    )
+    with HaloClient(settings, transport=sim.transport()) as client:
+        return sync_halo(client, lambda: connect(path))
+
+
+def build_access(path: Path, sql_dir: Path = DEFAULT_MODELS_DIR) -> None:
+    """Every model of `sql_dir`, in dependency order, as halo_sync_job builds them."""
+    with connect(path) as con:
+        build_models(con, load_project(sql_dir))
+
+
+def access_tables(path: Path) -> dict[str, list[tuple]]:
+    """The sorted contents of every table and view in `access`."""
+    with connect(path, read_only=True) as con:
+        names = con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'access'"
+        ).fetchall()
+        return {
+            name: con.execute(f'SELECT * FROM access."{name}" ORDER BY ALL').fetchall()
+            for (name,) in names
+        }

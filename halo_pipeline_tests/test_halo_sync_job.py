@@ -13,12 +13,15 @@ import pytest
 from halo_pipeline.simulator import Fault, generate_dataset
 from halo_pipeline_tests.helpers import query
 
-HALO_ASSETS = ["agents", "roles", "teams", "agent_roles", "agent_teams", "ticket_types"]
+HALO_ASSETS = [
+    "agents", "roles", "teams", "agent_roles", "agent_teams", "ticket_types",
+    "agent_role_history", "agent_team_history", "sync_runs",
+]  # fmt: skip
 
 
 def materializations(result: dg.ExecuteInProcessResult) -> dict[str, dict]:
     return {
-        event.asset_key.path[-1]: event.step_materialization_data.materialization.metadata
+        event.asset_key.to_user_string(): event.step_materialization_data.materialization.metadata
         for event in result.get_asset_materialization_events()
     }
 
@@ -116,14 +119,17 @@ def test_sync_metadata_and_checks(halo_env, run_job, warehouse_path):
     result = run_job("halo_sync_job")
 
     metadata = materializations(result)
-    assert sorted(metadata) == sorted(HALO_ASSETS)
+    assert sorted(key for key in metadata if key.startswith("halo/")) == sorted(
+        f"halo/{table}" for table in HALO_ASSETS
+    )
     counts = dict(query(warehouse_path, "SELECT 'agent_roles', count(*) FROM halo.agent_roles"))
-    assert metadata["agents"]["dagster/row_count"].value == 40
-    assert metadata["teams"]["dagster/row_count"].value == 6
-    assert metadata["agent_roles"]["dagster/row_count"].value == counts["agent_roles"]
-    assert metadata["agents"]["api_requests"].value == 5
-    assert metadata["agents"]["source_url"].value == halo_env["HALO_BASE_URL"]
-    preview = metadata["agents"]["preview"].value.splitlines()
+    assert metadata["halo/agents"]["dagster/row_count"].value == 40
+    assert metadata["halo/teams"]["dagster/row_count"].value == 6
+    assert metadata["halo/agent_roles"]["dagster/row_count"].value == counts["agent_roles"]
+    assert metadata["halo/sync_runs"]["dagster/row_count"].value == 1
+    assert metadata["halo/agents"]["api_requests"].value == 5
+    assert metadata["halo/agents"]["source_url"].value == halo_env["HALO_BASE_URL"]
+    preview = metadata["halo/agents"]["preview"].value.splitlines()
     cells = [[cell.strip() for cell in line.strip("|").split("|")] for line in preview]
     assert cells[0][:3] == ["agent_id", "name", "firstname"]
     assert [row[:2] for row in cells[2:5]] == [
@@ -133,8 +139,8 @@ def test_sync_metadata_and_checks(halo_env, run_job, warehouse_path):
     ]
     assert len(cells) == 2 + 10
     checks = result.get_asset_check_evaluations()
-    assert len(checks) == 14
-    assert all(check.passed for check in checks)
+    assert len(checks) == 28  # every test in dbt_like_sql/schema.yml
+    assert [c.check_name for c in checks if not c.passed] == []
 
 
 def test_failed_sync_keeps_the_last_good_tables(halo_env, run_job, warehouse_path, sim):
