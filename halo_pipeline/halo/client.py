@@ -10,7 +10,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from halo_pipeline.halo.errors import HaloMalformedResponseError
 from halo_pipeline.halo.http import HaloHttp
-from halo_pipeline.halo.models import Agent, Role, Status, Team, TicketType
+from halo_pipeline.halo.models import Agent, Role, Status, Team, Ticket, TicketType
 from halo_pipeline.halo.paging import Page, Progress, fetch_all_pages, parse_page
 from halo_pipeline.halo.settings import HaloSettings
 
@@ -96,6 +96,37 @@ class HaloClient:
         """The agent the API application acts as."""
         return _validate_one(Agent, self.http.get("/agent/me"), "GET /api/agent/me")
 
+    def save_agent(self, agent: dict[str, Any]) -> Agent:
+        """POST one agent: with `id` an update, without one a new agent. Halo has no PUT: the
+        fields sent replace the stored ones, arrays (`roles`, `teams`) included."""
+        saved = self.http.post("/agent", [agent])
+        return _validate_one(Agent, _single(saved), "POST /api/agent")
+
+    # Tickets
+
+    def save_ticket(self, ticket: dict[str, Any]) -> Ticket:
+        """POST one ticket: with `id` an update, without one a new ticket."""
+        return _validate_one(
+            Ticket, _single(self.http.post("/tickets", [ticket])), "POST /api/tickets"
+        )
+
+    def get_ticket(self, ticket_id: int) -> Ticket:
+        return _validate_one(
+            Ticket, self.http.get(f"/tickets/{ticket_id}"), f"GET /api/tickets/{ticket_id}"
+        )
+
+    def search_tickets(self, text: str) -> list[Ticket]:
+        """Tickets whose summary contains `text`, every page."""
+        where = "GET /api/tickets"
+        params = {"pageinate": "true", "page_size": self.settings.page_size, "search": text}
+
+        def fetch(page_no: int) -> Page:
+            payload = self.http.get("/tickets", {**params, "page_no": page_no})
+            return parse_page(payload, where, "tickets")
+
+        rows = fetch_all_pages(fetch, page_size=self.settings.page_size, concurrency=1, where=where)
+        return _validate(Ticket, rows, where)
+
     # Reference data
 
     def list_roles(self) -> list[Role]:
@@ -119,6 +150,11 @@ class HaloClient:
         return _validate(
             model, parse_page(self.http.get(path, params), where, list_key).rows, where
         )
+
+
+def _single(payload: Any) -> Any:
+    """Halo answers a one-element POST with the object, or (some versions) a one-element array."""
+    return payload[0] if isinstance(payload, list) and len(payload) == 1 else payload
 
 
 def _validate(model: type[M], rows: Sequence[Any], where: str) -> list[M]:

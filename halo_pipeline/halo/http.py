@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import threading
 import time
 from collections import Counter
@@ -42,6 +43,7 @@ _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 # A token endpoint answering 500 with a tenant set is Halo's "unknown tenant": not transient.
 _TRANSIENT_TOKEN_STATUSES = {429, 502, 503, 504}
 
+_ID_SEGMENT = re.compile(r"/\d+(?=/|$)")
 log = logging.getLogger(__name__)
 
 
@@ -187,8 +189,10 @@ class HaloHttp:
                 "The client-side budget of HALO_MAX_REQUESTS_PER_5_MIN="
                 f"{self.settings.max_requests_per_5_min} did not free a slot in time."
             )
+        # Ids in paths are folded, so the counts read per endpoint: GET /api/agent/{id}.
+        path = _ID_SEGMENT.sub("/{id}", request.url.path)
         with self._count_lock:
-            self.requests_by_endpoint[f"{request.method} {request.url.path}"] += 1
+            self.requests_by_endpoint[f"{request.method} {path}"] += 1
 
 
 def _backoff(settings: HaloSettings) -> wait_exponential_jitter:
