@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from importlib.resources import files
@@ -9,6 +11,7 @@ from importlib.resources import files
 import duckdb
 import pandas as pd
 
+from halo_pipeline.halo.models import Agent
 from halo_pipeline.halo.snapshot import HaloSnapshot
 from halo_pipeline.warehouse.connection import WarehouseError
 
@@ -34,20 +37,25 @@ def read_sql(name: str) -> str:
 
 
 def ensure_halo_schema(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute(read_sql("halo_schema.sql"))
+    # One transaction, so a failing statement leaves no half-made schema behind.
+    con.execute(f"BEGIN;\n{read_sql('halo_schema.sql')}\nCOMMIT;")
 
 
 def record_sync_start(
-    con: duckdb.DuckDBPyConnection, *, dagster_run_id: str | None, source_url: str
+    con: duckdb.DuckDBPyConnection,
+    *,
+    dagster_run_id: str | None,
+    source_url: str,
+    kind: str = "full",
 ) -> int:
     ensure_halo_schema(con)
     [(sync_id,)] = con.execute(
         """
-        INSERT INTO halo.sync_runs (sync_id, dagster_run_id, source_url, started_at, status)
-        VALUES (nextval('halo.sync_id_seq'), ?, ?, now(), 'running')
+        INSERT INTO halo.sync_runs (sync_id, kind, dagster_run_id, source_url, started_at, status)
+        VALUES (nextval('halo.sync_id_seq'), ?, ?, ?, now(), 'running')
         RETURNING sync_id
         """,
-        [dagster_run_id, source_url],
+        [kind, dagster_run_id, source_url],
     ).fetchall()
     return int(sync_id)
 
@@ -127,14 +135,13 @@ def replace_halo_tables(
     (including the large-drop guard) rolls back and leaves the last good tables in place.
     """
     frames = snapshot_frames(snapshot)
-    counts = {table: len(frame) for table, frame in frames.items()}
+    agents = len(frames["agents"])
     ensure_halo_schema(con)
-    con.begin()
-    try:
+    with _transaction(con):
         previous = last_good_sync(con)
-        if previous and not allow_large_drop and counts["agents"] * 2 < previous.agents:
+        if previous and not allow_large_drop and agents * 2 < previous.agents:
             raise LargeDropError(
-                f"This sync read {counts['agents']} agents from HaloITSM, fewer than half of the "
+                f"This sync read {agents} agents from HaloITSM, fewer than half of the "
                 f"{previous.agents} in the last good sync (sync {previous.sync_id}, "
                 f"{previous.finished_at:%Y-%m-%d %H:%M %Z}). The tables were left unchanged. "
                 "If the drop is real, run halo_sync_job once with the run config "
@@ -142,38 +149,102 @@ def replace_halo_tables(
             )
         for table, frame in frames.items():
             # Table names come from HALO_TABLES, never from input; values are parameters.
-            con.register("incoming", frame)
             con.execute(f"DELETE FROM halo.{table}")
-            con.execute(
-                f"INSERT INTO halo.{table} BY NAME "
-                "SELECT *, $sync_id AS sync_id, $synced_at AS synced_at FROM incoming",
-                {"sync_id": sync_id, "synced_at": synced_at},
-            )
-            con.unregister("incoming")
-        for statement in _statements(read_sql("halo_history.sql")):
-            con.execute(statement, {"sync_id": sync_id})
-        con.execute(
-            """
-            UPDATE halo.sync_runs
-            SET status = 'succeeded', finished_at = now(), synced_at = $synced_at,
-                api_requests = $api_requests,
-                memberships_from = $memberships_from, agents = $agents, roles = $roles,
-                teams = $teams, agent_roles = $agent_roles, agent_teams = $agent_teams,
-                ticket_types = $ticket_types
-            WHERE sync_id = $sync_id
-            """,
-            {
-                **counts,
-                "sync_id": sync_id,
-                "synced_at": synced_at,
-                "api_requests": api_requests,
-                "memberships_from": snapshot.memberships_from,
-            },
+            _insert(con, table, frame, sync_id, synced_at)
+        return _finish(con, sync_id, synced_at, api_requests, snapshot.memberships_from)
+
+
+def replace_agents(
+    con: duckdb.DuckDBPyConnection,
+    agents: list[Agent],
+    *,
+    sync_id: int,
+    synced_at: datetime,
+    api_requests: int,
+) -> dict[str, int]:
+    """A targeted sync: replace the rows of these agents (as just read back from HaloITSM) and
+    keep every other row, extending the history as a full sync would, atomically."""
+    frames = snapshot_frames(
+        HaloSnapshot(
+            agents=agents,
+            roles=[],
+            teams=[],
+            ticket_types=[],
+            agent_roles=[(a.id, r.id) for a in agents for r in a.roles or ()],
+            agent_teams=[(a.id, t.team_id) for a in agents for t in a.teams or ()],
+            memberships_from="agent details",
         )
+    )
+    ids = [agent.id for agent in agents]
+    ensure_halo_schema(con)
+    with _transaction(con):
+        for table in ("agents", "agent_roles", "agent_teams"):
+            con.execute(f"DELETE FROM halo.{table} WHERE list_contains(?, agent_id)", [ids])
+            _insert(con, table, frames[table], sync_id, synced_at)
+        return _finish(con, sync_id, synced_at, api_requests, "agent details")
+
+
+@contextmanager
+def _transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    con.begin()
+    try:
+        yield
         con.commit()
     except BaseException:
         con.rollback()
         raise
+
+
+def _insert(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    frame: pd.DataFrame,
+    sync_id: int,
+    synced_at: datetime,
+) -> None:
+    con.register("incoming", frame)
+    try:
+        con.execute(
+            f"INSERT INTO halo.{table} BY NAME "
+            "SELECT *, $sync_id AS sync_id, $synced_at AS synced_at FROM incoming",
+            {"sync_id": sync_id, "synced_at": synced_at},
+        )
+    finally:
+        con.unregister("incoming")
+
+
+def _finish(
+    con: duckdb.DuckDBPyConnection,
+    sync_id: int,
+    synced_at: datetime,
+    api_requests: int,
+    memberships_from: str,
+) -> dict[str, int]:
+    """Extend the membership history and mark the sync succeeded with the tables' row counts."""
+    for statement in _statements(read_sql("halo_history.sql")):
+        con.execute(statement, {"sync_id": sync_id})
+    counts = {
+        table: con.execute(f"SELECT count(*) FROM halo.{table}").fetchall()[0][0]
+        for table in HALO_TABLES
+    }
+    con.execute(
+        """
+        UPDATE halo.sync_runs
+        SET status = 'succeeded', finished_at = now(), synced_at = $synced_at,
+            api_requests = $api_requests,
+            memberships_from = $memberships_from, agents = $agents, roles = $roles,
+            teams = $teams, agent_roles = $agent_roles, agent_teams = $agent_teams,
+            ticket_types = $ticket_types
+        WHERE sync_id = $sync_id
+        """,
+        {
+            **counts,
+            "sync_id": sync_id,
+            "synced_at": synced_at,
+            "api_requests": api_requests,
+            "memberships_from": memberships_from,
+        },
+    )
     return counts
 
 

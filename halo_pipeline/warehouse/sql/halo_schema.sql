@@ -6,6 +6,7 @@ CREATE SEQUENCE IF NOT EXISTS halo.sync_id_seq START 1;
 
 CREATE TABLE IF NOT EXISTS halo.sync_runs (
     sync_id          BIGINT NOT NULL,
+    kind             VARCHAR DEFAULT 'full' NOT NULL,  -- full | targeted (after provisioning)
     dagster_run_id   VARCHAR,
     source_url       VARCHAR,
     started_at       TIMESTAMPTZ NOT NULL,
