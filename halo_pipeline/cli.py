@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import click
 
+from halo_pipeline.provisioning.cli import request_group
 from halo_pipeline.simulator.cli import simulator_command
-
-# Dagster's console logger defaults to DEBUG, which buries the demo's own output.
-QUIET = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 
 
 @click.group()
@@ -19,6 +16,7 @@ def main() -> None:
 
 
 main.add_command(simulator_command)
+main.add_command(request_group)
 
 
 @main.command()
@@ -29,39 +27,11 @@ main.add_command(simulator_command)
     help="DuckDB file to write.",
 )
 def demo(warehouse: str) -> None:
-    """Sync the bundled HaloITSM simulator into the warehouse with halo_sync_job."""
-    from dagster import DagsterInstance
+    """Sync the bundled HaloITSM simulator into the warehouse, then file a few access
+    requests and apply them with provisioning_job, a ticket for each."""
+    from halo_pipeline.local import run_demo
 
-    from halo_pipeline.local import prepare_dagster_home, simulated_halo
-    from halo_pipeline.warehouse import connect
-
-    home = prepare_dagster_home()
-    with simulated_halo() as (_, env):
-        os.environ.update(env, HALO_DUCKDB_PATH=warehouse)
-        click.echo(f"HaloITSM simulator at {env['HALO_BASE_URL']}; Dagster home {home}")
-        # Imported only now: the definitions read HALO_* when they are built.
-        from halo_pipeline.definitions import defs
-
-        result = defs.get_job_def("halo_sync_job").execute_in_process(
-            instance=DagsterInstance.get(), raise_on_error=False, run_config=QUIET
-        )
-    if not result.success:
-        raise click.ClickException("halo_sync_job failed; its log is above.")
-    with connect(warehouse, read_only=True) as con:
-        [(sync_id, requests)] = con.execute(
-            "SELECT sync_id, api_requests FROM halo.sync_runs "
-            "WHERE status = 'succeeded' ORDER BY sync_id DESC LIMIT 1"
-        ).fetchall()
-        tables = con.execute(
-            "SELECT table_schema || '.' || table_name FROM information_schema.tables "
-            "WHERE table_schema IN ('halo', 'access') ORDER BY table_schema DESC, table_name"
-        ).fetchall()
-        counts = {t: con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0] for (t,) in tables}
-    click.echo(f"\nSync {sync_id} wrote {Path(warehouse)} using {requests} API requests:")
-    for table, count in counts.items():
-        click.echo(f"  {table:<36} {count:>6} rows")
-    click.echo('\nAsk it questions: halo-pipeline query "SELECT * FROM access.admin_agents"')
-    click.echo("\nSee the assets, their lineage and this run in the Dagster UI: make dev")
+    run_demo(warehouse)
 
 
 @main.command()

@@ -13,6 +13,7 @@ from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
 from halo_pipeline.halo import HaloClient, HaloSettings
+from halo_pipeline.provisioning.settings import ProvisioningSettings, names
 from halo_pipeline.warehouse import connect
 
 DEFAULT_WAREHOUSE = "data/warehouse.duckdb"
@@ -64,6 +65,34 @@ class DuckDBWarehouse(DuckDBResource):
             yield con
 
 
+class ProvisioningResource(dg.ConfigurableResource):
+    """What provisioning may do: write to HaloITSM or only plan, and how to ticket."""
+
+    provisioning: str = Field(
+        default="false", description="HALO_PROVISIONING: 'true' writes to HaloITSM."
+    )
+    ticketing: str = Field(
+        default="false", description="HALO_TICKETING: 'true' opens a ticket per request."
+    )
+    ticket_type: str | None = Field(default=None, description="HALO_TICKET_TYPE: id or name.")
+    manual_entitlements: str = Field(
+        default="",
+        description="HALO_MANUAL_ENTITLEMENTS: comma-separated entitlement ids a person changes.",
+    )
+    ticket_done_statuses: str = "Completed,Closed"
+    ticket_failed_statuses: str = "Cancelled"
+
+    def settings(self) -> ProvisioningSettings:
+        return ProvisioningSettings(
+            enabled=self.provisioning.strip().lower() == "true",
+            ticketing=self.ticketing.strip().lower() == "true",
+            ticket_type=self.ticket_type or None,
+            manual_entitlements=names(self.manual_entitlements),
+            done_statuses=names(self.ticket_done_statuses),
+            failed_statuses=names(self.ticket_failed_statuses),
+        )
+
+
 def _optional(name: str) -> Any:
     """`EnvVar(name)` when the variable is set, else None (so the field takes its default)."""
     return dg.EnvVar(name) if os.getenv(name) else None
@@ -85,7 +114,18 @@ def resources_from_env() -> dict[str, dg.ConfigurableResource]:
             else None
         ),
     }
+    provisioning = {
+        "provisioning": _optional("HALO_PROVISIONING"),
+        "ticketing": _optional("HALO_TICKETING"),
+        "ticket_type": _optional("HALO_TICKET_TYPE"),
+        "manual_entitlements": _optional("HALO_MANUAL_ENTITLEMENTS"),
+        "ticket_done_statuses": _optional("HALO_TICKET_DONE_STATUSES"),
+        "ticket_failed_statuses": _optional("HALO_TICKET_FAILED_STATUSES"),
+    }
     return {
         "halo": HaloResource(**{k: v for k, v in halo.items() if v is not None}),
+        "provisioning": ProvisioningResource(
+            **{k: v for k, v in provisioning.items() if v is not None}
+        ),
         "warehouse": DuckDBWarehouse(database=_optional("HALO_DUCKDB_PATH") or DEFAULT_WAREHOUSE),
     }

@@ -1,0 +1,105 @@
+"""`halo-pipeline request ...`: file access requests, checked against the last sync."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+import click
+import duckdb
+
+from halo_pipeline.provisioning.catalog import RequestRefused
+from halo_pipeline.provisioning.filing import Filed, file_account, file_membership
+from halo_pipeline.warehouse import WarehouseError, connect
+
+Filing = Callable[[duckdb.DuckDBPyConnection], Filed]
+
+warehouse_option = click.option(
+    "--warehouse",
+    default=lambda: os.environ.get("HALO_DUCKDB_PATH", "data/warehouse.duckdb"),
+    show_default="HALO_DUCKDB_PATH or data/warehouse.duckdb",
+)
+reason_option = click.option("--reason", required=True, help="Why; it goes on the ticket.")
+requested_by_option = click.option("--requested-by", required=True, help="Who asks.")
+agent_option = click.option("--agent", required=True, help="Agent id, email or exact name.")
+
+
+@click.group("request")
+def request_group() -> None:
+    """File an access request for provisioning_job. Unknown or ambiguous agents, roles and
+    teams are refused with the candidates, and nothing is written."""
+
+
+def file(warehouse: str, filing: Filing) -> None:
+    """Open the warehouse for writing (waiting while a run holds it) and file one request."""
+
+    def waiting(seconds: float) -> None:
+        click.echo(f"The warehouse is busy; retrying in {seconds:.1f}s", err=True)
+
+    try:
+        with connect(warehouse, wait_s=120, on_wait=waiting) as con:
+            filed = filing(con)
+    except (RequestRefused, WarehouseError) as refused:
+        raise click.ClickException(f"{refused} Nothing was filed.") from None
+    click.echo(f"Filed request {filed.request_id}: {filed.description}.")
+    click.echo(
+        "provisioning_request_sensor starts provisioning_job for it; to run it now: "
+        "dagster job execute -m halo_pipeline.definitions -j provisioning_job"
+    )
+
+
+def membership_command(action: str) -> click.Command:
+    @request_group.command(action, help=f"{action.capitalize()} a role or a team membership.")
+    @agent_option
+    @click.option("--role", help="Role GUID, integer id or name.")
+    @click.option("--team", help="Team id or name.")
+    @reason_option
+    @requested_by_option
+    @warehouse_option
+    def command(
+        agent: str, role: str | None, team: str | None, reason: str, requested_by: str,
+        warehouse: str,
+    ) -> None:  # fmt: skip
+        file(warehouse, lambda con: file_membership(
+            con, action, agent=agent, role=role, team=team, reason=reason,
+            requested_by=requested_by,
+        ))  # fmt: skip
+
+    return command
+
+
+def account_command(action: str, help_text: str) -> click.Command:
+    @request_group.command(action.replace("_", "-"), help=help_text)
+    @agent_option
+    @reason_option
+    @requested_by_option
+    @warehouse_option
+    def command(agent: str, reason: str, requested_by: str, warehouse: str) -> None:
+        file(warehouse, lambda con: file_account(
+            con, action, agent=agent, reason=reason, requested_by=requested_by
+        ))  # fmt: skip
+
+    return command
+
+
+membership_command("grant")
+membership_command("revoke")
+account_command("disable_account", "Disable an agent account.")
+account_command("enable_account", "Enable a disabled agent account.")
+
+
+@request_group.command("create-account")
+@click.option("--name", required=True)
+@click.option("--email", required=True)
+@click.option("--team", help="The new agent's team: id or name.")
+@reason_option
+@requested_by_option
+@warehouse_option
+def create_account(
+    name: str, email: str, team: str | None, reason: str, requested_by: str, warehouse: str
+) -> None:
+    """Create an agent account."""
+    file(warehouse, lambda con: file_account(
+        con, "create_account", name=name, email=email, team=team, reason=reason,
+        requested_by=requested_by,
+    ))  # fmt: skip

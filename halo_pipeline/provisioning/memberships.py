@@ -1,0 +1,79 @@
+"""Grant and revoke of roles and team memberships: one read, one write, one verification per
+agent, however many requests the agent has."""
+
+from __future__ import annotations
+
+from halo_pipeline.halo import HaloNotFoundError
+from halo_pipeline.provisioning.catalog import Entitlement
+from halo_pipeline.provisioning.context import RunContext
+from halo_pipeline.provisioning.plan import plan_memberships, satisfied
+from halo_pipeline.provisioning.queue import Request, Status, Step
+from halo_pipeline.provisioning.wording import already, change
+
+
+def apply_memberships(
+    ctx: RunContext, agent_id: int, items: list[tuple[Request, Entitlement]]
+) -> None:
+    try:
+        live = ctx.client.get_agent(agent_id)
+    except HaloNotFoundError:
+        name = ctx.catalog.agent(agent_id).name
+        ctx.fail(
+            [request for request, _ in items],
+            f"Agent {agent_id} ({name}) no longer exists in HaloITSM: it was deleted after the "
+            "last sync. Nothing was changed.",
+        )
+        return
+    plan = plan_memberships(live, items)
+    ctx.finish([
+        Step(r, Status.FAILED, f"Superseded by request {later} for the same entitlement.",
+             {"error": f"Superseded by request {later} for the same entitlement."})
+        for r, later in plan.superseded
+    ])  # fmt: skip
+    entitlements = [entitlement for _, entitlement in plan.requests]
+    requests = ctx.ticketed([request for request, _ in plan.requests])
+    pairs = list(zip(requests, entitlements, strict=True))
+
+    if not ctx.settings.enabled:
+        ctx.finish([
+            Step(r, Status.ALREADY_SATISFIED, f"(dry run) nothing to change: {already(r, e)}")
+            for r, e in pairs if satisfied(live, r, e)
+        ])  # fmt: skip
+        ctx.record([
+            Step(r, Status.PLANNED, "dry run: recorded the change it would make",
+                 {"plan": plan.description})
+            for r, e in pairs if not satisfied(live, r, e)
+        ])  # fmt: skip
+        return
+
+    if plan.payload is not None:
+        # Committed before the write: a rerun after a crash knows the write may have landed.
+        moved = ctx.record([
+            Step(r, Status.APPLYING, plan.description, {"plan": plan.description})
+            for r, e in pairs if not satisfied(live, r, e) and r.status != Status.APPLYING
+        ])  # fmt: skip
+        latest = {request.request_id: request for request in moved}
+        pairs = [(latest.get(r.request_id, r), e) for r, e in pairs]
+        ctx.client.save_agent(plan.payload)
+        live = ctx.verify(agent_id, lambda agent: all(satisfied(agent, r, e) for r, e in pairs))
+    else:
+        ctx.verified[agent_id] = live
+
+    outcomes = []
+    for request, entitlement in pairs:
+        if not satisfied(live, request, entitlement):
+            reason = (
+                "HaloITSM accepted the write but the change did not take: after "
+                f"{ctx.settings.verify_attempts} reads agent {agent_id} still "
+                f"{'lacks' if request.action == 'grant' else 'holds'} {entitlement.label}. "
+                "This instance may merge posted lists instead of replacing them; make the "
+                "change in HaloITSM by hand."
+            )
+            outcomes.append(Step(request, Status.FAILED, reason, {"error": reason}))
+        elif request.status == Status.APPLYING:
+            verified = f"verified: {change(ctx.catalog, request, entitlement)}"
+            outcomes.append(Step(request, Status.APPLIED, verified))
+        else:
+            unchanged = f"nothing to change: {already(request, entitlement)}"
+            outcomes.append(Step(request, Status.ALREADY_SATISFIED, unchanged))
+    ctx.finish(outcomes)

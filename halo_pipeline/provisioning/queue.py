@@ -1,0 +1,181 @@
+"""The provisioning queue in DuckDB: requests, their states, and the event for every change.
+
+Every write is its own short transaction, committed before the step it describes goes to
+HaloITSM, so a run killed at any point leaves a queue the next run can finish from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field, fields, replace
+from datetime import datetime
+from enum import StrEnum
+from importlib.resources import files
+from typing import Any
+
+import duckdb
+
+OpenWarehouse = Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]]
+
+ACTIONS = ("grant", "revoke", "create_account", "disable_account", "enable_account")
+
+
+class Status(StrEnum):
+    PENDING = "pending"
+    PLANNED = "planned"  # dry run: `plan` holds the exact change
+    APPLYING = "applying"  # committed before the write, so a rerun knows it may have landed
+    APPLIED = "applied"
+    ALREADY_SATISFIED = "already_satisfied"
+    FAILED = "failed"
+    AWAITING_TICKET = "awaiting_ticket"  # manual: a person acts on the ticket
+    DONE = "done"  # manual: the ticket reached a done status; the next sync confirms
+    CONFIRMED = "confirmed"
+
+
+FINAL = frozenset({Status.APPLIED, Status.ALREADY_SATISFIED, Status.FAILED, Status.CONFIRMED})
+
+
+@dataclass(frozen=True)
+class Request:
+    request_id: int
+    action: str
+    entitlement_id: str | None
+    agent_id: int | None
+    account_name: str | None
+    account_email: str | None
+    account_team: str | None
+    reason: str | None
+    requested_by: str | None
+    status: str
+    plan: str | None
+    ticket_id: int | None
+    ticket_closed: bool
+    ticket_requested_at: datetime | None
+    error: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+COLUMNS = tuple(field.name for field in fields(Request))
+_UPDATABLE = frozenset(COLUMNS) - {"request_id", "created_at", "updated_at", "status"}
+
+
+def ensure_provisioning_schema(con: duckdb.DuckDBPyConnection) -> None:
+    sql = files("halo_pipeline.provisioning").joinpath("sql", "provisioning_schema.sql")
+    # One transaction, so a failing statement leaves no half-made schema behind.
+    con.execute(f"BEGIN;\n{sql.read_text(encoding='utf-8')}\nCOMMIT;")
+
+
+def load_requests(con: duckdb.DuckDBPyConnection, where: str, params: list[Any]) -> list[Request]:
+    """Requests matching a condition written in this package (never user input)."""
+    rows = con.execute(
+        f"SELECT {', '.join(COLUMNS)} FROM provisioning.requests WHERE {where} ORDER BY request_id",
+        params,
+    ).fetchall()
+    return [Request(*row) for row in rows]
+
+
+def adopt_sql_filed(con: duckdb.DuckDBPyConnection, run_id: str | None) -> int:
+    """Give requests inserted with plain SQL the filing event `halo-pipeline request` writes."""
+    adopted = con.execute(
+        """
+        INSERT INTO provisioning.request_events (request_id, from_status, to_status, detail, run_id)
+        SELECT request_id, NULL, status, 'filed with SQL', ?
+        FROM provisioning.requests AS r
+        WHERE NOT EXISTS (
+            SELECT 1 FROM provisioning.request_events AS e WHERE e.request_id = r.request_id
+        )
+        RETURNING request_id
+        """,
+        [run_id],
+    ).fetchall()
+    return len(adopted)
+
+
+def file_request(con: duckdb.DuckDBPyConnection, **values: Any) -> int:
+    """Insert a pending request and its filing event in one transaction."""
+    unknown = set(values) - _UPDATABLE
+    if unknown:
+        raise ValueError(f"not request columns: {sorted(unknown)}")
+    ensure_provisioning_schema(con)
+    names = list(values)
+    con.begin()
+    try:
+        [(request_id,)] = con.execute(
+            f"INSERT INTO provisioning.requests ({', '.join(names)}) "
+            f"VALUES ({', '.join('?' for _ in names)}) RETURNING request_id",
+            [values[name] for name in names],
+        ).fetchall()
+        con.execute(
+            "INSERT INTO provisioning.request_events (request_id, from_status, to_status, detail) "
+            "VALUES (?, NULL, 'pending', 'filed with halo-pipeline request')",
+            [request_id],
+        )
+        con.commit()
+    except BaseException:
+        con.rollback()
+        raise
+    return int(request_id)
+
+
+@dataclass(frozen=True)
+class Step:
+    """One change to one request: a new status (or the same, for a note), why, and columns."""
+
+    request: Request
+    to: Status
+    detail: str
+    changes: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def note(cls, request: Request, detail: str, **changes: Any) -> Step:
+        """A step that keeps the status: a ticket opened or closed."""
+        return cls(request, Status(request.status), detail, changes)
+
+
+class Queue:
+    """Writes to the queue: each batch of steps is one transaction, committed (with an event
+    per step) before the caller goes on to HaloITSM."""
+
+    def __init__(self, open_warehouse: OpenWarehouse, run_id: str | None = None) -> None:
+        self._open = open_warehouse
+        self._run_id = run_id
+
+    def record(self, steps: list[Step]) -> list[Request]:
+        """Apply the steps in one transaction; the requests as they are afterwards."""
+        if not steps:
+            return []
+        for step in steps:
+            unknown = set(step.changes) - _UPDATABLE
+            if unknown:
+                raise ValueError(f"not request columns: {sorted(unknown)}")
+        updated = []
+        with self._open() as con:
+            con.begin()
+            try:
+                for step in steps:
+                    assignments = "".join(f", {name} = ?" for name in step.changes)
+                    [(updated_at,)] = con.execute(
+                        "UPDATE provisioning.requests SET status = ?, updated_at = now()"
+                        f"{assignments} WHERE request_id = ? RETURNING updated_at",
+                        [step.to.value, *step.changes.values(), step.request.request_id],
+                    ).fetchall()
+                    con.execute(
+                        "INSERT INTO provisioning.request_events "
+                        "(request_id, from_status, to_status, detail, run_id) "
+                        "VALUES (?, ?, ?, ?, ?)",
+                        [step.request.request_id, step.request.status, step.to.value,
+                         step.detail, self._run_id],
+                    )  # fmt: skip
+                    updated.append(
+                        replace(
+                            step.request, status=step.to.value, updated_at=updated_at,
+                            **step.changes,
+                        )
+                    )  # fmt: skip
+                con.commit()
+            except BaseException:
+                con.rollback()
+                raise
+        return updated

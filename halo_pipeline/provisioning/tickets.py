@@ -1,0 +1,161 @@
+"""One HaloITSM ticket per request: the record of the change, or the work for a person.
+
+The ticket's summary carries the request id as a tag. Before tickets are created the requests
+are marked (`ticket_requested_at`), so a run that dies between HaloITSM creating a ticket and
+the warehouse recording it looks the ticket up by its tag instead of opening a second one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from halo_pipeline.halo import HaloClient, HaloError, HaloServerError, HaloUnreachableError
+from halo_pipeline.halo.models import Ticket, TicketType
+from halo_pipeline.provisioning.queue import Queue, Request, Step
+from halo_pipeline.provisioning.settings import ProvisioningSettings
+
+DEFAULT_TICKET_TYPE = "Service Request"
+
+
+class TicketSetupError(HaloError):
+    """The ticket type or a status named in the settings does not exist in HaloITSM."""
+
+
+def tag(request: Request) -> str:
+    return f"[halo-pipeline #{request.request_id}]"
+
+
+@dataclass(frozen=True)
+class TicketText:
+    summary: str
+    details: str
+
+
+class TicketStatuses:
+    """Ticket status ids by name (they differ per tenant), read once from `GET /api/status`."""
+
+    def __init__(self, client: HaloClient) -> None:
+        self._client = client
+        self._ids: dict[str, int] | None = None
+
+    def id_of(self, name: str) -> int:
+        ids = self._load()
+        if name not in ids:
+            raise TicketSetupError(
+                f"HaloITSM has no ticket status named {name!r}; its statuses are "
+                f"{', '.join(sorted(ids))}. Check the HALO_TICKET_* settings."
+            )
+        return ids[name]
+
+    def of_ticket(self, ticket_id: int) -> str:
+        """The name of the status a ticket is at now."""
+        status_id = self._client.get_ticket(ticket_id).status_id
+        names = {number: name for name, number in self._load().items()}
+        return names.get(status_id or -1, f"status {status_id}")
+
+    def _load(self) -> dict[str, int]:
+        if self._ids is None:
+            self._ids = {status.name: status.id for status in self._client.list_statuses()}
+        return self._ids
+
+
+class TicketDesk:
+    """Opens, finds and closes the tickets of requests."""
+
+    def __init__(
+        self,
+        client: HaloClient,
+        queue: Queue,
+        settings: ProvisioningSettings,
+        ticket_types: list[TicketType],
+    ) -> None:
+        self._client = client
+        self._queue = queue
+        self._settings = settings
+        self._ticket_types = ticket_types
+        self.statuses = TicketStatuses(client)
+
+    def ensure(self, requests: list[tuple[Request, TicketText]]) -> list[Request]:
+        """The requests with their tickets: found (after a crash) or opened now."""
+        by_id = {request.request_id: request for request, _ in requests}
+        missing = [(r, text) for r, text in requests if r.ticket_id is None]
+        found = []
+        for request, _ in missing:
+            ticket = self._find(request) if request.ticket_requested_at else None
+            if ticket:
+                found.append(Step.note(request, f"found ticket {ticket.id} opened by an "
+                                       "interrupted run", ticket_id=ticket.id))  # fmt: skip
+        by_id.update((r.request_id, r) for r in self._queue.record(found))
+        to_open = [
+            (by_id[r.request_id], text)
+            for r, text in missing
+            if by_id[r.request_id].ticket_id is None
+        ]
+        now = datetime.now(UTC)
+        marked = self._queue.record(
+            [Step.note(r, "opening a HaloITSM ticket", ticket_requested_at=now) for r, _ in to_open]
+        )
+        opened = []
+        try:
+            for request, (_, text) in zip(marked, to_open, strict=True):
+                ticket = self._open(request, text)
+                opened.append(Step.note(request, f"ticket {ticket.id} opened", ticket_id=ticket.id))
+        finally:
+            # Record what was opened even when a later ticket fails, so none is opened twice.
+            by_id.update((r.request_id, r) for r in self._queue.record(opened))
+        return [by_id[request.request_id] for request, _ in requests]
+
+    def close(self, requests: list[tuple[Request, TicketText]]) -> None:
+        """Add each outcome to its ticket and close it. Updates by id: safe to repeat."""
+        closed = []
+        try:
+            for request, text in requests:
+                if request.ticket_id is None or request.ticket_closed:
+                    continue
+                outcome = request.status + (f": {request.error}" if request.error else "")
+                self._client.save_ticket(
+                    {
+                        "id": request.ticket_id,
+                        "status_id": self.statuses.id_of(self._settings.closed_status),
+                        "details": f"{text.details}\n\nOutcome: {outcome}",
+                    }
+                )
+                closed.append(Step.note(request, f"ticket {request.ticket_id} closed: {outcome}",
+                                        ticket_closed=True))  # fmt: skip
+        finally:
+            self._queue.record(closed)
+
+    @property
+    def ticket_type_id(self) -> int:
+        wanted = self._settings.ticket_type or DEFAULT_TICKET_TYPE
+        for ticket_type in self._ticket_types:
+            if wanted in (str(ticket_type.id), ticket_type.name):
+                return ticket_type.id
+        known = ", ".join(f"{t.name} ({t.id})" for t in self._ticket_types) or "none synced"
+        raise TicketSetupError(
+            f"No ticket type {wanted!r} in HaloITSM (as of the last sync). Set HALO_TICKET_TYPE "
+            f"to one of: {known}."
+        )
+
+    def _open(self, request: Request, text: TicketText) -> Ticket:
+        ticket = {
+            "tickettype_id": self.ticket_type_id,
+            "summary": f"{tag(request)} {text.summary}"[:250],
+            "details": text.details,
+            "status_id": self.statuses.id_of(self._settings.open_status),
+        }
+        try:
+            return self._client.save_ticket(ticket)
+        except (HaloServerError, HaloUnreachableError):
+            # The create may have landed before the error: look before giving up.
+            created = self._find(request)
+            if created is None:
+                raise
+            return created
+
+    def _find(self, request: Request) -> Ticket | None:
+        # Search may match loosely: keep only summaries that carry this exact tag.
+        wanted = tag(request)
+        matches = [t for t in self._client.search_tickets(wanted) if wanted in t.summary]
+        return min(matches, key=lambda ticket: ticket.id) if matches else None
