@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from halo_pipeline.halo import HaloClient, HaloSettings
+from halo_pipeline.provisioning.context import RunSummary
+from halo_pipeline.provisioning.runner import Provisioner
+from halo_pipeline.provisioning.settings import ProvisioningSettings
 from halo_pipeline.simulator import Simulator
 from halo_pipeline.sql_models.project import DEFAULT_MODELS_DIR, build_models, load_project
 from halo_pipeline.sync import SyncResult, sync_halo
@@ -44,3 +48,24 @@ def access_tables(path: Path) -> dict[str, list[tuple]]:
             name: con.execute(f'SELECT * FROM access."{name}" ORDER BY ALL').fetchall()
             for (name,) in names
         }
+
+
+def provision(sim: Simulator, path: Path, **settings: Any) -> RunSummary:
+    """One provisioning run against the simulator, in-process, without waiting between reads."""
+    client_settings = HaloSettings(
+        base_url="http://halo.test",
+        client_id=sim.config.client_id,
+        client_secret=sim.config.client_secret,
+    )
+    settings.setdefault("verify_interval_s", 0)
+    with HaloClient(client_settings, transport=sim.transport()) as client:
+        return Provisioner(client, lambda: connect(path), ProvisioningSettings(**settings)).run()
+
+
+def posts(sim: Simulator) -> int:
+    """Writes the simulator received (token requests aside)."""
+    return sum(
+        count
+        for (method, route), count in sim.request_counts.items()
+        if method == "POST" and route != "/auth/token"
+    )

@@ -1,0 +1,496 @@
+"""Provisioning against the simulator: plans, writes, verification, tickets and the audit trail."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from halo_pipeline.cli import main
+from halo_pipeline.halo import HaloClient, HaloSettings
+from halo_pipeline.provisioning.filing import file_account, file_membership
+from halo_pipeline.simulator import Simulator, generate_dataset
+from halo_pipeline.warehouse import connect
+from halo_pipeline_tests.helpers import build_access, posts, provision, query, sync
+
+ROLE = {role.name: role.id for role in generate_dataset().roles}
+READ_ONLY = ROLE["Read Only"]
+
+
+@pytest.fixture
+def path(sim: Simulator, tmp_path: Path) -> Path:
+    path = tmp_path / "warehouse.duckdb"
+    sync(sim, path)
+    build_access(path)
+    return path
+
+
+def grant(
+    path: Path, agent: str, role: str | None = None, team: str | None = None, action: str = "grant"
+) -> int:
+    with connect(path) as con:
+        return file_membership(
+            con, action, agent=agent, role=role, team=team, reason="on call", requested_by="ana"
+        ).request_id
+
+
+def status(path: Path, request_id: int) -> tuple:
+    return query(
+        path, "SELECT status, error FROM provisioning.requests WHERE request_id = ?", [request_id]
+    )[0]
+
+
+def events(path: Path, request_id: int) -> list[tuple]:
+    return query(
+        path,
+        "SELECT from_status, to_status FROM provisioning.request_events WHERE request_id = ? ORDER BY event_id",
+        [request_id],
+    )
+
+
+def role_names(sim: Simulator, agent_id: int) -> list[str]:
+    return [role["name"] for role in sim.get_agent(agent_id)["roles"]]
+
+
+def test_grant_grant_again_revoke_revoke_again_then_sync(sim, path):
+    first = grant(path, "9", role="Read Only")
+    provision(sim, path, enabled=True)
+
+    assert role_names(sim, 9) == ["Read Only"]
+    assert status(path, first) == ("applied", None)
+    assert events(path, first) == [
+        (None, "pending"),
+        ("pending", "applying"),
+        ("applying", "applied"),
+    ]
+    assert posts(sim) == 1
+    # The targeted sync shows it at once.
+    assert query(
+        path,
+        "SELECT count(*) FROM access.grants WHERE grant_id = ?",
+        [f"role:{READ_ONLY}:assigned:agent:9"],
+    ) == [(1,)]
+
+    again = grant(path, "9", role="Read Only")
+    provision(sim, path, enabled=True)
+
+    assert status(path, again) == ("already_satisfied", None)
+    assert events(path, again) == [(None, "pending"), ("pending", "already_satisfied")]
+    assert posts(sim) == 1
+
+    revoke = grant(path, "priya patel", role=READ_ONLY, action="revoke")
+    provision(sim, path, enabled=True)
+
+    assert role_names(sim, 9) == []
+    assert status(path, revoke) == ("applied", None)
+    assert posts(sim) == 2
+    assert query(
+        path, "SELECT count(*) FROM access.grants WHERE principal_id = 9 AND resource_type = 'role'"
+    ) == [(0,)]
+
+    revoke_again = grant(path, "agent9@example.com", role="read only", action="revoke")
+    provision(sim, path, enabled=True)
+
+    assert status(path, revoke_again) == ("already_satisfied", None)
+    assert posts(sim) == 2
+
+    sync(sim, path)
+    build_access(path)
+    assert query(
+        path,
+        "SELECT s.kind, c.change FROM access.grant_changes c JOIN halo.sync_runs s USING (sync_id) "
+        "WHERE c.principal_id = 9 ORDER BY c.sync_id",
+    ) == [("targeted", "added"), ("targeted", "removed")]
+    # Each run re-read its agents into the warehouse as a targeted sync.
+    assert query(path, "SELECT kind FROM halo.sync_runs WHERE status = 'succeeded' ORDER BY sync_id") == [
+        ("full",), ("targeted",), ("targeted",), ("targeted",), ("targeted",), ("full",),
+    ]  # fmt: skip
+
+
+def test_several_requests_for_one_agent_are_one_write(sim, path):
+    requests = [
+        grant(path, "10", role="Administrator"),
+        grant(path, "10", team="1st Line Support"),
+        grant(path, "10", role="Agent", action="revoke"),
+    ]
+
+    provision(sim, path, enabled=True)
+
+    assert sim.request_counts[("POST", "/api/agent")] == 1
+    assert sim.request_counts[("GET", "/api/agent/<id>")] == 2  # the read and the verification
+    assert role_names(sim, 10) == ["Read Only", "Administrator"]
+    assert [team["team_id"] for team in sim.get_agent(10)["teams"]] == [1]
+    assert [status(path, r)[0] for r in requests] == ["applied"] * 3
+    plan = query(path, "SELECT DISTINCT plan FROM provisioning.requests")
+    assert plan == [(
+        f'POST /api/agent [{{"id": 10, "roles": [{{"id": "{ROLE["Read Only"]}"}}, '
+        f'{{"id": "{ROLE["Administrator"]}"}}], "teams": [{{"team_id": 1}}]}}] '
+        "(adds role 'Administrator'; adds team '1st Line Support'; removes role 'Agent')",
+    )]  # fmt: skip
+
+
+def test_dry_run_plans_and_writes_nothing(sim, path):
+    request = grant(path, "9", role="Read Only")
+    with connect(path) as con:
+        create = file_account(
+            con,
+            "create_account",
+            name="New Person",
+            email="new@example.com",
+            reason="r",
+            requested_by="ana",
+        ).request_id
+        disable = file_account(
+            con, "disable_account", agent="4", reason="r", requested_by="ana"
+        ).request_id
+
+    provision(sim, path, enabled=False, ticketing=True)
+
+    assert posts(sim) == 0
+    assert sim.tickets == []
+    assert role_names(sim, 9) == []
+    assert query(path, "SELECT request_id, status, plan FROM provisioning.requests ORDER BY 1") == [
+        (request, "planned", f'POST /api/agent [{{"id": 9, "roles": [{{"id": "{READ_ONLY}"}}]}}] (adds role \'Read Only\')'),
+        (create, "planned", 'POST /api/agent [{"name": "New Person", "email": "new@example.com", "is_agent": true}]'),
+        (disable, "planned", 'POST /api/agent [{"id": 4, "isdisabled": true}]'),
+    ]  # fmt: skip
+
+    provision(sim, path, enabled=True)  # turning provisioning on applies what was planned
+
+    assert [status(path, r)[0] for r in (request, create, disable)] == ["applied"] * 3
+    assert role_names(sim, 9) == ["Read Only"]
+    assert sim.get_agent(4)["isdisabled"] is True
+    assert query(
+        path, "SELECT agent_id, name FROM halo.agents WHERE email = 'new@example.com'"
+    ) == [(42, "New Person")]
+
+
+def test_merge_mode_revoke_is_reported_as_failed(sim, path):
+    sim.config.array_writes = "merge"
+    revoke = grant(path, "2", role="Administrator", action="revoke")
+    also = grant(path, "2", team="2")
+
+    provision(sim, path, enabled=True)
+
+    assert role_names(sim, 2) == ["Administrator", "Agent", "Change Manager"]
+    assert status(path, revoke) == (
+        "failed",
+        "HaloITSM accepted the write but the change did not take: after 6 reads agent 2 still "
+        "holds role 'Administrator'. This instance may merge posted lists instead of replacing "
+        "them; make the change in HaloITSM by hand.",
+    )
+    assert status(path, also) == ("applied", None)  # the grant in the same write did take
+    assert sim.request_counts[("GET", "/api/agent/<id>")] == 1 + 6
+
+
+def test_verification_waits_for_halos_read_after_write_lag(sim, path):
+    sim.config.write_lag_s = 0.4
+    request = grant(path, "9", role="Read Only")
+
+    provision(sim, path, enabled=True, verify_interval_s=0.2)
+
+    assert status(path, request) == ("applied", None)
+    assert sim.request_counts[("GET", "/api/agent/<id>")] >= 3
+
+
+def test_unknown_or_ambiguous_names_are_refused_with_candidates_and_nothing_is_written(path):
+    def run(*args: str):
+        return CliRunner().invoke(
+            main,
+            ["request", *args, "--reason", "r", "--requested-by", "ana", "--warehouse", str(path)],
+        )
+
+    unknown_agent = run("grant", "--agent", "999", "--role", "Agent")
+    ambiguous = run("grant", "--agent", "Björn Müller", "--role", "Agent")
+    unknown_role = run("grant", "--agent", "9", "--role", "Auditor")
+    typo = run("revoke", "--agent", "9", "--role", "Administratr")
+    unknown_team = run("grant", "--agent", "9", "--team", "Security")
+    neither = run("grant", "--agent", "9")
+
+    assert unknown_agent.exit_code == 1
+    assert (
+        unknown_agent.output
+        == "Error: Unknown agent '999': not in the last sync. Nothing was filed.\n"
+    )
+    assert ambiguous.output == (
+        "Error: agent 'Björn Müller' is ambiguous: it matches 34 Björn Müller <agent34@example.com>; "
+        "40 Björn Müller <agent40@example.com>. Use the id. Nothing was filed.\n"
+    )
+    assert unknown_role.output.startswith("Error: Unknown role 'Auditor': not in the last sync.")
+    assert f"Did you mean: Administrator ({ROLE['Administrator']})?" in typo.output
+    assert unknown_team.output == (
+        "Error: Unknown team 'Security': not in the last sync. Did you mean: "
+        'Security "Red" Team (4)? Nothing was filed.\n'
+    )
+    assert neither.output == "Error: Name exactly one of --role and --team. Nothing was filed.\n"
+    assert query(
+        path, "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'provisioning'"
+    ) == [(0,)]
+
+
+def test_a_sql_filed_request_with_a_bad_entitlement_is_failed_by_the_job(sim, path):
+    grant(path, "9", role="Read Only")  # makes the provisioning schema
+    with connect(path) as con:
+        con.execute(
+            "INSERT INTO provisioning.requests (action, entitlement_id, agent_id, reason, requested_by) "
+            "VALUES ('grant', 'team:99:member', 9, 'by hand', 'sql'), ('grant', 'team:4:member', 9, 'by hand', 'sql')"
+        )
+
+    provision(sim, path, enabled=True)
+
+    assert status(path, 2) == (
+        "failed",
+        "Unknown entitlement 'team:99:member': no such team. Teams: 1st Line Support (1), "
+        '2nd Line Support (2), Service Desk – Café (3), Security "Red" Team (4), '
+        "Legacy Apps (retired) (5), Закупки (6).",
+    )
+    assert events(path, 2) == [(None, "pending"), ("pending", "failed")]
+    assert query(
+        path,
+        "SELECT detail FROM provisioning.request_events WHERE request_id = 2 ORDER BY event_id LIMIT 1",
+    ) == [("filed with SQL",)]
+    assert status(path, 3) == ("applied", None)
+    assert [team["team_id"] for team in sim.get_agent(9)["teams"]] == [3, 4]
+
+
+def test_a_request_for_an_agent_deleted_since_the_sync_fails(sim, path):
+    request = grant(path, "9", role="Read Only")
+    other = grant(path, "10", role="Administrator")
+    sim.delete_agent(9)
+
+    provision(sim, path, enabled=True)
+
+    assert status(path, request) == (
+        "failed",
+        "Agent 9 (Priya Patel) no longer exists in HaloITSM: it was deleted after the last sync. "
+        "Nothing was changed.",
+    )
+    assert status(path, other) == ("applied", None)
+    assert sim.request_counts[("POST", "/api/agent")] == 1
+
+
+def test_each_request_gets_one_ticket_opened_then_closed_with_the_outcome(sim, path):
+    applied = grant(path, "9", role="Read Only")
+    satisfied = grant(path, "2", role="Administrator")
+    failing = grant(path, "10", role="Administrator")
+    sim.delete_agent(10)
+
+    provision(sim, path, enabled=True, ticketing=True)
+
+    tickets = {t["summary"].split("]")[0] + "]": t for t in sim.tickets}
+    assert sorted(tickets) == [f"[halo-pipeline #{r}]" for r in (applied, satisfied)]
+    ticket = tickets[f"[halo-pipeline #{applied}]"]
+    assert (
+        ticket["summary"]
+        == f"[halo-pipeline #{applied}] Grant role 'Read Only' to agent 9 (Priya Patel)"
+    )
+    assert ticket["tickettype_id"] == 3  # "Service Request", the default type
+    assert ticket["status_id"] == 9  # Closed
+    assert ticket["details"].endswith("\n\nOutcome: applied")
+    assert "Reason: on call" in ticket["details"] and "Requested by: ana" in ticket["details"]
+    assert tickets[f"[halo-pipeline #{satisfied}]"]["details"].endswith(
+        "Outcome: already_satisfied"
+    )
+    assert query(path, "SELECT request_id, ticket_id IS NOT NULL, ticket_closed FROM provisioning.requests ORDER BY 1") == [
+        (applied, True, True), (satisfied, True, True), (failing, False, False),
+    ]  # fmt: skip
+    assert sim.request_counts[("POST", "/api/tickets")] == 4  # two creates, two closes
+    assert sim.request_counts[("GET", "/api/tickets")] == 0  # no search without a crash
+
+    provision(sim, path, enabled=True, ticketing=True)  # nothing left to do
+
+    assert len(sim.tickets) == 2
+    assert sim.request_counts[("POST", "/api/tickets")] == 4
+
+
+def test_ticket_type_by_name_and_a_clear_error_for_an_unknown_one(sim, path):
+    first = grant(path, "9", role="Read Only")
+    provision(sim, path, enabled=True, ticketing=True, ticket_type="Access Request")
+    assert sim.tickets[0]["tickettype_id"] == 25
+
+    second = grant(path, "9", role="Agent")
+    provision(sim, path, enabled=True, ticketing=True, ticket_type="Onboarding")
+
+    assert status(path, first)[0] == "applied"
+    assert status(path, second) == (
+        "failed",
+        "No ticket type 'Onboarding' in HaloITSM (as of the last sync). Set HALO_TICKET_TYPE to "
+        "one of: Incident (1), Service Request (3), Access Request (25).",
+    )
+    assert role_names(sim, 9) == ["Read Only"]  # no change without its ticket
+
+
+def test_a_crash_after_the_write_is_finished_without_writing_again(sim, path):
+    request = grant(path, "9", role="Read Only")
+    provision(sim, path, enabled=False)
+    # What a run killed between the write and its record leaves: status applying, Halo changed.
+    with connect(path) as con:
+        con.execute("UPDATE provisioning.requests SET status = 'applying'")
+    sim.set_agent_roles(9, [READ_ONLY])
+
+    provision(sim, path, enabled=True)
+
+    assert status(path, request) == ("applied", None)
+    assert posts(sim) == 0
+
+
+def test_a_crash_after_the_ticket_was_created_finds_it_instead_of_opening_another(sim, path):
+    grant(path, "9", role="Read Only")
+    provision(sim, path, enabled=True, ticketing=True)
+    ticket_id = sim.tickets[0]["id"]
+    # As if the run died after Halo created the ticket but before the warehouse recorded it.
+    with connect(path) as con:
+        con.execute(
+            "UPDATE provisioning.requests SET status = 'pending', ticket_id = NULL, ticket_closed = false"
+        )
+    sim.set_agent_roles(9, [])
+
+    provision(sim, path, enabled=True, ticketing=True)
+
+    assert [t["id"] for t in sim.tickets] == [ticket_id]
+    assert query(path, "SELECT ticket_id, status FROM provisioning.requests") == [
+        (ticket_id, "applied")
+    ]
+    assert role_names(sim, 9) == ["Read Only"]
+
+
+def test_account_requests(sim, path):
+    with connect(path) as con:
+        create = file_account(
+            con,
+            "create_account",
+            name="Ada Lovelace",
+            email="ada@example.com",
+            team="2nd Line Support",
+            reason="new hire",
+            requested_by="hr",
+        ).request_id
+        disable = file_account(
+            con, "disable_account", agent="4", reason="left", requested_by="hr"
+        ).request_id
+        enable = file_account(
+            con, "enable_account", agent="6", reason="back", requested_by="hr"
+        ).request_id
+        again = file_account(
+            con, "disable_account", agent="7", reason="left", requested_by="hr"
+        ).request_id
+
+    provision(sim, path, enabled=True)
+
+    assert [status(path, r)[0] for r in (create, disable, enable, again)] == [
+        "applied",
+        "applied",
+        "applied",
+        "already_satisfied",
+    ]
+    ada = sim.get_agent(42)
+    assert (ada["name"], ada["email"], ada["team"], [t["team_id"] for t in ada["teams"]]) == (
+        "Ada Lovelace",
+        "ada@example.com",
+        "2nd Line Support",
+        [2],
+    )
+    assert (sim.get_agent(4)["isdisabled"], sim.get_agent(6)["isdisabled"]) == (True, False)
+    assert query(
+        path, "SELECT agent_id FROM provisioning.requests WHERE request_id = ?", [create]
+    ) == [(42,)]
+    assert query(
+        path,
+        "SELECT agent_id, is_disabled FROM halo.agents WHERE agent_id IN (4, 6, 42) ORDER BY 1",
+    ) == [(4, True), (6, False), (42, False)]
+    with (
+        connect(path) as con,
+        pytest.raises(
+            ValueError, match="agent 42 \\(Ada Lovelace\\) already has the email ada@example.com"
+        ),
+    ):
+        file_account(
+            con,
+            "create_account",
+            name="Ada",
+            email="ADA@example.com",
+            reason="r",
+            requested_by="hr",
+        )
+
+
+def test_a_duplicate_open_request_is_refused(path):
+    grant(path, "9", role="Read Only")
+
+    with pytest.raises(ValueError, match="Request 1 already asks for this and is pending."):
+        grant(path, "9", role="Read Only")
+
+
+MANUAL = "team:4:member"
+
+
+def set_ticket_status(sim: Simulator, ticket_id: int, status_id: int) -> None:
+    """What a person does in HaloITSM's UI."""
+    settings = HaloSettings(
+        base_url="http://halo.test",
+        client_id=sim.config.client_id,
+        client_secret=sim.config.client_secret,
+    )
+    with HaloClient(settings, transport=sim.transport()) as client:
+        client.save_ticket({"id": ticket_id, "status_id": status_id})
+
+
+def test_manual_request_from_ticket_to_done_and_confirmed(sim, path):
+    request = grant(path, "9", team="4")
+    manual = {"enabled": True, "manual_entitlements": frozenset({MANUAL})}
+
+    provision(sim, path, **manual)
+
+    [ticket] = sim.tickets
+    assert status(path, request) == ("awaiting_ticket", None)
+    assert ticket["status_id"] == 1
+    assert (
+        "Please make this change in HaloITSM, then set this ticket to Closed or Completed"
+        in ticket["details"]
+    )
+    assert posts(sim) == 1  # the ticket, not the agent
+    provision(sim, path, **manual)
+    assert status(path, request) == ("awaiting_ticket", None)
+
+    sim.set_agent_teams(9, [3, 4])  # a person makes the change
+    set_ticket_status(sim, ticket["id"], 8)  # ... and completes the ticket
+    provision(sim, path, **manual)
+    assert status(path, request) == ("done", None)
+
+    provision(sim, path, **manual)  # no sync since: nothing to confirm yet
+    assert status(path, request) == ("done", None)
+
+    sync(sim, path)
+    provision(sim, path, **manual)
+    assert status(path, request) == ("confirmed", None)
+    assert events(path, request) == [
+        (None, "pending"), ("pending", "pending"), ("pending", "pending"), ("pending", "awaiting_ticket"),
+        ("awaiting_ticket", "done"), ("done", "confirmed"),
+    ]  # fmt: skip
+    assert sim.request_counts[("POST", "/api/agent")] == 0
+
+
+def test_manual_request_cancelled_or_not_really_done_fails(sim, path):
+    cancelled = grant(path, "9", team="4")
+    not_done = grant(path, "10", team="4")
+    manual = {"enabled": True, "manual_entitlements": frozenset({MANUAL})}
+    provision(sim, path, **manual)
+    tickets = {t["summary"].split("]")[0]: t["id"] for t in sim.tickets}
+
+    set_ticket_status(sim, tickets[f"[halo-pipeline #{cancelled}"], 10)  # Cancelled
+    set_ticket_status(sim, tickets[f"[halo-pipeline #{not_done}"], 8)  # Completed, change not made
+    provision(sim, path, **manual)
+    sync(sim, path)
+    provision(sim, path, **manual)
+
+    assert status(path, cancelled) == (
+        "failed",
+        f"Ticket {tickets[f'[halo-pipeline #{cancelled}']} was set to 'Cancelled' in HaloITSM.",
+    )
+    error = status(path, not_done)[1]
+    assert status(path, not_done)[0] == "failed"
+    assert error.startswith(
+        f"Ticket {tickets[f'[halo-pipeline #{not_done}']} was marked done, but the sync of "
+    )
+    assert error.endswith("shows agent 10 still lacks team 'Security \"Red\" Team'.")

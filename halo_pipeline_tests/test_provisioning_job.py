@@ -1,0 +1,232 @@
+"""provisioning_job and its sensor in Dagster: the sensor's decisions, the CLI, and a SIGKILL."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+
+import dagster as dg
+import pytest
+from dagster._core.instance.ref import InstanceRef
+
+from halo_pipeline.definitions import build_definitions
+from halo_pipeline.resources import DuckDBWarehouse, HaloResource, ProvisioningResource
+from halo_pipeline.simulator import Simulator
+from halo_pipeline.simulator.server import serve_in_background
+from halo_pipeline.warehouse import connect
+from halo_pipeline_tests.helpers import build_access, provision, query, sync
+from halo_pipeline_tests.test_provisioning import MANUAL, grant, set_ticket_status
+from halo_pipeline_tests.test_query_command import hold_write_lock
+
+
+@pytest.fixture
+def path(sim: Simulator, warehouse_path: Path) -> Path:
+    sync(sim, warehouse_path)
+    build_access(warehouse_path)
+    return warehouse_path
+
+
+def evaluate(path: Path, url: str, sim: Simulator, **provisioning: str):
+    sensor = build_definitions().resolve_sensor_def("provisioning_request_sensor")
+    resources = {
+        "warehouse": DuckDBWarehouse(database=str(path)),
+        "halo": HaloResource(
+            base_url=url, client_id=sim.config.client_id, client_secret=sim.config.client_secret
+        ),
+        "provisioning": ProvisioningResource(**provisioning),
+    }
+    with dg.build_sensor_context(resources=resources) as context:
+        return sensor(context)
+
+
+@pytest.fixture
+def url(sim: Simulator):
+    with sim.serve() as url:
+        yield url
+
+
+def test_sensor_starts_a_run_for_pending_requests_once(sim, path, url):
+    assert evaluate(path, url, sim) == dg.SkipReason("No provisioning request has been filed yet.")
+    grant(path, "9", role="Read Only")
+    grant(path, "10", team="1")
+
+    first = evaluate(path, url, sim)
+    second = evaluate(path, url, sim)
+
+    [run] = first.run_requests
+    assert run.run_key == second.run_requests[0].run_key
+    assert run.run_key.startswith("requests-")
+    assert run.tags == {"requests": "1,2"}
+    assert (
+        build_definitions().resolve_sensor_def("provisioning_request_sensor").job_name
+        == "provisioning_job"
+    )
+
+    provision(sim, path, enabled=True)
+
+    assert evaluate(path, url, sim) == dg.SkipReason("No provisioning request is waiting.")
+    grant(path, "9", team="1")
+    assert evaluate(path, url, sim).run_requests[0].run_key != run.run_key
+
+
+def test_sensor_skips_while_the_warehouse_is_written(sim, path, url):
+    grant(path, "9", role="Read Only")
+    holder = hold_write_lock(path, 10)
+    try:
+        result = evaluate(path, url, sim)
+    finally:
+        holder.kill()
+        holder.wait()
+
+    assert result == dg.SkipReason("The warehouse is being written; looking again next tick.")
+
+
+def test_sensor_without_a_warehouse_says_so(sim, tmp_path, url):
+    result = evaluate(tmp_path / "none.duckdb", url, sim)
+
+    assert isinstance(result, dg.SkipReason)
+    assert result.skip_message.startswith("No warehouse at ")
+
+
+def test_sensor_polls_manual_tickets_and_waits_for_the_sync_to_confirm(sim, path, url):
+    request = grant(path, "9", team="4")
+    manual = {"provisioning": "true", "manual_entitlements": MANUAL}
+    provision(sim, path, enabled=True, manual_entitlements=frozenset({MANUAL}))
+
+    assert evaluate(path, url, sim, **manual) == dg.SkipReason(
+        "No provisioning request is waiting."
+    )
+    set_ticket_status(sim, sim.tickets[0]["id"], 8)
+    assert len(evaluate(path, url, sim, **manual).run_requests) == 1
+
+    provision(sim, path, enabled=True, manual_entitlements=frozenset({MANUAL}))
+    assert query(
+        path, "SELECT status FROM provisioning.requests WHERE request_id = ?", [request]
+    ) == [("done",)]
+    assert evaluate(path, url, sim, **manual) == dg.SkipReason(
+        "No provisioning request is waiting."
+    )
+    sync(sim, path)
+    assert len(evaluate(path, url, sim, **manual).run_requests) == 1
+
+
+def dagster_env(halo_env: dict[str, str], tmp_path: Path, **extra: str) -> dict[str, str]:
+    home = tmp_path / "dagster_home"
+    home.mkdir(exist_ok=True)
+    (home / "dagster.yaml").write_text(Path("dagster.yaml").read_text())
+    return {**os.environ, **halo_env, "DAGSTER_HOME": str(home), **extra}
+
+
+EXECUTE = [
+    sys.executable,
+    "-m",
+    "dagster",
+    "job",
+    "execute",
+    "-m",
+    "halo_pipeline.definitions",
+    "-j",
+    "provisioning_job",
+]
+
+
+def test_dagster_cli_runs_the_provisioning_job(sim, halo_env, path, tmp_path):
+    request = grant(path, "9", role="Read Only")
+    env = dagster_env(halo_env, tmp_path, HALO_PROVISIONING="true", HALO_TICKETING="true")
+
+    completed = subprocess.run(EXECUTE, env=env, capture_output=True, text=True, timeout=180)
+
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert "RUN_SUCCESS" in completed.stderr
+    assert query(
+        path,
+        "SELECT status, ticket_closed FROM provisioning.requests WHERE request_id = ?",
+        [request],
+    ) == [("applied", True)]
+    assert [role["name"] for role in sim.get_agent(9)["roles"]] == ["Read Only"]
+    assert halo_env["HALO_CLIENT_SECRET"] not in completed.stdout + completed.stderr
+
+
+def release_dead_runs(home: Path) -> None:
+    """What the daemon's run monitoring does for a run whose process died: mark it failed and
+    free the `duckdb` pool slot it held (`dagster job execute` runs without a daemon)."""
+    with dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home))) as instance:
+        for record in instance.get_run_records(
+            dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED])
+        ):
+            instance.report_run_failed(record.dagster_run)
+            instance.event_log_storage.free_concurrency_slots_for_run(record.dagster_run.run_id)
+
+
+class KillOnPost:
+    """WSGI middleware: lets the nth POST to `path` land in the simulator, then SIGKILLs the
+    process under test before it can read the answer."""
+
+    def __init__(self, app, path: str, nth: int) -> None:
+        self.app, self.path, self.nth = app, path, nth
+        self.seen = 0
+        self.victim: subprocess.Popen | None = None
+
+    def __call__(self, environ: dict, start_response) -> Iterable[bytes]:
+        if environ["REQUEST_METHOD"] == "POST" and environ["PATH_INFO"] == self.path:
+            self.seen += 1
+            if self.seen == self.nth and self.victim is not None:
+                list(self.app(environ, lambda *args: None))  # the write lands ...
+                os.kill(self.victim.pid, signal.SIGKILL)  # ... and its sender dies
+                self.victim.wait()
+                start_response("500 Internal Server Error", [("Content-Length", "0")])
+                return [b""]
+        return self.app(environ, start_response)
+
+
+@pytest.mark.parametrize(("kill_path", "nth"), [("/api/agent", 2), ("/api/tickets", 3)])
+def test_killed_mid_run_then_rerun_applies_each_request_once_with_one_ticket(
+    sim, path, halo_env, tmp_path, kill_path, nth
+):
+    requests = [
+        grant(path, "9", role="Read Only"),
+        grant(path, "10", role="Administrator"),
+        grant(path, "10", team="2"),
+        grant(path, "2", role="Agent", action="revoke"),
+    ]
+    killer = KillOnPost(sim.app, kill_path, nth)
+    with serve_in_background(killer, "127.0.0.1", 0) as url:
+        env = dagster_env(
+            {**halo_env, "HALO_BASE_URL": url},
+            tmp_path,
+            HALO_PROVISIONING="true",
+            HALO_TICKETING="true",
+        )
+        killer.victim = subprocess.Popen(
+            EXECUTE, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        assert killer.victim.wait(timeout=180) == -signal.SIGKILL
+        release_dead_runs(Path(env["DAGSTER_HOME"]))
+        rerun = subprocess.run(EXECUTE, env=env, capture_output=True, text=True, timeout=180)
+
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert query(
+        path, "SELECT request_id, status, ticket_closed FROM provisioning.requests ORDER BY 1"
+    ) == [(r, "applied", True) for r in requests]
+    # One write per agent, however the run was cut: agents 2, 9 and 10.
+    assert sim.request_counts[("POST", "/api/agent")] == 3
+    per_request = [
+        sum(t["summary"].startswith(f"[halo-pipeline #{r}]") for t in sim.tickets) for r in requests
+    ]
+    assert per_request == [1, 1, 1, 1]
+    assert all(t["status_id"] == 9 for t in sim.tickets)
+    assert [role["name"] for role in sim.get_agent(9)["roles"]] == ["Read Only"]
+    assert [role["name"] for role in sim.get_agent(2)["roles"]] == [
+        "Administrator",
+        "Change Manager",
+    ]
+    assert [team["team_id"] for team in sim.get_agent(10)["teams"]] == [2]
+    with connect(path, read_only=True) as con:
+        trail = con.execute(
+            "SELECT request_id, list(to_status ORDER BY event_id) FROM provisioning.request_events GROUP BY 1 ORDER BY 1"
+        ).fetchall()
+    assert all(statuses[0] == "pending" and statuses[-1] == "applied" for _, statuses in trail)
