@@ -81,6 +81,8 @@ class ProvisioningResource(dg.ConfigurableResource):
     )
     ticket_done_statuses: str = "Completed,Closed"
     ticket_failed_statuses: str = "Cancelled"
+    ticket_open_status: str = "New"
+    ticket_closed_status: str = "Closed"
 
     def settings(self) -> ProvisioningSettings:
         return ProvisioningSettings(
@@ -90,6 +92,8 @@ class ProvisioningResource(dg.ConfigurableResource):
             manual_entitlements=names(self.manual_entitlements),
             done_statuses=names(self.ticket_done_statuses),
             failed_statuses=names(self.ticket_failed_statuses),
+            open_status=self.ticket_open_status,
+            closed_status=self.ticket_closed_status,
         )
 
 
@@ -121,6 +125,8 @@ def resources_from_env() -> dict[str, dg.ConfigurableResource]:
         "manual_entitlements": _optional("HALO_MANUAL_ENTITLEMENTS"),
         "ticket_done_statuses": _optional("HALO_TICKET_DONE_STATUSES"),
         "ticket_failed_statuses": _optional("HALO_TICKET_FAILED_STATUSES"),
+        "ticket_open_status": _optional("HALO_TICKET_OPEN_STATUS"),
+        "ticket_closed_status": _optional("HALO_TICKET_CLOSED_STATUS"),
     }
     return {
         "halo": HaloResource(**{k: v for k, v in halo.items() if v is not None}),

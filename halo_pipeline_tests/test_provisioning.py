@@ -84,6 +84,7 @@ def test_grant_grant_again_revoke_revoke_again_then_sync(sim, path):
 
     assert role_names(sim, 9) == []
     assert status(path, revoke) == ("applied", None)
+    assert events(path, revoke) == [(None, "pending"), ("pending", "applying"), ("applying", "applied")]
     assert posts(sim) == 2
     assert query(
         path, "SELECT count(*) FROM access.grants WHERE principal_id = 9 AND resource_type = 'role'"
@@ -93,6 +94,7 @@ def test_grant_grant_again_revoke_revoke_again_then_sync(sim, path):
     provision(sim, path, enabled=True)
 
     assert status(path, revoke_again) == ("already_satisfied", None)
+    assert events(path, revoke_again) == [(None, "pending"), ("pending", "already_satisfied")]
     assert posts(sim) == 2
 
     sync(sim, path)
