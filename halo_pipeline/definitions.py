@@ -12,10 +12,12 @@ from pathlib import Path
 import dagster as dg
 
 from halo_pipeline.assets.halo_tables import halo_tables
+from halo_pipeline.failures import failed_run_recorder
 from halo_pipeline.jobs import halo_sync_job
 from halo_pipeline.provisioning.job import provisioning_job, provisioning_tables
 from halo_pipeline.provisioning.sensor import provisioning_request_sensor
 from halo_pipeline.resources import resources_from_env
+from halo_pipeline.schedules import halo_sync_schedule
 from halo_pipeline.sql_models.assets import build_model_assets
 from halo_pipeline.sql_models.checks import build_column_checks
 from halo_pipeline.sql_models.project import DEFAULT_MODELS_DIR, load_project
@@ -30,7 +32,8 @@ def build_definitions(sql_dir: Path = DEFAULT_MODELS_DIR) -> dg.Definitions:
         assets=[halo_tables, *build_model_assets(project), *provisioning_tables],
         asset_checks=build_column_checks(project.column_tests()),
         jobs=[halo_sync_job, provisioning_job],
-        sensors=[provisioning_request_sensor],
+        schedules=[halo_sync_schedule],
+        sensors=[provisioning_request_sensor, failed_run_recorder],
         resources=resources_from_env(),
         # DuckDB takes one writer at a time and the `duckdb` pool serialises the steps anyway;
         # a process per step would only add seconds of start-up to every run.

@@ -1,0 +1,121 @@
+"""The schedule, the sensors being on by default, and failed runs recorded where SQL sees them."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from halo_pipeline.definitions import build_definitions
+from halo_pipeline.resources import DuckDBWarehouse, HaloResource
+from halo_pipeline.warehouse import connect
+from halo_pipeline_tests.helpers import query
+from halo_pipeline_tests.test_provisioning import grant
+
+
+def test_schedule_and_sensors_are_on_by_default(monkeypatch):
+    monkeypatch.delenv("HALO_SYNC_CRON", raising=False)
+    defs = build_definitions()
+    schedule = defs.resolve_schedule_def("halo_sync_schedule")
+
+    assert (schedule.cron_schedule, schedule.execution_timezone, schedule.job_name) == (
+        "0 * * * *", "UTC", "halo_sync_job",
+    )  # fmt: skip
+    assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
+    for name in ("provisioning_request_sensor", "failed_run_recorder"):
+        assert defs.resolve_sensor_def(name).default_status == dg.DefaultSensorStatus.RUNNING
+
+
+def test_sync_cron_and_timezone_come_from_the_environment(monkeypatch):
+    monkeypatch.setenv("HALO_SYNC_CRON", "*/15 6-18 * * 1-5")
+    monkeypatch.setenv("HALO_SYNC_TIMEZONE", "Europe/London")
+    import importlib
+
+    import halo_pipeline.schedules
+
+    schedule = importlib.reload(halo_pipeline.schedules).halo_sync_schedule
+
+    assert (schedule.cron_schedule, schedule.execution_timezone) == (
+        "*/15 6-18 * * 1-5",
+        "Europe/London",
+    )
+    monkeypatch.undo()
+    importlib.reload(halo_pipeline.schedules)
+
+
+def record_failure(
+    instance: dg.DagsterInstance, result: dg.ExecuteInProcessResult, env: dict
+) -> None:
+    """Evaluate failed_run_recorder for a failed run, as the daemon does."""
+    [failure] = instance.all_logs(result.run_id, of_type=dg.DagsterEventType.RUN_FAILURE)
+    sensor = build_definitions().resolve_sensor_def("failed_run_recorder")
+    resources = {
+        "warehouse": DuckDBWarehouse(database=env["HALO_DUCKDB_PATH"]),
+        "halo": HaloResource(base_url=env["HALO_BASE_URL"], client_id="x", client_secret="y"),
+    }
+    context = dg.build_run_status_sensor_context(
+        sensor_name="failed_run_recorder",
+        dagster_event=failure.dagster_event,
+        dagster_instance=instance,
+        dagster_run=instance.get_run_by_id(result.run_id),
+        resources=resources,
+    ).for_run_failure()
+    sensor(context)
+
+
+def test_a_sync_that_fails_before_it_starts_gets_a_row(
+    halo_env, run_job, instance, warehouse_path, monkeypatch
+):
+    assert run_job("halo_sync_job").success
+    monkeypatch.setenv("HALO_BASE_URL", "halo.example.com")  # no scheme: refused before any request
+
+    failed = run_job("halo_sync_job")
+    record_failure(instance, failed, halo_env)
+
+    assert not failed.success
+    [(status, run_id, error)] = query(
+        warehouse_path, "SELECT status, dagster_run_id, error FROM halo.sync_runs WHERE sync_id = 2"
+    )
+    assert (status, run_id) == ("failed", failed.run_id)
+    assert error.startswith("halo_tables: ")
+    assert "HALO_BASE_URL must be an http(s) URL such as https://yourcompany.haloitsm.com" in error
+
+
+def test_a_sync_whose_process_died_is_marked_failed(
+    halo_env, run_job, instance, warehouse_path, monkeypatch
+):
+    monkeypatch.setenv("HALO_CLIENT_SECRET", "wrong")
+    failed = run_job("halo_sync_job")
+    with connect(warehouse_path) as con:  # what a killed process leaves: a sync still running
+        con.execute("UPDATE halo.sync_runs SET status = 'running', error = NULL")
+
+    record_failure(instance, failed, halo_env)
+
+    [(status, error)] = query(warehouse_path, "SELECT status, error FROM halo.sync_runs")
+    assert status == "failed"
+    assert "HaloITSM rejected the client credentials (invalid_client)" in error
+
+
+def test_a_failed_provisioning_run_is_an_event_on_each_unfinished_request(
+    halo_env, run_job, instance, warehouse_path, monkeypatch, sim
+):
+    assert run_job("halo_sync_job").success
+    first = grant(warehouse_path, "9", role="Read Only")
+    second = grant(warehouse_path, "10", team="1")
+    monkeypatch.setenv("HALO_CLIENT_SECRET", "wrong")
+
+    failed = run_job("provisioning_job")
+    record_failure(instance, failed, halo_env)
+
+    assert not failed.success
+    events = query(
+        warehouse_path,
+        "SELECT request_id, from_status, to_status, detail, run_id FROM provisioning.request_events "
+        "WHERE detail LIKE 'provisioning run %' ORDER BY request_id",
+    )
+    assert [(e[0], e[1], e[2], e[4]) for e in events] == [
+        (first, "pending", "pending", failed.run_id), (second, "pending", "pending", failed.run_id),
+    ]  # fmt: skip
+    assert "HaloITSM rejected the client credentials" in events[0][3]
+    assert "wrong" not in str(events)
+    assert query(warehouse_path, "SELECT DISTINCT status FROM provisioning.requests") == [
+        ("pending",)
+    ]
