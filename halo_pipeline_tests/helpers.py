@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from halo_pipeline.halo import HaloClient, HaloSettings
 from halo_pipeline.provisioning.context import RunSummary
 from halo_pipeline.provisioning.runner import Provisioner
@@ -50,15 +52,17 @@ def access_tables(path: Path) -> dict[str, list[tuple]]:
         }
 
 
-def provision(sim: Simulator, path: Path, **settings: Any) -> RunSummary:
-    """One provisioning run against the simulator, in-process, without waiting between reads."""
+def provision(sim: Simulator, path: Path, app: Any = None, **settings: Any) -> RunSummary:
+    """One provisioning run against the simulator (or `app`, a WSGI app wrapping it),
+    in-process, without waiting between reads or retries."""
     client_settings = HaloSettings(
         base_url="http://halo.test",
         client_id=sim.config.client_id,
         client_secret=sim.config.client_secret,
     )
     settings.setdefault("verify_interval_s", 0)
-    with HaloClient(client_settings, transport=sim.transport()) as client:
+    transport = httpx.WSGITransport(app=app or sim.app)
+    with HaloClient(client_settings, transport=transport, sleep=lambda seconds: None) as client:
         return Provisioner(client, lambda: connect(path), ProvisioningSettings(**settings)).run()
 
 

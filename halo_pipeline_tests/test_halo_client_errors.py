@@ -283,3 +283,18 @@ def test_request_budget_spaces_requests_out(sim, make_client):
     assert len(snapshot.agents) == 40
     assert client.request_count == 5
     assert elapsed >= 0.45
+
+
+def test_retry_warnings_never_carry_the_secret(sim, make_client, caplog):
+    echo = f"upstream said: client_secret={sim.config.client_secret}"
+    sim.inject(Fault(path="/auth/token", status=503, body=echo, times=2))
+
+    with caplog.at_level("WARNING"):
+        make_client().list_roles()
+
+    warnings = [
+        record.getMessage() for record in caplog.records if "retrying" in record.getMessage()
+    ]
+    assert len(warnings) == 2
+    assert all("client_secret=***" in message for message in warnings)
+    assert sim.config.client_secret not in caplog.text

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from halo_pipeline.cli import main
 from halo_pipeline.halo import HaloClient, HaloSettings
 from halo_pipeline.provisioning.filing import file_account, file_membership
-from halo_pipeline.simulator import Simulator, generate_dataset
+from halo_pipeline.simulator import Fault, Simulator, generate_dataset
 from halo_pipeline.warehouse import connect
 from halo_pipeline_tests.helpers import build_access, posts, provision, query, sync
 
@@ -49,6 +49,12 @@ def events(path: Path, request_id: int) -> list[tuple]:
     )
 
 
+def ticket_tag(path: Path, request_id: int) -> str:
+    """The tag a request's ticket summary starts with: this warehouse's queue id and the id."""
+    [(queue_id,)] = query(path, "SELECT queue_id FROM provisioning.queue_info")
+    return f"[halo-pipeline {queue_id}#{request_id}]"
+
+
 def role_names(sim: Simulator, agent_id: int) -> list[str]:
     return [role["name"] for role in sim.get_agent(agent_id)["roles"]]
 
@@ -84,7 +90,11 @@ def test_grant_grant_again_revoke_revoke_again_then_sync(sim, path):
 
     assert role_names(sim, 9) == []
     assert status(path, revoke) == ("applied", None)
-    assert events(path, revoke) == [(None, "pending"), ("pending", "applying"), ("applying", "applied")]
+    assert events(path, revoke) == [
+        (None, "pending"),
+        ("pending", "applying"),
+        ("applying", "applied"),
+    ]
     assert posts(sim) == 2
     assert query(
         path, "SELECT count(*) FROM access.grants WHERE principal_id = 9 AND resource_type = 'role'"
@@ -281,19 +291,17 @@ def test_each_request_gets_one_ticket_opened_then_closed_with_the_outcome(sim, p
     provision(sim, path, enabled=True, ticketing=True)
 
     tickets = {t["summary"].split("]")[0] + "]": t for t in sim.tickets}
-    assert sorted(tickets) == [f"[halo-pipeline #{r}]" for r in (applied, satisfied)]
-    ticket = tickets[f"[halo-pipeline #{applied}]"]
+    assert sorted(tickets) == [ticket_tag(path, r) for r in (applied, satisfied)]
+    ticket = tickets[ticket_tag(path, applied)]
     assert (
         ticket["summary"]
-        == f"[halo-pipeline #{applied}] Grant role 'Read Only' to agent 9 (Priya Patel)"
+        == f"{ticket_tag(path, applied)} Grant role 'Read Only' to agent 9 (Priya Patel)"
     )
     assert ticket["tickettype_id"] == 3  # "Service Request", the default type
     assert ticket["status_id"] == 9  # Closed
     assert ticket["details"].endswith("\n\nOutcome: applied")
     assert "Reason: on call" in ticket["details"] and "Requested by: ana" in ticket["details"]
-    assert tickets[f"[halo-pipeline #{satisfied}]"]["details"].endswith(
-        "Outcome: already_satisfied"
-    )
+    assert tickets[ticket_tag(path, satisfied)]["details"].endswith("Outcome: already_satisfied")
     assert query(path, "SELECT request_id, ticket_id IS NOT NULL, ticket_closed FROM provisioning.requests ORDER BY 1") == [
         (applied, True, True), (satisfied, True, True), (failing, False, False),
     ]  # fmt: skip
@@ -478,21 +486,176 @@ def test_manual_request_cancelled_or_not_really_done_fails(sim, path):
     not_done = grant(path, "10", team="4")
     manual = {"enabled": True, "manual_entitlements": frozenset({MANUAL})}
     provision(sim, path, **manual)
-    tickets = {t["summary"].split("]")[0]: t["id"] for t in sim.tickets}
+    tickets = {t["summary"].split(" ", 2)[1].rstrip("]"): t["id"] for t in sim.tickets}
 
-    set_ticket_status(sim, tickets[f"[halo-pipeline #{cancelled}"], 10)  # Cancelled
-    set_ticket_status(sim, tickets[f"[halo-pipeline #{not_done}"], 8)  # Completed, change not made
+    ids = {r: ticket_tag(path, r).split(" ")[1].rstrip("]") for r in (cancelled, not_done)}
+    set_ticket_status(sim, tickets[ids[cancelled]], 10)  # Cancelled
+    set_ticket_status(sim, tickets[ids[not_done]], 8)  # Completed, change not made
     provision(sim, path, **manual)
     sync(sim, path)
     provision(sim, path, **manual)
 
     assert status(path, cancelled) == (
         "failed",
-        f"Ticket {tickets[f'[halo-pipeline #{cancelled}']} was set to 'Cancelled' in HaloITSM.",
+        f"Ticket {tickets[ids[cancelled]]} was set to 'Cancelled' in HaloITSM.",
     )
     error = status(path, not_done)[1]
     assert status(path, not_done)[0] == "failed"
-    assert error.startswith(
-        f"Ticket {tickets[f'[halo-pipeline #{not_done}']} was marked done, but the sync of "
-    )
+    assert error.startswith(f"Ticket {tickets[ids[not_done]]} was marked done, but the sync of ")
     assert error.endswith("shows agent 10 still lacks team 'Security \"Red\" Team'.")
+
+
+def test_a_dry_run_does_not_touch_a_ticket_an_earlier_run_opened(sim, path):
+    request = grant(path, "2", role="Administrator")  # already held: satisfied at once
+    provision(sim, path, enabled=True, ticketing=True)
+    with connect(path) as con:  # as an interrupted run would leave it
+        con.execute("UPDATE provisioning.requests SET status = 'pending', ticket_closed = false")
+    sim.reset_counts()
+
+    provision(sim, path, enabled=False, ticketing=True)
+
+    assert posts(sim) == 0
+    assert status(path, request) == ("already_satisfied", None)
+    assert query(path, "SELECT ticket_closed FROM provisioning.requests") == [(False,)]
+
+
+def test_a_write_that_landed_behind_a_5xx_is_finished_by_the_next_run(sim, path):
+    request = grant(path, "9", role="Read Only")
+
+    def write_then_fail(environ, start_response):
+        """Halo applies the write; a proxy in front answers 502 to every attempt."""
+        if environ["REQUEST_METHOD"] == "POST" and environ["PATH_INFO"] == "/api/agent":
+            list(sim.app(environ, lambda *args: None))
+            start_response("502 Bad Gateway", [("Content-Type", "text/html")])
+            return [b"<html><title>502 Bad Gateway</title></html>"]
+        return sim.app(environ, start_response)
+
+    provision(sim, path, app=write_then_fail, enabled=True)
+
+    assert role_names(sim, 9) == ["Read Only"]
+    assert query(path, "SELECT status, failed_attempts, error FROM provisioning.requests") == [
+        ("applying", 1, None)
+    ]
+    [(detail,)] = query(
+        path, "SELECT detail FROM provisioning.request_events ORDER BY event_id DESC LIMIT 1"
+    )
+    assert detail.startswith(
+        "interrupted: POST /api/agent: HaloITSM answered HTTP 502 (an HTML page titled '502 Bad Gateway')."
+    )
+    assert detail.endswith("; it will be tried again")
+    sim.reset_counts()
+
+    provision(sim, path, enabled=True)
+
+    assert status(path, request) == ("applied", None)
+    assert posts(sim) == 0
+
+
+def test_an_agent_read_without_its_roles_is_never_written_back(sim, path):
+    request = grant(path, "2", team="2")
+    sim.inject(Fault(path="/api/agent/2", method="GET", status=200, content_type="application/json",
+                     body='{"id": 2, "name": "Zoë Müller", "roles": [{"id": "x"}]}'))  # fmt: skip
+
+    provision(sim, path, enabled=True)
+
+    assert posts(sim) == 0
+    [(state, attempts)] = query(path, "SELECT status, failed_attempts FROM provisioning.requests")
+    assert (state, attempts) == ("pending", 1)
+    [(detail,)] = query(
+        path, "SELECT detail FROM provisioning.request_events ORDER BY event_id DESC LIMIT 1"
+    )
+    assert (
+        "GET /api/agent/2 answered without the agent's teams; writing the list back would remove them all"
+        in detail
+    )
+    provision(sim, path, enabled=True)
+    assert status(path, request) == ("applied", None)
+
+
+def test_requests_that_disagree_the_later_wins_and_requests_that_agree_share(sim, path):
+    grant(path, "9", role="Read Only")  # makes the schema
+    with connect(path) as con:
+        con.execute(
+            "INSERT INTO provisioning.requests (action, entitlement_id, agent_id) VALUES "
+            f"('grant', 'team:4:member', 9), ('revoke', 'team:4:member', 9), "
+            f"('grant', 'role:{ROLE['Agent']}:assigned', 9), ('grant', 'role:{ROLE['Agent']}:assigned', 9)"
+        )
+
+    provision(sim, path, enabled=True)
+
+    assert query(
+        path, "SELECT request_id, status, error FROM provisioning.requests ORDER BY 1"
+    ) == [
+        (1, "applied", None),
+        (2, "failed", "Superseded by request 3, filed later for the same entitlement."),
+        (3, "already_satisfied", None),
+        (4, "applied", None),
+        (5, "applied", None),
+    ]
+    assert role_names(sim, 9) == ["Read Only", "Agent"]
+    assert sim.request_counts[("POST", "/api/agent")] == 1
+
+
+def test_an_account_created_by_an_interrupted_run_is_not_created_again(sim, path):
+    with connect(path) as con:
+        request = file_account(
+            con,
+            "create_account",
+            name="Ada Lovelace",
+            email="ada@example.com",
+            reason="r",
+            requested_by="hr",
+        ).request_id
+        con.execute("UPDATE provisioning.requests SET status = 'applying'")
+    created = sim.add_agent("Ada Lovelace", "ADA@example.com")  # the write that landed
+
+    provision(sim, path, enabled=True)
+
+    assert status(path, request) == ("applied", None)
+    assert query(path, "SELECT agent_id FROM provisioning.requests") == [(created,)]
+    assert posts(sim) == 0
+
+
+def test_a_cancelled_manual_ticket_is_left_as_the_person_set_it(sim, path):
+    request = grant(path, "9", team="4")
+    manual = {"enabled": True, "ticketing": True, "manual_entitlements": frozenset({MANUAL})}
+    provision(sim, path, **manual)
+    [ticket] = sim.tickets
+    set_ticket_status(sim, ticket["id"], 10)
+    provision(sim, path, **manual)
+    sim.reset_counts()
+
+    provision(sim, path, **manual)
+
+    assert status(path, request)[0] == "failed"
+    assert sim.tickets[0]["status_id"] == 10
+    assert posts(sim) == 0
+
+
+def test_the_request_command_refuses_a_warehouse_that_does_not_exist(tmp_path):
+    missing = tmp_path / "typo" / "warehuose.duckdb"
+
+    result = CliRunner().invoke(
+        main,
+        [
+            "request",
+            "grant",
+            "--agent",
+            "9",
+            "--role",
+            "Agent",
+            "--reason",
+            "r",
+            "--requested-by",
+            "ana",
+            "--warehouse",
+            str(missing),
+        ],
+    )
+
+    assert result.exit_code == 1
+    assert result.output == (
+        f"Error: No warehouse at {missing} yet: run halo_sync_job first (for example `make demo`). "
+        "Nothing was filed.\n"
+    )
+    assert not missing.parent.exists()

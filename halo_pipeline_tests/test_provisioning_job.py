@@ -19,7 +19,7 @@ from halo_pipeline.simulator import Simulator
 from halo_pipeline.simulator.server import serve_in_background
 from halo_pipeline.warehouse import connect
 from halo_pipeline_tests.helpers import build_access, provision, query, sync
-from halo_pipeline_tests.test_provisioning import MANUAL, grant, set_ticket_status
+from halo_pipeline_tests.test_provisioning import MANUAL, grant, set_ticket_status, ticket_tag
 from halo_pipeline_tests.test_query_command import hold_write_lock
 
 
@@ -215,7 +215,7 @@ def test_killed_mid_run_then_rerun_applies_each_request_once_with_one_ticket(
     # One write per agent, however the run was cut: agents 2, 9 and 10.
     assert sim.request_counts[("POST", "/api/agent")] == 3
     per_request = [
-        sum(t["summary"].startswith(f"[halo-pipeline #{r}]") for t in sim.tickets) for r in requests
+        sum(t["summary"].startswith(ticket_tag(path, r)) for t in sim.tickets) for r in requests
     ]
     assert per_request == [1, 1, 1, 1]
     assert all(t["status_id"] == 9 for t in sim.tickets)
@@ -230,3 +230,55 @@ def test_killed_mid_run_then_rerun_applies_each_request_once_with_one_ticket(
             "SELECT request_id, list(to_status ORDER BY event_id) FROM provisioning.request_events GROUP BY 1 ORDER BY 1"
         ).fetchall()
     assert all(statuses[0] == "pending" and statuses[-1] == "applied" for _, statuses in trail)
+
+
+def test_sensor_sends_an_unreadable_manual_ticket_to_a_run_instead_of_skipping(sim, path, url):
+    request = grant(path, "9", team="4")
+    provision(sim, path, enabled=True, manual_entitlements=frozenset({MANUAL}))
+    with connect(path) as con:
+        con.execute(
+            "UPDATE provisioning.requests SET ticket_id = 99999 WHERE request_id = ?", [request]
+        )
+    grant(path, "10", team="1")
+
+    result = evaluate(path, url, sim, provisioning="true", manual_entitlements=MANUAL)
+
+    assert result.run_requests[0].tags == {"requests": f"{request},{request + 1}"}
+
+
+def test_after_a_failed_run_the_sensor_waits_then_starts_a_new_run(sim, path, url):
+    from halo_pipeline.provisioning.queue import record_failed_run
+
+    grant(path, "9", role="Read Only")
+    first = evaluate(path, url, sim).run_requests[0].run_key
+    with connect(path) as con:
+        record_failed_run(con, run_id="run-1", error="HaloITSM could not be reached")
+
+    assert evaluate(path, url, sim) == dg.SkipReason("No provisioning request is waiting.")
+    with connect(path) as con:  # a minute later
+        con.execute("UPDATE provisioning.requests SET updated_at = updated_at - INTERVAL 61 SECOND")
+    again = evaluate(path, url, sim).run_requests[0].run_key
+
+    assert again != first
+    assert query(path, "SELECT failed_attempts FROM provisioning.requests") == [(1,)]
+
+
+def test_a_request_fails_for_good_after_eight_failed_runs(path):
+    from halo_pipeline.provisioning.queue import record_failed_run
+
+    request = grant(path, "9", role="Read Only")
+    for attempt in range(8):
+        with connect(path) as con:
+            record_failed_run(con, run_id=f"run-{attempt}", error="HaloITSM could not be reached")
+
+    assert query(
+        path,
+        "SELECT status, failed_attempts, error FROM provisioning.requests WHERE request_id = ?",
+        [request],
+    ) == [
+        (
+            "failed",
+            8,
+            "8 attempts failed, the last: provisioning run run-7 failed: HaloITSM could not be reached.",
+        )
+    ]

@@ -98,7 +98,8 @@ class HaloClient:
 
     def save_agent(self, agent: dict[str, Any]) -> Agent:
         """POST one agent: with `id` an update, without one a new agent. Halo has no PUT: the
-        fields sent replace the stored ones, arrays (`roles`, `teams`) included."""
+        fields sent replace the stored ones; whether posted `roles` and `teams` replace the
+        agent's or are merged into them differs between instances, so callers read back."""
         saved = self.http.post("/agent", [agent])
         return _validate_one(Agent, _single(saved), "POST /api/agent")
 

@@ -175,8 +175,9 @@ class HaloHttp:
     def _log_retry(self, state: RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None
         wait = state.next_action.sleep if state.next_action else 0.0
+        failure = _scrub(str(exc), self.settings.client_secret)
         self.log.warning(
-            f"HaloITSM request failed ({exc}); attempt {state.attempt_number} of "
+            f"HaloITSM request failed ({failure}); attempt {state.attempt_number} of "
             f"{self.settings.max_attempts}, retrying in {wait:.1f}s"
         )
 

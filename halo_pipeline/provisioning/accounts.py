@@ -51,7 +51,14 @@ def create_account(ctx: RunContext, request: Request) -> None:
             [Step(request, Status.APPLYING, post_text(payload), {"plan": post_text(payload)})]
         )
         created = ctx.client.save_agent(payload)
-        live = ctx.verify(created.id, lambda agent: agent.email == request.account_email)
+        live = ctx.verify(created.id, lambda agent: _same_email(agent, request.account_email))
+        if not _same_email(live, request.account_email):
+            ctx.fail(
+                [request],
+                f"HaloITSM created agent {live.id} but it reads back with the email "
+                f"{live.email!r}, not {request.account_email!r}: check the agent in HaloITSM.",
+            )
+            return
         outcome, detail = Status.APPLIED, f"created agent {live.id}"
     else:
         # List rows may lack roles and teams: read the whole agent for the warehouse.
@@ -104,6 +111,9 @@ def set_disabled(ctx: RunContext, request: Request, disabled: bool) -> None:
 
 
 def _agent_with_email(ctx: RunContext, email: str) -> Agent | None:
-    wanted = email.casefold()
     matches = ctx.client.list_agents_where(search=email)
-    return next((a for a in matches if (a.email or "").casefold() == wanted), None)
+    return next((agent for agent in matches if _same_email(agent, email)), None)
+
+
+def _same_email(agent: Agent, email: str | None) -> bool:
+    return (agent.email or "").casefold() == (email or "").casefold()

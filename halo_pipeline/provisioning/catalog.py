@@ -44,7 +44,7 @@ class AgentRef:
 
     @property
     def label(self) -> str:
-        return f"agent {self.agent_id} ({self.name})"
+        return f"agent {self.agent_id} ({self.name}{', disabled' if self.is_disabled else ''})"
 
 
 def role_entitlement(role_id: str) -> str:

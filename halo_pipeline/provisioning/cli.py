@@ -37,7 +37,7 @@ def file(warehouse: str, filing: Filing) -> None:
         click.echo(f"The warehouse is busy; retrying in {seconds:.1f}s", err=True)
 
     try:
-        with connect(warehouse, wait_s=120, on_wait=waiting) as con:
+        with connect(warehouse, wait_s=120, on_wait=waiting, create=False) as con:
             filed = filing(con)
     except (RequestRefused, WarehouseError) as refused:
         raise click.ClickException(f"{refused} Nothing was filed.") from None

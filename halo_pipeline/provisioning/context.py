@@ -56,7 +56,8 @@ class RunContext:
         for step in steps:
             if step.to == Status.FAILED:
                 self.log.warning(f"request {step.request.request_id} failed: {step.detail}")
-        if close_tickets:
+        # A dry run writes nothing to HaloITSM, not even to a ticket an earlier run opened.
+        if close_tickets and self.settings.enabled:
             with_tickets = [r for r in finished if r.ticket_id is not None and not r.ticket_closed]
             self.tickets.close([(r, self.ticket_text(r)) for r in with_tickets])
 

@@ -6,7 +6,10 @@ from halo_pipeline.assets.metadata import table_metadata
 from halo_pipeline.provisioning.runner import Provisioner
 from halo_pipeline.resources import DuckDBWarehouse, HaloResource, ProvisioningResource
 from halo_pipeline.sql_models.project import load_project
-from halo_pipeline.warehouse.halo_tables import SOURCE_TABLES
+
+TARGETED_SYNC_TABLES = (
+    "agents", "agent_roles", "agent_teams", "agent_role_history", "agent_team_history", "sync_runs",
+)  # fmt: skip
 
 REQUESTS = dg.AssetKey(["provisioning", "requests"])
 REQUEST_EVENTS = dg.AssetKey(["provisioning", "request_events"])
@@ -37,9 +40,10 @@ def apply_access_requests(
     warehouse: DuckDBWarehouse,
     provisioning: ProvisioningResource,
 ) -> None:
-    """Plans every pending request from HaloITSM as it is now; with HALO_PROVISIONING=true
+    """Plans every waiting request from HaloITSM as it is now; with HALO_PROVISIONING=true
     applies and verifies it, with a HaloITSM ticket per request when HALO_TICKETING=true.
-    The changed agents are then re-read into the `halo` tables and the access model rebuilt."""
+    The agents it read are then written into the `halo` tables as a targeted sync and the
+    access model is rebuilt."""
     with halo.get_client(logger=context.log) as client:
         summary = Provisioner(
             client,
@@ -52,8 +56,8 @@ def apply_access_requests(
     context.log.info(f"outcomes {dict(summary.counts)} using {requests} HaloITSM requests")
 
     changed = [REQUESTS, REQUEST_EVENTS]
-    if summary.sync_id is not None:
-        changed += [dg.AssetKey(["halo", table]) for table in SOURCE_TABLES]
+    if summary.sync_id is not None:  # the targeted sync rewrote these
+        changed += [dg.AssetKey(["halo", table]) for table in TARGETED_SYNC_TABLES]
         changed += [dg.AssetKey(["access", model.name]) for model in load_project().models]
     with warehouse.get_connection(read_only=True) as con:
         for key in changed:
@@ -72,7 +76,6 @@ def apply_access_requests(
 @dg.job(
     description="Apply every pending access request to HaloITSM (or plan it, in a dry run).",
     executor_def=dg.in_process_executor,
-    tags={"dagster/max_retries": "2"},
 )
 def provisioning_job() -> None:
     apply_access_requests()

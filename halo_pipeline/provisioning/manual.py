@@ -28,8 +28,7 @@ def poll_ticket(ctx: RunContext, request: Request) -> None:
         done = f"ticket {request.ticket_id} is {status!r}; the next sync confirms the change"
         ctx.record([Step(request, Status.DONE, done)])
     elif status in ctx.settings.failed_statuses:
-        reason = f"Ticket {request.ticket_id} was set to {status!r} in HaloITSM."
-        ctx.fail([request], reason, close_tickets=False)
+        _fail(ctx, request, f"Ticket {request.ticket_id} was set to {status!r} in HaloITSM.")
 
 
 def confirm(ctx: RunContext, request: Request, synced_at: datetime | None) -> None:
@@ -39,16 +38,23 @@ def confirm(ctx: RunContext, request: Request, synced_at: datetime | None) -> No
     try:
         entitlement = ctx.catalog.entitlement(request.entitlement_id)
     except RequestRefused as refused:
-        ctx.fail([request], str(refused), close_tickets=False)
+        _fail(ctx, request, str(refused))
         return
     when = f"{synced_at:%Y-%m-%d %H:%M}"
     if ctx.catalog.holds(request.agent_id, entitlement) == (request.action == "grant"):
-        ctx.record([Step(request, Status.CONFIRMED, f"the sync of {when} shows the change")])
+        confirmed = f"the sync of {when} shows the change"
+        ctx.record([Step(request, Status.CONFIRMED, confirmed, {"ticket_closed": True})])
     else:
-        ctx.fail(
-            [request],
+        _fail(
+            ctx,
+            request,
             f"Ticket {request.ticket_id} was marked done, but the sync of {when} shows agent "
             f"{request.agent_id} still {'lacks' if request.action == 'grant' else 'holds'} "
             f"{entitlement.label}.",
-            close_tickets=False,
         )
+
+
+def _fail(ctx: RunContext, request: Request, reason: str) -> None:
+    """Fail a manual request; its ticket is the person's, and stays as they left it."""
+    failed = Step(request, Status.FAILED, reason, {"error": reason, "ticket_closed": True})
+    ctx.finish([failed], close_tickets=False)

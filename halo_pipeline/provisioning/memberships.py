@@ -25,11 +25,8 @@ def apply_memberships(
         )
         return
     plan = plan_memberships(live, items)
-    ctx.finish([
-        Step(r, Status.FAILED, f"Superseded by request {later} for the same entitlement.",
-             {"error": f"Superseded by request {later} for the same entitlement."})
-        for r, later in plan.superseded
-    ])  # fmt: skip
+    for request, later in plan.superseded:
+        ctx.fail([request], f"Superseded by request {later}, filed later for the same entitlement.")
     entitlements = [entitlement for _, entitlement in plan.requests]
     requests = ctx.ticketed([request for request, _ in plan.requests])
     pairs = list(zip(requests, entitlements, strict=True))

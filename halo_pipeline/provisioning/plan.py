@@ -6,9 +6,10 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from halo_pipeline.halo import HaloMalformedResponseError
 from halo_pipeline.halo.models import Agent
 from halo_pipeline.provisioning.catalog import Entitlement
-from halo_pipeline.provisioning.queue import Request
+from halo_pipeline.provisioning.queue import Request, Status
 
 
 def post_text(payload: dict[str, Any]) -> str:
@@ -33,7 +34,7 @@ class MembershipPlan:
 
     agent: Agent
     requests: list[tuple[Request, Entitlement]]
-    """The requests this plan serves, latest per entitlement."""
+    """The requests this plan serves (a later request that must wait is left out)."""
     superseded: list[tuple[Request, int]]
     """Earlier requests for the same entitlement, with the request that overrides each."""
     payload: dict[str, Any] | None
@@ -50,16 +51,31 @@ class MembershipPlan:
 def plan_memberships(agent: Agent, requests: list[tuple[Request, Entitlement]]) -> MembershipPlan:
     """The agent's whole `roles` and/or `teams` list as it must be written back.
 
-    Halo has no PATCH: the list is read, changed and written whole. When two requests name
-    the same entitlement, the later one wins and the earlier is superseded.
+    Halo has no PATCH: the list is read, changed and written whole, so an agent read without
+    its roles or teams is refused rather than written back empty. Requests for the same
+    entitlement that agree share the outcome; when they disagree the later one wins, unless the
+    earlier may already have been written (a rerun must finish it first).
     """
+    kinds = {entitlement.kind for _, entitlement in requests}
+    for kind, held in (("role", agent.roles), ("team", agent.teams)):
+        if kind in kinds and held is None:
+            raise HaloMalformedResponseError(
+                f"GET /api/agent/{agent.id} answered without the agent's {kind}s; writing the "
+                f"list back would remove them all, so nothing was written."
+            )
+
     latest: dict[str, tuple[Request, Entitlement]] = {}
+    served: list[tuple[Request, Entitlement]] = []
     superseded: list[tuple[Request, int]] = []
     for request, entitlement in sorted(requests, key=lambda pair: pair[0].request_id):
         earlier = latest.get(entitlement.entitlement_id)
-        if earlier:
+        if earlier and earlier[0].action != request.action:
+            if earlier[0].status == Status.APPLYING:
+                continue  # the later request waits for a run after this one
             superseded.append((earlier[0], request.request_id))
+            served.remove(earlier)
         latest[entitlement.entitlement_id] = (request, entitlement)
+        served.append((request, entitlement))
 
     roles = [role.id for role in agent.roles or ()]
     teams = [team.team_id for team in agent.teams or ()]
@@ -78,9 +94,8 @@ def plan_memberships(agent: Agent, requests: list[tuple[Request, Entitlement]]) 
     payload: dict[str, Any] | None = None
     if changes:
         payload = {"id": agent.id}
-        kinds = {entitlement.kind for request, entitlement in latest.values()}
-        if "role" in kinds and roles != [role.id for role in agent.roles or ()]:
+        if roles != [role.id for role in agent.roles or ()]:
             payload["roles"] = [{"id": role_id} for role_id in roles]
-        if "team" in kinds and teams != [team.team_id for team in agent.teams or ()]:
+        if teams != [team.team_id for team in agent.teams or ()]:
             payload["teams"] = [{"team_id": team_id} for team_id in teams]
-    return MembershipPlan(agent, list(latest.values()), superseded, payload, changes)
+    return MembershipPlan(agent, served, superseded, payload, changes)

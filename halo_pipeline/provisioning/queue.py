@@ -7,7 +7,7 @@ HaloITSM, so a run killed at any point leaves a queue the next run can finish fr
 from __future__ import annotations
 
 from collections.abc import Callable
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from enum import StrEnum
@@ -19,6 +19,9 @@ import duckdb
 OpenWarehouse = Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]]
 
 ACTIONS = ("grant", "revoke", "create_account", "disable_account", "enable_account")
+# Runs that may fail on a request before it is failed for good; between them the sensor waits
+# 1, 2, 4 ... minutes, so about four hours of HaloITSM being away are ridden out.
+MAX_FAILED_ATTEMPTS = 8
 
 
 class Status(StrEnum):
@@ -53,6 +56,7 @@ class Request:
     ticket_closed: bool
     ticket_requested_at: datetime | None
     error: str | None
+    failed_attempts: int
     created_at: datetime
     updated_at: datetime
 
@@ -64,7 +68,13 @@ _UPDATABLE = frozenset(COLUMNS) - {"request_id", "created_at", "updated_at", "st
 def ensure_provisioning_schema(con: duckdb.DuckDBPyConnection) -> None:
     sql = files("halo_pipeline.provisioning").joinpath("sql", "provisioning_schema.sql")
     # One transaction, so a failing statement leaves no half-made schema behind.
-    con.execute(f"BEGIN;\n{sql.read_text(encoding='utf-8')}\nCOMMIT;")
+    con.begin()
+    try:
+        con.execute(sql.read_text(encoding="utf-8"))
+        con.commit()
+    except BaseException:
+        con.rollback()
+        raise
 
 
 def load_requests(con: duckdb.DuckDBPyConnection, where: str, params: list[Any]) -> list[Request]:
@@ -91,6 +101,35 @@ def adopt_sql_filed(con: duckdb.DuckDBPyConnection, run_id: str | None) -> int:
         [run_id],
     ).fetchall()
     return len(adopted)
+
+
+def queue_id(con: duckdb.DuckDBPyConnection) -> str:
+    """This warehouse's queue id, part of every ticket tag."""
+    ensure_provisioning_schema(con)
+    [(queue_id,)] = con.execute("SELECT queue_id FROM provisioning.queue_info").fetchall()
+    return str(queue_id)
+
+
+def record_failed_run(con: duckdb.DuckDBPyConnection, *, run_id: str, error: str) -> int:
+    """A provisioning run failed: every unfinished request gets an event saying why and one
+    more failed attempt (which spaces out the retries); at MAX_FAILED_ATTEMPTS it fails."""
+    ensure_provisioning_schema(con)
+    unfinished = load_requests(con, "NOT list_contains(?, status)", [[str(s) for s in FINAL]])
+    queue = Queue(lambda: nullcontext(con), run_id)
+    queue.record([attempt_failed(request, f"provisioning run {run_id} failed: {error}")
+                  for request in unfinished])  # fmt: skip
+    return len(unfinished)
+
+
+def attempt_failed(request: Request, why: str) -> Step:
+    """The step for a request whose run (or part of it) failed before finishing it."""
+    attempts = request.failed_attempts + 1
+    if attempts < MAX_FAILED_ATTEMPTS:
+        return Step.note(request, f"{why}; it will be tried again", failed_attempts=attempts)
+    reason = f"{attempts} attempts failed, the last: {why}."
+    if request.status == Status.APPLYING:
+        reason += " The write to HaloITSM may or may not have been made: check the agent."
+    return Step(request, Status.FAILED, reason, {"error": reason, "failed_attempts": attempts})
 
 
 def file_request(con: duckdb.DuckDBPyConnection, **values: Any) -> int:

@@ -15,6 +15,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from halo_pipeline.halo import (
@@ -22,11 +23,12 @@ from halo_pipeline.halo import (
     HaloClient,
     HaloConfigError,
     HaloError,
+    HaloMalformedResponseError,
     HaloRateLimitError,
     HaloTenantError,
     HaloUnreachableError,
 )
-from halo_pipeline.halo.errors import HaloBudgetExhaustedError
+from halo_pipeline.halo.errors import HaloBudgetExhaustedError, HaloTransientError
 from halo_pipeline.provisioning.accounts import apply_account
 from halo_pipeline.provisioning.catalog import Catalog, Entitlement, RequestRefused
 from halo_pipeline.provisioning.context import RunContext, RunSummary
@@ -38,12 +40,14 @@ from halo_pipeline.provisioning.queue import (
     Request,
     Status,
     adopt_sql_filed,
+    attempt_failed,
     ensure_provisioning_schema,
     load_requests,
+    queue_id,
 )
 from halo_pipeline.provisioning.settings import ProvisioningSettings
 from halo_pipeline.provisioning.tickets import TicketDesk
-from halo_pipeline.provisioning.work import load_work
+from halo_pipeline.provisioning.work import Work, load_work
 from halo_pipeline.sql_models.project import build_models, load_project
 from halo_pipeline.warehouse.halo_tables import record_sync_start, replace_agents
 
@@ -83,11 +87,12 @@ class Provisioner:
             adopt_sql_filed(con, self._run_id)
             catalog = Catalog.load(con)
             work = load_work(con, self._settings)
+            tag_id = queue_id(con)
         queue = Queue(self._open, self._run_id)
         ctx = RunContext(
             client=self._client,
             queue=queue,
-            tickets=TicketDesk(self._client, queue, self._settings, catalog.ticket_types),
+            tickets=TicketDesk(self._client, queue, self._settings, catalog.ticket_types, tag_id),
             catalog=catalog,
             settings=self._settings,
             log=self._log,
@@ -95,44 +100,47 @@ class Provisioner:
         )
         mode = "on" if self._settings.enabled else "off: a dry run, nothing is written"
         self._log.info(f"{len(work.todo)} requests to look at; provisioning {mode}")
+        try:
+            self._work_through(ctx, work)
+        finally:
+            # Even when the run stops early, what it changed reaches the warehouse.
+            if ctx.verified:
+                self._refresh(ctx)
+        return ctx.summary
 
-        # Finished by a run that died before it closed their tickets.
-        self._guarded(ctx, work.unclosed, lambda: ctx.tickets.close(
-            [(r, ctx.ticket_text(r)) for r in work.unclosed]
-        ))  # fmt: skip
+    def _work_through(self, ctx: RunContext, work: Work) -> None:
+        # Finished by a run that stopped before it closed their tickets.
+        for request in work.unclosed:
+            self._guarded(
+                ctx, [request], partial(ctx.tickets.close, [(request, ctx.ticket_text(request))])
+            )
         memberships: dict[int, list[tuple[Request, Entitlement]]] = defaultdict(list)
         for request in work.todo:
             if request.status == Status.AWAITING_TICKET:
-                self._guarded(ctx, [request], lambda r=request: poll_ticket(ctx, r))
+                self._guarded(ctx, [request], partial(poll_ticket, ctx, request))
             elif request.status == Status.DONE:
-                confirm(ctx, request, work.last_full_sync)
+                self._guarded(ctx, [request], partial(confirm, ctx, request, work.last_full_sync))
             elif request.action in ("grant", "revoke"):
                 try:
-                    agent = catalog.agent(request.agent_id)
-                    entitlement = catalog.entitlement(request.entitlement_id)
+                    agent = ctx.catalog.agent(request.agent_id)
+                    entitlement = ctx.catalog.entitlement(request.entitlement_id)
                 except RequestRefused as refused:
-                    ctx.fail([request], str(refused))
+                    self._guarded(ctx, [request], partial(ctx.fail, [request], str(refused)))
                     continue
                 if entitlement.entitlement_id in self._settings.manual_entitlements:
-                    manual = lambda r=request, e=entitlement: open_manual(ctx, r, e)  # noqa: E731
-                    self._guarded(ctx, [request], manual)
+                    self._guarded(ctx, [request], partial(open_manual, ctx, request, entitlement))
                 else:
                     memberships[agent.agent_id].append((request, entitlement))
             else:
-                self._guarded(ctx, [request], lambda r=request: apply_account(ctx, r))
+                self._guarded(ctx, [request], partial(apply_account, ctx, request))
         for agent_id, items in sorted(memberships.items()):
-            self._guarded(
-                ctx,
-                [request for request, _ in items],
-                lambda a=agent_id, i=items: apply_memberships(ctx, a, i),
-            )
-        if ctx.verified:
-            self._refresh(ctx)
-        return ctx.summary
+            requests = [request for request, _ in items]
+            self._guarded(ctx, requests, partial(apply_memberships, ctx, agent_id, items))
 
     def _guarded(self, ctx: RunContext, requests: list[Request], work: Callable[[], Any]) -> None:
-        """One unit of work: a HaloITSM error fails its unfinished requests, not the run,
-        unless it is about the connection itself."""
+        """One unit of work. Errors about the connection stop the run. HaloITSM refusing
+        something fails the unit's unfinished requests; a passing fault (5xx, a garbled answer)
+        counts a failed attempt against them, to be tried again."""
         try:
             work()
         except RUN_LEVEL_ERRORS:
@@ -140,9 +148,13 @@ class Provisioner:
         except (HaloError, RequestRefused) as error:
             self._log.warning(f"requests {[r.request_id for r in requests]}: {error}")
             ids = [r.request_id for r in requests if not ctx.is_final(r)]
-            if ids:
-                with self._open() as con:
-                    current = load_requests(con, "list_contains(?, request_id)", [ids])
+            if not ids:
+                return
+            with self._open() as con:
+                current = load_requests(con, "list_contains(?, request_id)", [ids])
+            if isinstance(error, HaloTransientError | HaloMalformedResponseError):
+                ctx.record([attempt_failed(r, f"interrupted: {error}") for r in current])
+            else:
                 ctx.fail(current, str(error), close_tickets=False)
 
     def _refresh(self, ctx: RunContext) -> None:

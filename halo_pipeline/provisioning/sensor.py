@@ -1,13 +1,15 @@
 """provisioning_request_sensor: start provisioning_job when requests are waiting."""
 
 import hashlib
+from functools import partial
 
 import dagster as dg
 import duckdb
 
-from halo_pipeline.halo import HaloError
+from halo_pipeline.halo import HaloError, HaloMalformedResponseError, HaloNotFoundError
 from halo_pipeline.provisioning.job import provisioning_job
-from halo_pipeline.provisioning.queue import Request
+from halo_pipeline.provisioning.queue import Request, Status
+from halo_pipeline.provisioning.settings import ProvisioningSettings
 from halo_pipeline.provisioning.tickets import TicketStatuses
 from halo_pipeline.provisioning.work import load_work
 from halo_pipeline.resources import DuckDBWarehouse, HaloResource, ProvisioningResource
@@ -42,20 +44,33 @@ def provisioning_request_sensor(
     except duckdb.CatalogException:
         return dg.SkipReason("No provisioning request has been filed yet.")
 
-    if not any(r.status == "awaiting_ticket" for r in work.todo):
-        due = work.due(lambda request: "", settings)
+    if not any(request.status == Status.AWAITING_TICKET for request in work.todo):
+        due = work.due(lambda request: False)
     else:
         try:
             with halo.get_client(logger=context.log) as client:
-                statuses = TicketStatuses(client)
-                due = work.due(lambda request: statuses.of_ticket(request.ticket_id), settings)
+                due = work.due(partial(_ticket_finished, TicketStatuses(client), settings))
         except HaloError as error:
-            return dg.SkipReason(f"Could not read manual tickets from HaloITSM: {error}")
+            return dg.SkipReason(f"Could not reach HaloITSM to read manual tickets: {error}")
     if not due:
         return dg.SkipReason("No provisioning request is waiting.")
+    ids = ",".join(str(r.request_id) for r in sorted(due, key=lambda r: r.request_id))
     return dg.SensorResult(
-        run_requests=[dg.RunRequest(run_key=run_key(due), tags={"requests": _ids(due)})]
+        run_requests=[dg.RunRequest(run_key=run_key(due), tags={"requests": _tag_value(ids)})]
     )
+
+
+def _ticket_finished(
+    statuses: TicketStatuses, settings: ProvisioningSettings, request: Request
+) -> bool:
+    """Whether a person has finished the request's ticket. A ticket that cannot be read counts
+    as finished, so the run looks at it and says why, instead of every tick skipping."""
+    assert request.ticket_id is not None
+    try:
+        status = statuses.of_ticket(request.ticket_id)
+    except (HaloNotFoundError, HaloMalformedResponseError):
+        return True
+    return status in settings.done_statuses | settings.failed_statuses
 
 
 def run_key(requests: list[Request]) -> str:
@@ -66,5 +81,9 @@ def run_key(requests: list[Request]) -> str:
     return "requests-" + hashlib.sha256(state.encode()).hexdigest()[:16]
 
 
-def _ids(requests: list[Request]) -> str:
-    return ",".join(str(r.request_id) for r in sorted(requests, key=lambda r: r.request_id))[:200]
+def _tag_value(ids: str) -> str:
+    """Dagster tag values are short: whole ids only, then how many more."""
+    if len(ids) <= 200:
+        return ids
+    kept = ids[:190].rsplit(",", 1)[0]
+    return f"{kept} and {ids.count(',') - kept.count(',')} more"

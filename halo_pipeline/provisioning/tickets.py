@@ -1,8 +1,9 @@
 """One HaloITSM ticket per request: the record of the change, or the work for a person.
 
-The ticket's summary carries the request id as a tag. Before tickets are created the requests
-are marked (`ticket_requested_at`), so a run that dies between HaloITSM creating a ticket and
-the warehouse recording it looks the ticket up by its tag instead of opening a second one.
+The ticket's summary carries a tag naming the warehouse's queue and the request. Before tickets
+are created the requests are marked (`ticket_requested_at`), so a run that dies between HaloITSM
+creating a ticket and the warehouse recording it looks the ticket up by its tag instead of
+opening a second one.
 """
 
 from __future__ import annotations
@@ -22,8 +23,9 @@ class TicketSetupError(HaloError):
     """The ticket type or a status named in the settings does not exist in HaloITSM."""
 
 
-def tag(request: Request) -> str:
-    return f"[halo-pipeline #{request.request_id}]"
+def tag(queue_id: str, request: Request) -> str:
+    """`[halo-pipeline 3f9a1c#17]`: this warehouse's queue and the request."""
+    return f"[halo-pipeline {queue_id}#{request.request_id}]"
 
 
 @dataclass(frozen=True)
@@ -69,9 +71,11 @@ class TicketDesk:
         queue: Queue,
         settings: ProvisioningSettings,
         ticket_types: list[TicketType],
+        queue_id: str,
     ) -> None:
         self._client = client
         self._queue = queue
+        self._queue_id = queue_id
         self._settings = settings
         self._ticket_types = ticket_types
         self.statuses = TicketStatuses(client)
@@ -141,7 +145,7 @@ class TicketDesk:
     def _open(self, request: Request, text: TicketText) -> Ticket:
         ticket = {
             "tickettype_id": self.ticket_type_id,
-            "summary": f"{tag(request)} {text.summary}"[:250],
+            "summary": f"{tag(self._queue_id, request)} {text.summary}"[:250],
             "details": text.details,
             "status_id": self.statuses.id_of(self._settings.open_status),
         }
@@ -156,6 +160,6 @@ class TicketDesk:
 
     def _find(self, request: Request) -> Ticket | None:
         # Search may match loosely: keep only summaries that carry this exact tag.
-        wanted = tag(request)
+        wanted = tag(self._queue_id, request)
         matches = [t for t in self._client.search_tickets(wanted) if wanted in t.summary]
         return min(matches, key=lambda ticket: ticket.id) if matches else None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from halo_pipeline.provisioning.catalog import Catalog, Entitlement
+from halo_pipeline.provisioning.catalog import Catalog, Entitlement, RequestRefused
 from halo_pipeline.provisioning.queue import Request
 from halo_pipeline.provisioning.settings import ProvisioningSettings
 from halo_pipeline.provisioning.tickets import TicketText
@@ -34,7 +34,10 @@ def ticket_text(
     catalog: Catalog, settings: ProvisioningSettings, request: Request, manual: bool = False
 ) -> TicketText:
     if request.action in ("grant", "revoke"):
-        what = change(catalog, request, catalog.entitlement(request.entitlement_id))
+        try:
+            what = change(catalog, request, catalog.entitlement(request.entitlement_id))
+        except RequestRefused:  # gone since it was filed: the id still says what was asked
+            what = f"{request.action} {request.entitlement_id} for {who(catalog, request)}"
     elif request.action == "create_account":
         what = f"create an agent account for {request.account_name} <{request.account_email}>"
     else:

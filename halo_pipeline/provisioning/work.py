@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import duckdb
 
 from halo_pipeline.provisioning.queue import FINAL, Request, Status, load_requests
 from halo_pipeline.provisioning.settings import ProvisioningSettings
+
+FIRST_RETRY_AFTER = timedelta(minutes=1)
 
 
 @dataclass(frozen=True)
@@ -17,19 +19,22 @@ class Work:
     todo: list[Request]
     """Requests whose status a run acts on."""
     unclosed: list[Request]
-    """Finished requests whose ticket a crashed run left open."""
+    """Finished requests whose ticket is still open: a run stopped before closing it."""
     last_full_sync: datetime | None
+    now: datetime
 
-    def due(
-        self, ticket_status: Callable[[Request], str], settings: ProvisioningSettings
-    ) -> list[Request]:
-        """The requests a run would move now: manual tickets only once a person has finished
-        with them, done requests only once a full sync has run since."""
+    def due(self, ticket_finished: Callable[[Request], bool]) -> list[Request]:
+        """The requests a run would move now. Manual tickets count once a person has finished
+        them, done requests once a full sync has run since, and a request whose last attempt
+        failed after a pause that doubles with every failure."""
         due = list(self.unclosed)
         for request in self.todo:
+            if request.failed_attempts:
+                pause = FIRST_RETRY_AFTER * 2 ** (request.failed_attempts - 1)
+                if self.now < request.updated_at + pause:
+                    continue
             if request.status == Status.AWAITING_TICKET:
-                status = ticket_status(request)
-                if status in settings.done_statuses | settings.failed_statuses:
+                if ticket_finished(request):
                     due.append(request)
             elif request.status == Status.DONE:
                 if self.last_full_sync and self.last_full_sync > request.updated_at:
@@ -53,7 +58,8 @@ def load_work(con: duckdb.DuckDBPyConnection, settings: ProvisioningSettings) ->
         if settings.enabled
         else []
     )
-    [(last_full_sync,)] = con.execute(
-        "SELECT max(synced_at) FROM halo.sync_runs WHERE status = 'succeeded' AND kind = 'full'"
+    [(last_full_sync, now)] = con.execute(
+        "SELECT max(synced_at), now() FROM halo.sync_runs "
+        "WHERE status = 'succeeded' AND kind = 'full'"
     ).fetchall()
-    return Work(todo, unclosed, last_full_sync)
+    return Work(todo, unclosed, last_full_sync, now)

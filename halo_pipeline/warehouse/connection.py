@@ -58,15 +58,18 @@ def connect(
     wait_s: float = 60.0,
     on_wait: Callable[[float], None] | None = None,
     config: dict[str, Any] | None = None,
+    create: bool = True,
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     """A connection to the warehouse that is closed however the block ends.
 
     While another process holds the file, retry for up to `wait_s` seconds (0: fail at once),
     calling `on_wait(seconds)` before each pause so callers can tell a person why they wait.
+    Only writers with `create` make a missing file: a mistyped path is an error, not a new,
+    empty warehouse.
     """
     check_path(path)
     local = not str(path).startswith("md:") and str(path) != ":memory:"
-    if local and read_only and not Path(path).exists():
+    if local and (read_only or not create) and not Path(path).exists():
         raise WarehouseError(
             f"No warehouse at {path} yet: run halo_sync_job first (for example `make demo`)."
         )

@@ -38,7 +38,13 @@ def read_sql(name: str) -> str:
 
 def ensure_halo_schema(con: duckdb.DuckDBPyConnection) -> None:
     # One transaction, so a failing statement leaves no half-made schema behind.
-    con.execute(f"BEGIN;\n{read_sql('halo_schema.sql')}\nCOMMIT;")
+    con.begin()
+    try:
+        con.execute(read_sql("halo_schema.sql"))
+        con.commit()
+    except BaseException:
+        con.rollback()
+        raise
 
 
 def record_sync_start(
@@ -71,6 +77,32 @@ def record_sync_failure(
         """,
         [error, api_requests, sync_id],
     )
+
+
+def record_failed_run(
+    con: duckdb.DuckDBPyConnection, *, dagster_run_id: str, source_url: str, error: str
+) -> None:
+    """What a failed halo_sync_job run leaves in `halo.sync_runs`, whatever stopped it.
+
+    A sync that failed on its own has already said why. One still `running` died with its
+    process; a run that failed before its sync started gets a row of its own; a run whose sync
+    succeeded but whose models or checks failed keeps its good sync and gets the error beside it.
+    """
+    ensure_halo_schema(con)
+    rows = con.execute(
+        "SELECT sync_id, status FROM halo.sync_runs WHERE dagster_run_id = ?", [dagster_run_id]
+    ).fetchall()
+    if not rows:
+        sync_id = record_sync_start(con, dagster_run_id=dagster_run_id, source_url=source_url)
+        rows = [(sync_id, "running")]
+    for sync_id, status in rows:
+        if status == "running":
+            record_sync_failure(con, sync_id, error, None)
+        elif status == "succeeded":
+            con.execute(
+                "UPDATE halo.sync_runs SET error = ? WHERE sync_id = ?",
+                [f"the sync succeeded, then the run failed: {error}", sync_id],
+            )
 
 
 def last_good_sync(con: duckdb.DuckDBPyConnection) -> LastGoodSync | None:

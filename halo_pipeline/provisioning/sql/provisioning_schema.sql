@@ -23,6 +23,7 @@ CREATE TABLE IF NOT EXISTS provisioning.requests (
     ticket_requested_at TIMESTAMPTZ,   -- set before the ticket POST: a rerun searches first
     ticket_closed  BOOLEAN DEFAULT false NOT NULL,
     error          VARCHAR,            -- why it failed, in words a person can act on
+    failed_attempts INTEGER DEFAULT 0 NOT NULL,  -- runs that failed before finishing it
     created_at     TIMESTAMPTZ DEFAULT now() NOT NULL,
     updated_at     TIMESTAMPTZ DEFAULT now() NOT NULL
 );
@@ -37,3 +38,10 @@ CREATE TABLE IF NOT EXISTS provisioning.request_events (
     detail      VARCHAR,
     run_id      VARCHAR
 );
+
+-- One random id per warehouse, in every ticket's tag, so a rebuilt warehouse or a second one
+-- against the same tenant never takes another's ticket for its own.
+CREATE TABLE IF NOT EXISTS provisioning.queue_info (queue_id VARCHAR NOT NULL);
+INSERT INTO provisioning.queue_info
+SELECT substr(md5(gen_random_uuid()::VARCHAR), 1, 6)
+WHERE NOT EXISTS (SELECT 1 FROM provisioning.queue_info);
