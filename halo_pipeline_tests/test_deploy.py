@@ -1,0 +1,150 @@
+"""The shared-deployment configuration in deploy/: a Dagster instance stored in a real
+PostgreSQL server (Debian's package, a throwaway cluster started here) runs both jobs, and
+every dagster.yaml in deploy/ loads."""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from halo_pipeline_tests.helpers import query
+from halo_pipeline_tests.test_provisioning import grant
+
+PROJECT = Path(__file__).resolve().parents[1]
+POSTGRES_BIN = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[dict[str, str]]:
+    """A PostgreSQL cluster of its own on a free loopback port; the DAGSTER_PG_* variables."""
+    if not POSTGRES_BIN:
+        pytest.skip("PostgreSQL is not installed: run scripts/install-system-deps.sh")
+    bin_dir = Path(POSTGRES_BIN[-1])
+    # Not under pytest's tmp_path, whose parents only root may enter.
+    root = Path(tempfile.mkdtemp(prefix="halo-postgres-"))
+    # PostgreSQL refuses to run as root: as root, run it as Debian's `postgres` user.
+    as_owner: list[str] = []
+    if os.geteuid() == 0:
+        shutil.chown(root, "postgres")
+        as_owner = ["runuser", "-u", "postgres", "--"]
+    data, port = root / "data", free_port()
+
+    def run(*command: str) -> None:
+        subprocess.run([*as_owner, *command], check=True, capture_output=True, timeout=120)
+
+    run(str(bin_dir / "initdb"), "-D", str(data), "-U", "dagster", "--auth=trust", "-E", "UTF8")
+    run(
+        str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(root / "log"), "-w", "start",
+        "-o", f"-p {port} -k {root} -c listen_addresses=127.0.0.1",
+    )  # fmt: skip
+    try:
+        run(
+            str(bin_dir / "createdb"),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-U",
+            "dagster",
+            "dagster",
+        )
+        yield {
+            "DAGSTER_PG_HOST": "127.0.0.1",
+            "DAGSTER_PG_PORT": str(port),
+            "DAGSTER_PG_DB": "dagster",
+            "DAGSTER_PG_USERNAME": "dagster",
+            "DAGSTER_PG_PASSWORD": "unused-with-trust-auth",
+        }
+    finally:
+        run(str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "fast", "stop")
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def dagster_home(tmp_path: Path, config: Path) -> Path:
+    home = tmp_path / "dagster_home"
+    home.mkdir(exist_ok=True)
+    shutil.copyfile(config, home / "dagster.yaml")
+    return home
+
+
+@pytest.mark.parametrize(
+    ("config", "launcher"),
+    [
+        ("deploy/dagster.yaml", "DefaultRunLauncher"),
+        ("deploy/docker/dagster.yaml", "DockerRunLauncher"),
+    ],
+)
+def test_deploy_configs_load(postgres, tmp_path, monkeypatch, config, launcher):
+    home = dagster_home(tmp_path, PROJECT / config)
+
+    info = subprocess.run(
+        [sys.executable, "-m", "dagster", "instance", "info"],
+        env={**os.environ, **postgres, "DAGSTER_HOME": str(home)},
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+
+    assert info.returncode == 0, info.stderr[-3000:]
+    assert "run_storage: PostgresRunStorage" in info.stdout
+    assert f"class: {launcher}" in info.stdout
+    for name, value in postgres.items():
+        monkeypatch.setenv(name, value)
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
+        assert instance.get_concurrency_config().pool_config.default_pool_limit == 1
+
+
+def test_both_jobs_run_on_an_instance_stored_in_postgres(
+    postgres, halo_env, tmp_path, warehouse_path, sim, monkeypatch
+):
+    home = dagster_home(tmp_path, PROJECT / "deploy" / "dagster.yaml")
+    for name, value in postgres.items():
+        monkeypatch.setenv(name, value)
+    env = {
+        **os.environ,
+        **halo_env,
+        **postgres,
+        "DAGSTER_HOME": str(home),
+        "HALO_PROVISIONING": "true",
+    }
+
+    def execute(job: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "dagster", "job", "execute", "-m", "halo_pipeline.definitions", "-j", job],
+            env=env, capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+
+    sync = execute("halo_sync_job")
+    assert sync.returncode == 0, sync.stderr[-3000:]
+    request = grant(warehouse_path, "9", role="Read Only")
+    provisioning = execute("provisioning_job")
+    assert provisioning.returncode == 0, provisioning.stderr[-3000:]
+
+    assert query(
+        warehouse_path, "SELECT status FROM provisioning.requests WHERE request_id = ?", [request]
+    ) == [("applied",)]
+    assert [role["name"] for role in sim.get_agent(9)["roles"]] == ["Read Only"]
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        assert type(instance.run_storage).__name__ == "PostgresRunStorage"
+        runs = {run.job_name: run.status for run in instance.get_runs()}
+        assert runs == {
+            "halo_sync_job": dg.DagsterRunStatus.SUCCESS,
+            "provisioning_job": dg.DagsterRunStatus.SUCCESS,
+        }
+        # The pool limit of deploy/dagster.yaml is in force on this instance.
+        assert instance.event_log_storage.get_concurrency_info("duckdb").slot_count == 1
