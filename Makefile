@@ -13,6 +13,7 @@ dev: $(INSTALLED)
 	$(BIN)/halo-pipeline dev
 
 test: $(INSTALLED)
+	scripts/install-system-deps.sh
 	$(BIN)/pytest
 
 lint: $(INSTALLED)

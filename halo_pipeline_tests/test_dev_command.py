@@ -1,0 +1,58 @@
+"""`halo-pipeline dev` (what `make dev` runs): the simulator and `dagster dev` together, and
+Ctrl-C stopping both."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from halo_pipeline_tests.test_ui_browser import free_port, wait_for
+
+PROJECT = Path(__file__).resolve().parents[1]
+
+
+def test_dev_starts_the_simulator_and_dagster_and_ctrl_c_stops_both(tmp_path):
+    # A directory of its own, so a developer's .env cannot point it at a real HaloITSM.
+    for name in ("workspace.yaml", "dagster.yaml"):
+        shutil.copyfile(PROJECT / name, tmp_path / name)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HALO_")}
+    env["DAGSTER_HOME"] = str(tmp_path / "dagster_home")
+    port = free_port()
+    log = tmp_path / "dev.log"
+    with log.open("w") as out:
+        dev = subprocess.Popen(
+            [sys.executable, "-m", "halo_pipeline.cli", "dev", "--port", str(port)],
+            cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    try:
+        wait_for(
+            "the simulator's address", lambda: "HaloITSM simulator at" in log.read_text(), log, 60
+        )
+        simulator = re.search(r"HaloITSM simulator at (http://\S+)", log.read_text()).group(1)
+        assert httpx.get(f"{simulator}/api/authinfo").status_code == 200
+        assert f"Dagster UI at http://127.0.0.1:{port}" in log.read_text()
+        wait_for(
+            "the Dagster UI",
+            lambda: httpx.get(f"http://127.0.0.1:{port}/server_info").status_code == 200,
+            log,
+        )
+    finally:
+        os.killpg(dev.pid, signal.SIGINT)
+        dev.wait(timeout=60)
+
+    assert dev.returncode == 0, log.read_text()[-3000:]
+    time.sleep(0.5)
+    for url in (simulator, f"http://127.0.0.1:{port}"):
+        try:
+            httpx.get(url, timeout=2)
+        except httpx.ConnectError:
+            continue
+        raise AssertionError(f"{url} still answers after Ctrl-C")
