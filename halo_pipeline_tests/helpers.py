@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -9,6 +14,7 @@ import httpx
 
 from halo_pipeline.halo import HaloClient, HaloSettings
 from halo_pipeline.provisioning.context import RunSummary
+from halo_pipeline.provisioning.filing import file_membership
 from halo_pipeline.provisioning.runner import Provisioner
 from halo_pipeline.provisioning.settings import ProvisioningSettings
 from halo_pipeline.simulator import Simulator
@@ -72,4 +78,73 @@ def posts(sim: Simulator) -> int:
         count
         for (method, route), count in sim.request_counts.items()
         if method == "POST" and route != "/auth/token"
+    )
+
+
+def grant(
+    path: Path, agent: str, role: str | None = None, team: str | None = None, action: str = "grant"
+) -> int:
+    with connect(path) as con:
+        return file_membership(
+            con, action, agent=agent, role=role, team=team, reason="on call", requested_by="ana"
+        ).request_id
+
+
+def ticket_tag(path: Path, request_id: int) -> str:
+    """The tag a request's ticket summary starts with: this warehouse's queue id and the id."""
+    [(queue_id,)] = query(path, "SELECT queue_id FROM provisioning.queue_info")
+    return f"[halo-pipeline {queue_id}#{request_id}]"
+
+
+MANUAL = "team:4:member"
+
+
+def set_ticket_status(sim: Simulator, ticket_id: int, status_id: int) -> None:
+    """What a person does in HaloITSM's UI."""
+    settings = HaloSettings(
+        base_url="http://halo.test",
+        client_id=sim.config.client_id,
+        client_secret=sim.config.client_secret,
+    )
+    with HaloClient(settings, transport=sim.transport()) as client:
+        client.save_ticket({"id": ticket_id, "status_id": status_id})
+
+
+HOLD_LOCK = """
+import sys, time, duckdb
+con = duckdb.connect(sys.argv[1])
+con.execute("UPDATE halo.agents SET name = name")
+print("locked", flush=True)
+time.sleep(float(sys.argv[2]))
+con.close()
+"""
+
+
+def hold_write_lock(path: Path, seconds: float) -> subprocess.Popen:
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(path), str(seconds)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
+    return holder
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(what: str, check: Callable[[], bool], log: Path, timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if check():
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(1)
+    raise AssertionError(
+        f"timed out waiting for {what}; dagster dev said:\n{log.read_text()[-4000:]}"
     )

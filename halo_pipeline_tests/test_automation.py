@@ -7,8 +7,7 @@ import dagster as dg
 from halo_pipeline.definitions import build_definitions
 from halo_pipeline.resources import DuckDBWarehouse, HaloResource
 from halo_pipeline.warehouse import connect
-from halo_pipeline_tests.helpers import query
-from halo_pipeline_tests.test_provisioning import grant
+from halo_pipeline_tests.helpers import grant, query
 
 
 def test_schedule_and_sensors_are_on_by_default(monkeypatch):

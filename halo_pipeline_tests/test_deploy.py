@@ -17,8 +17,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from halo_pipeline_tests.helpers import query
-from halo_pipeline_tests.test_provisioning import grant
+from halo_pipeline_tests.helpers import grant, query
 
 PROJECT = Path(__file__).resolve().parents[1]
 POSTGRES_BIN = sorted(glob.glob("/usr/lib/postgresql/*/bin"))

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 
-from halo_pipeline_tests.test_ui_browser import free_port, wait_for
+from halo_pipeline_tests.helpers import free_port, wait_for
 
 PROJECT = Path(__file__).resolve().parents[1]
 

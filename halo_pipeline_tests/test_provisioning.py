@@ -8,11 +8,20 @@ import pytest
 from click.testing import CliRunner
 
 from halo_pipeline.cli import main
-from halo_pipeline.halo import HaloClient, HaloSettings
-from halo_pipeline.provisioning.filing import file_account, file_membership
+from halo_pipeline.provisioning.filing import file_account
 from halo_pipeline.simulator import Fault, Simulator, generate_dataset
 from halo_pipeline.warehouse import connect
-from halo_pipeline_tests.helpers import build_access, posts, provision, query, sync
+from halo_pipeline_tests.helpers import (
+    MANUAL,
+    build_access,
+    grant,
+    posts,
+    provision,
+    query,
+    set_ticket_status,
+    sync,
+    ticket_tag,
+)
 
 ROLE = {role.name: role.id for role in generate_dataset().roles}
 READ_ONLY = ROLE["Read Only"]
@@ -24,15 +33,6 @@ def path(sim: Simulator, tmp_path: Path) -> Path:
     sync(sim, path)
     build_access(path)
     return path
-
-
-def grant(
-    path: Path, agent: str, role: str | None = None, team: str | None = None, action: str = "grant"
-) -> int:
-    with connect(path) as con:
-        return file_membership(
-            con, action, agent=agent, role=role, team=team, reason="on call", requested_by="ana"
-        ).request_id
 
 
 def status(path: Path, request_id: int) -> tuple:
@@ -47,12 +47,6 @@ def events(path: Path, request_id: int) -> list[tuple]:
         "SELECT from_status, to_status FROM provisioning.request_events WHERE request_id = ? ORDER BY event_id",
         [request_id],
     )
-
-
-def ticket_tag(path: Path, request_id: int) -> str:
-    """The tag a request's ticket summary starts with: this warehouse's queue id and the id."""
-    [(queue_id,)] = query(path, "SELECT queue_id FROM provisioning.queue_info")
-    return f"[halo-pipeline {queue_id}#{request_id}]"
 
 
 def role_names(sim: Simulator, agent_id: int) -> list[str]:
@@ -430,20 +424,6 @@ def test_a_duplicate_open_request_is_refused(path):
 
     with pytest.raises(ValueError, match="Request 1 already asks for this and is pending."):
         grant(path, "9", role="Read Only")
-
-
-MANUAL = "team:4:member"
-
-
-def set_ticket_status(sim: Simulator, ticket_id: int, status_id: int) -> None:
-    """What a person does in HaloITSM's UI."""
-    settings = HaloSettings(
-        base_url="http://halo.test",
-        client_id=sim.config.client_id,
-        client_secret=sim.config.client_secret,
-    )
-    with HaloClient(settings, transport=sim.transport()) as client:
-        client.save_ticket({"id": ticket_id, "status_id": status_id})
 
 
 def test_manual_request_from_ticket_to_done_and_confirmed(sim, path):

@@ -18,9 +18,17 @@ from halo_pipeline.resources import DuckDBWarehouse, HaloResource, ProvisioningR
 from halo_pipeline.simulator import Simulator
 from halo_pipeline.simulator.server import serve_in_background
 from halo_pipeline.warehouse import connect
-from halo_pipeline_tests.helpers import build_access, provision, query, sync
-from halo_pipeline_tests.test_provisioning import MANUAL, grant, set_ticket_status, ticket_tag
-from halo_pipeline_tests.test_query_command import hold_write_lock
+from halo_pipeline_tests.helpers import (
+    MANUAL,
+    build_access,
+    grant,
+    hold_write_lock,
+    provision,
+    query,
+    set_ticket_status,
+    sync,
+    ticket_tag,
+)
 
 
 @pytest.fixture

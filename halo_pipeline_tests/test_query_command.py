@@ -12,6 +12,7 @@ from click.testing import CliRunner
 
 from halo_pipeline.cli import main
 from halo_pipeline.warehouse import connect
+from halo_pipeline_tests.helpers import hold_write_lock
 
 
 @pytest.fixture
@@ -72,26 +73,6 @@ def test_a_missing_warehouse_says_how_to_make_one(tmp_path):
     assert result.exit_code == 1
     assert "No warehouse at " in result.output
     assert "run halo_sync_job first (for example `make demo`)" in result.output
-
-
-HOLD_LOCK = """
-import sys, time, duckdb
-con = duckdb.connect(sys.argv[1])
-con.execute("UPDATE halo.agents SET name = name")
-print("locked", flush=True)
-time.sleep(float(sys.argv[2]))
-con.close()
-"""
-
-
-def hold_write_lock(path: Path, seconds: float) -> subprocess.Popen:
-    holder = subprocess.Popen(
-        [sys.executable, "-c", HOLD_LOCK, str(path), str(seconds)],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
-    return holder
 
 
 def query_process(path: Path, *args: str) -> subprocess.CompletedProcess:

@@ -9,11 +9,9 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +19,7 @@ import httpx
 import pytest
 
 from halo_pipeline.simulator import Simulator
-from halo_pipeline_tests.helpers import query
+from halo_pipeline_tests.helpers import free_port, query, wait_for
 
 CHROMIUM = shutil.which("chromium")
 PROJECT = Path(__file__).resolve().parents[1]
@@ -71,26 +69,6 @@ class Ui:
             skip.click()
         except Exception:  # noqa: BLE001 - the dialog only comes once per instance
             pass
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for(what: str, check: Callable[[], bool], log: Path, timeout: float = 180) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if check():
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(1)
-    raise AssertionError(
-        f"timed out waiting for {what}; dagster dev said:\n{log.read_text()[-4000:]}"
-    )
 
 
 @pytest.fixture(scope="module")
