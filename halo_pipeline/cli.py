@@ -86,39 +86,9 @@ def query(sql: str, output_format: str, warehouse: str, wait: float) -> None:
 def dev(port: int, host: str) -> None:
     """Start the Dagster UI and daemon (`dagster dev`), with the simulator unless HALO_BASE_URL
     is set in the environment or `.env`. Ctrl-C stops everything."""
-    import subprocess
-    import sys
-    from contextlib import nullcontext
+    from halo_pipeline.local import run_dev
 
-    from halo_pipeline.local import prepare_dagster_home, real_halo_configured, simulated_halo
-
-    home = prepare_dagster_home()
-    use_simulator = not real_halo_configured()
-    with simulated_halo() if use_simulator else nullcontext((None, {})) as (_, env):
-        if use_simulator:
-            click.echo(
-                f"HaloITSM simulator at {env['HALO_BASE_URL']} "
-                "(set HALO_BASE_URL to use a real instance)"
-            )
-        click.echo(f"Dagster UI at http://{host}:{port} (DAGSTER_HOME={home}); Ctrl-C stops it.")
-        command = [
-            sys.executable,
-            "-m",
-            "dagster",
-            "dev",
-            "-w",
-            "workspace.yaml",
-            "-h",
-            host,
-            "-p",
-            str(port),
-        ]
-        process = subprocess.Popen(command, env={**os.environ, **env})
-        try:
-            process.wait()
-        except KeyboardInterrupt:
-            # dagster dev got the same Ctrl-C and shuts its webserver and daemon down itself.
-            process.wait()
+    run_dev(host, port)
 
 
 if __name__ == "__main__":

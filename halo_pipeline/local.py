@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import click
@@ -158,3 +161,28 @@ def _print_outcomes(warehouse: str, request_ids: list[int]) -> None:
     for request_id, status, ticket_id, error in rows:
         ticket = f"ticket {ticket_id}" if ticket_id else "no ticket"
         click.echo(f"  request {request_id}: {status:<17} {ticket:<12} {error}".rstrip())
+
+
+def run_dev(host: str, port: int) -> None:
+    """What `make dev` does: `dagster dev` with the simulator (unless a real HaloITSM is
+    configured) and the project's Dagster instance, until Ctrl-C or SIGTERM."""
+    home = prepare_dagster_home()
+    use_simulator = not real_halo_configured()
+    with simulated_halo() if use_simulator else nullcontext((None, {})) as (_, env):
+        if use_simulator:
+            click.echo(
+                f"HaloITSM simulator at {env['HALO_BASE_URL']} "
+                "(set HALO_BASE_URL to use a real instance)"
+            )
+        click.echo(f"Dagster UI at http://{host}:{port} (DAGSTER_HOME={home}); Ctrl-C stops it.")
+        command = [sys.executable, "-m", "dagster", "dev", "-w", "workspace.yaml",
+                   "-h", host, "-p", str(port)]  # fmt: skip
+        process = subprocess.Popen(command, env={**os.environ, **env})
+        # `kill` or a service manager signals this process alone: pass it on as the Ctrl-C
+        # that makes dagster dev stop its webserver and daemon.
+        signal.signal(signal.SIGTERM, lambda *_: process.send_signal(signal.SIGINT))
+        try:
+            process.wait()
+        except KeyboardInterrupt:
+            # A Ctrl-C in the terminal reached dagster dev too; let it finish shutting down.
+            process.wait()

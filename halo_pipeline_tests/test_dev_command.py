@@ -1,5 +1,5 @@
 """`halo-pipeline dev` (what `make dev` runs): the simulator and `dagster dev` together, and
-Ctrl-C stopping both."""
+Ctrl-C (or a SIGTERM to the command) stopping both."""
 
 from __future__ import annotations
 
@@ -13,13 +13,21 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from halo_pipeline_tests.helpers import free_port, wait_for
 
 PROJECT = Path(__file__).resolve().parents[1]
 
 
-def test_dev_starts_the_simulator_and_dagster_and_ctrl_c_stops_both(tmp_path):
+@pytest.mark.parametrize(
+    "stop",
+    [
+        pytest.param(lambda dev: os.killpg(dev.pid, signal.SIGINT), id="ctrl-c"),
+        pytest.param(lambda dev: dev.send_signal(signal.SIGTERM), id="sigterm-to-the-command"),
+    ],
+)
+def test_dev_starts_the_simulator_and_dagster_and_stopping_it_stops_both(tmp_path, stop):
     # A directory of its own, so a developer's .env cannot point it at a real HaloITSM.
     for name in ("workspace.yaml", "dagster.yaml"):
         shutil.copyfile(PROJECT / name, tmp_path / name)
@@ -45,7 +53,7 @@ def test_dev_starts_the_simulator_and_dagster_and_ctrl_c_stops_both(tmp_path):
             log,
         )
     finally:
-        os.killpg(dev.pid, signal.SIGINT)
+        stop(dev)
         dev.wait(timeout=60)
 
     assert dev.returncode == 0, log.read_text()[-3000:]
