@@ -27,11 +27,14 @@ QUIET = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 
 
 def prepare_dagster_home(project_dir: Path = Path()) -> Path:
-    """A persistent DAGSTER_HOME holding the project's dagster.yaml (unless one is set)."""
-    home = Path(os.environ.get("DAGSTER_HOME") or project_dir / DAGSTER_HOME).resolve()
+    """The Dagster instance directory: `$DAGSTER_HOME` if set, else `.dagster_home/` in the
+    project. The project's own directory always gets the project's dagster.yaml; one the user
+    chose gets it only if it has none, so their instance settings are never overwritten."""
+    chosen = os.environ.get("DAGSTER_HOME")
+    home = Path(chosen or project_dir / DAGSTER_HOME).resolve()
     home.mkdir(parents=True, exist_ok=True)
     project_yaml = project_dir / "dagster.yaml"
-    if project_yaml.exists():
+    if project_yaml.exists() and not (chosen and (home / "dagster.yaml").exists()):
         shutil.copyfile(project_yaml, home / "dagster.yaml")
     os.environ["DAGSTER_HOME"] = str(home)
     return home
