@@ -6,6 +6,8 @@
 -- snapshot (halo.agent_role_history / halo.agent_team_history), rather than rebuilt here from
 -- retained snapshots: it cannot disagree with the snapshot, it grows with changes rather than
 -- with the number of syncs, and rebuilding this model (or the whole access schema) loses nothing.
+-- A targeted sync (kind 'targeted', after provisioning) re-reads only the agents it changed;
+-- the other rows are carried over from the sync before and count as seen by it.
 {{ config(materialized='table') }}
 
 WITH syncs AS (

@@ -7,7 +7,7 @@ import dagster as dg
 from halo_pipeline.jobs import halo_sync_job
 from halo_pipeline.provisioning import queue
 from halo_pipeline.provisioning.job import provisioning_job
-from halo_pipeline.resources import DuckDBWarehouse, HaloResource
+from halo_pipeline.resources import DuckDBWarehouse
 from halo_pipeline.warehouse import halo_tables
 
 if TYPE_CHECKING:
@@ -21,9 +21,7 @@ if TYPE_CHECKING:
     description="Records every failed halo_sync_job run in halo.sync_runs and every failed "
     "provisioning_job run as an event on the requests it left unfinished.",
 )
-def failed_run_recorder(
-    context: dg.RunFailureSensorContext, warehouse: DuckDBWarehouse, halo: HaloResource
-) -> None:
+def failed_run_recorder(context: dg.RunFailureSensorContext, warehouse: DuckDBWarehouse) -> None:
     run = context.dagster_run
     steps = [
         f"{event.step_key}: {_innermost(event.event_specific_data.error)}"
@@ -34,9 +32,7 @@ def failed_run_recorder(
     # A writer may hold the file: wait for it; raising leaves this run to the next tick.
     with warehouse.get_connection(wait_s=60) as con:
         if run.job_name == halo_sync_job.name:
-            halo_tables.record_failed_run(
-                con, dagster_run_id=run.run_id, source_url=halo.base_url, error=error
-            )
+            halo_tables.record_failed_run(con, dagster_run_id=run.run_id, error=error)
         else:
             queue.record_failed_run(con, run_id=run.run_id, error=error)
     context.log.info(f"recorded the failure of {run.job_name} run {run.run_id}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from halo_pipeline.definitions import build_definitions
-from halo_pipeline.resources import DuckDBWarehouse, HaloResource
+from halo_pipeline.resources import DuckDBWarehouse
 from halo_pipeline.warehouse import connect
 from halo_pipeline_tests.helpers import grant, query
 
@@ -46,10 +46,7 @@ def record_failure(
     """Evaluate failed_run_recorder for a failed run, as the daemon does."""
     [failure] = instance.all_logs(result.run_id, of_type=dg.DagsterEventType.RUN_FAILURE)
     sensor = build_definitions().resolve_sensor_def("failed_run_recorder")
-    resources = {
-        "warehouse": DuckDBWarehouse(database=env["HALO_DUCKDB_PATH"]),
-        "halo": HaloResource(base_url=env["HALO_BASE_URL"], client_id="x", client_secret="y"),
-    }
+    resources = {"warehouse": DuckDBWarehouse(database=env["HALO_DUCKDB_PATH"])}
     context = dg.build_run_status_sensor_context(
         sensor_name="failed_run_recorder",
         dagster_event=failure.dagster_event,

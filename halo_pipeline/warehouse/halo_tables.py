@@ -51,7 +51,7 @@ def record_sync_start(
     con: duckdb.DuckDBPyConnection,
     *,
     dagster_run_id: str | None,
-    source_url: str,
+    source_url: str | None,
     kind: str = "full",
 ) -> int:
     ensure_halo_schema(con)
@@ -79,9 +79,7 @@ def record_sync_failure(
     )
 
 
-def record_failed_run(
-    con: duckdb.DuckDBPyConnection, *, dagster_run_id: str, source_url: str, error: str
-) -> None:
+def record_failed_run(con: duckdb.DuckDBPyConnection, *, dagster_run_id: str, error: str) -> None:
     """What a failed halo_sync_job run leaves in `halo.sync_runs`, whatever stopped it.
 
     A sync that failed on its own has already said why. One still `running` died with its
@@ -93,7 +91,8 @@ def record_failed_run(
         "SELECT sync_id, status FROM halo.sync_runs WHERE dagster_run_id = ?", [dagster_run_id]
     ).fetchall()
     if not rows:
-        sync_id = record_sync_start(con, dagster_run_id=dagster_run_id, source_url=source_url)
+        # Its configuration may be what failed, so the source is not known here.
+        sync_id = record_sync_start(con, dagster_run_id=dagster_run_id, source_url=None)
         rows = [(sync_id, "running")]
     for sync_id, status in rows:
         if status == "running":
