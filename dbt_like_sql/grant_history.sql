@@ -6,15 +6,14 @@
 -- snapshot (halo.agent_role_history / halo.agent_team_history), rather than rebuilt here from
 -- retained snapshots: it cannot disagree with the snapshot, it grows with changes rather than
 -- with the number of syncs, and rebuilding this model (or the whole access schema) loses nothing.
--- A targeted sync (kind 'targeted', after provisioning) re-reads only the agents it changed;
--- the other rows are carried over from the sync before and count as seen by it.
+--
+-- Last seen counts only syncs that read the grant: full syncs read every agent, while a
+-- targeted sync (kind 'targeted', after provisioning) reads only the agents it changed and
+-- carries the other rows over, so it is credited only with the periods it opened.
 {{ config(materialized='table') }}
 
 WITH syncs AS (
-    SELECT
-        sync_id,
-        synced_at,
-        lag(sync_id) OVER (ORDER BY sync_id) AS previous_sync_id
+    SELECT sync_id, kind, synced_at
     FROM {{ source('halo', 'sync_runs') }}
     WHERE status = 'succeeded'
 ),
@@ -63,6 +62,11 @@ FROM periods AS p
 JOIN syncs AS first_seen ON first_seen.sync_id = p.first_sync_id
 LEFT JOIN syncs AS removed ON removed.sync_id = p.removed_in_sync_id
 JOIN syncs AS last_seen
-    ON last_seen.sync_id = coalesce(
-        removed.previous_sync_id, (SELECT max(sync_id) FROM syncs)
+    ON last_seen.sync_id = greatest(
+        p.first_sync_id,
+        (
+            SELECT max(full_sync.sync_id) FROM syncs AS full_sync
+            WHERE full_sync.kind = 'full'
+              AND (p.removed_in_sync_id IS NULL OR full_sync.sync_id < p.removed_in_sync_id)
+        )
     )

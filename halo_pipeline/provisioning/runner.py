@@ -49,7 +49,7 @@ from halo_pipeline.provisioning.settings import ProvisioningSettings
 from halo_pipeline.provisioning.tickets import TicketDesk
 from halo_pipeline.provisioning.work import Work, load_work
 from halo_pipeline.sql_models.project import build_models, load_project
-from halo_pipeline.warehouse.halo_tables import record_sync_start, replace_agents
+from halo_pipeline.warehouse.halo_tables import replace_agents
 
 # Errors about the connection, not about one request: the run stops and the queue waits for
 # the next run (the job's retries, or the sensor's next tick).
@@ -162,16 +162,11 @@ class Provisioner:
         rebuild the access model, so a query right after the run sees the changes."""
         agents = sorted(ctx.verified.values(), key=lambda agent: agent.id)
         with self._open() as con:
-            sync_id = record_sync_start(
-                con,
-                dagster_run_id=self._run_id,
-                source_url=self._client.settings.base_url,
-                kind="targeted",
-            )
-            replace_agents(
+            sync_id = replace_agents(
                 con,
                 agents,
-                sync_id=sync_id,
+                dagster_run_id=self._run_id,
+                source_url=self._client.settings.base_url,
                 synced_at=datetime.now(UTC),
                 api_requests=self._client.request_count,
             )

@@ -7,6 +7,7 @@ closed, and opening waits (with backoff, bounded) while another process holds th
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,6 +22,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
+DEFAULT_PATH = "data/warehouse.duckdb"
 SCHEMAS = ("halo", "access", "provisioning")
 # DuckDB names the catalog after the file: `halo.duckdb` would make `halo.agents` ambiguous.
 _RESERVED_STEMS = {*SCHEMAS, "main", "temp", "system", "information_schema", "pg_catalog"}
@@ -32,6 +34,11 @@ class WarehouseError(Exception):
 
 class WarehouseBusyError(WarehouseError):
     """Another process held the warehouse's write lock for longer than we were willing to wait."""
+
+
+def configured_path() -> str:
+    """HALO_DUCKDB_PATH, or the default when it is unset or empty."""
+    return os.environ.get("HALO_DUCKDB_PATH") or DEFAULT_PATH
 
 
 def check_path(path: str | Path) -> None:

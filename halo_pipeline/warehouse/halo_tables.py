@@ -55,6 +55,12 @@ def record_sync_start(
     kind: str = "full",
 ) -> int:
     ensure_halo_schema(con)
+    return _new_sync(con, kind, dagster_run_id, source_url)
+
+
+def _new_sync(
+    con: duckdb.DuckDBPyConnection, kind: str, dagster_run_id: str | None, source_url: str | None
+) -> int:
     [(sync_id,)] = con.execute(
         """
         INSERT INTO halo.sync_runs (sync_id, kind, dagster_run_id, source_url, started_at, status)
@@ -79,21 +85,23 @@ def record_sync_failure(
     )
 
 
-def record_failed_run(con: duckdb.DuckDBPyConnection, *, dagster_run_id: str, error: str) -> None:
-    """What a failed halo_sync_job run leaves in `halo.sync_runs`, whatever stopped it.
+def record_failed_run(
+    con: duckdb.DuckDBPyConnection, *, dagster_run_id: str, error: str, its_own_row: bool = True
+) -> None:
+    """What a failed run leaves in `halo.sync_runs`, whatever stopped it.
 
     A sync that failed on its own has already said why. One still `running` died with its
-    process; a run that failed before its sync started gets a row of its own; a run whose sync
-    succeeded but whose models or checks failed keeps its good sync and gets the error beside it.
+    process; a halo_sync_job run that failed before its sync started gets a row of its own
+    (`its_own_row`); a run whose sync succeeded but whose models or checks failed keeps its
+    good sync and gets the error beside it. Recording a run twice changes nothing.
     """
     ensure_halo_schema(con)
     rows = con.execute(
         "SELECT sync_id, status FROM halo.sync_runs WHERE dagster_run_id = ?", [dagster_run_id]
     ).fetchall()
-    if not rows:
+    if not rows and its_own_row:
         # Its configuration may be what failed, so the source is not known here.
-        sync_id = record_sync_start(con, dagster_run_id=dagster_run_id, source_url=None)
-        rows = [(sync_id, "running")]
+        rows = [(_new_sync(con, "full", dagster_run_id, None), "running")]
     for sync_id, status in rows:
         if status == "running":
             record_sync_failure(con, sync_id, error, None)
@@ -117,7 +125,8 @@ def last_good_sync(con: duckdb.DuckDBPyConnection) -> LastGoodSync | None:
 
 def snapshot_frames(snapshot: HaloSnapshot) -> dict[str, pd.DataFrame]:
     """One DataFrame per `halo` table, with the warehouse's column names and nullable dtypes."""
-    text, integer = "str", "Int64"
+    # "string", not "str": on pandas 2 "str" turns None into the text "None".
+    text, integer = "string", "Int64"
     return {
         "agents": _frame(
             [
@@ -189,30 +198,38 @@ def replace_agents(
     con: duckdb.DuckDBPyConnection,
     agents: list[Agent],
     *,
-    sync_id: int,
+    dagster_run_id: str | None,
+    source_url: str,
     synced_at: datetime,
     api_requests: int,
-) -> dict[str, int]:
-    """A targeted sync: replace the rows of these agents (as just read back from HaloITSM) and
-    keep every other row, extending the history as a full sync would, atomically."""
+) -> int:
+    """A targeted sync: replace the rows of these agents (as just read back from HaloITSM),
+    keep every other row, and extend the history as a full sync would, all in one transaction
+    with its `halo.sync_runs` row. Memberships an agent was read without (`roles` or `teams`
+    of None) keep their rows: unknown is not none. Returns the sync id."""
+    with_roles = [a for a in agents if a.roles is not None]
+    with_teams = [a for a in agents if a.teams is not None]
     frames = snapshot_frames(
         HaloSnapshot(
             agents=agents,
             roles=[],
             teams=[],
             ticket_types=[],
-            agent_roles=[(a.id, r.id) for a in agents for r in a.roles or ()],
-            agent_teams=[(a.id, t.team_id) for a in agents for t in a.teams or ()],
+            agent_roles=[(a.id, r.id) for a in with_roles for r in a.roles or ()],
+            agent_teams=[(a.id, t.team_id) for a in with_teams for t in a.teams or ()],
             memberships_from="agent details",
         )
     )
-    ids = [agent.id for agent in agents]
+    replaced = {"agents": agents, "agent_roles": with_roles, "agent_teams": with_teams}
     ensure_halo_schema(con)
     with _transaction(con):
-        for table in ("agents", "agent_roles", "agent_teams"):
+        sync_id = _new_sync(con, "targeted", dagster_run_id, source_url)
+        for table, rows_of in replaced.items():
+            ids = [agent.id for agent in rows_of]
             con.execute(f"DELETE FROM halo.{table} WHERE list_contains(?, agent_id)", [ids])
             _insert(con, table, frames[table], sync_id, synced_at)
-        return _finish(con, sync_id, synced_at, api_requests, "agent details")
+        _finish(con, sync_id, synced_at, api_requests, "agent details")
+    return sync_id
 
 
 @contextmanager
@@ -252,36 +269,21 @@ def _finish(
     memberships_from: str,
 ) -> dict[str, int]:
     """Extend the membership history and mark the sync succeeded with the tables' row counts."""
-    for statement in _statements(read_sql("halo_history.sql")):
-        con.execute(statement, {"sync_id": sync_id})
-    counts = {
-        table: con.execute(f"SELECT count(*) FROM halo.{table}").fetchall()[0][0]
-        for table in HALO_TABLES
+    variables = {
+        "sync_id": sync_id,
+        "synced_at": synced_at,
+        "api_requests": api_requests,
+        "memberships_from": memberships_from,
     }
-    con.execute(
-        """
-        UPDATE halo.sync_runs
-        SET status = 'succeeded', finished_at = now(), synced_at = $synced_at,
-            api_requests = $api_requests,
-            memberships_from = $memberships_from, agents = $agents, roles = $roles,
-            teams = $teams, agent_roles = $agent_roles, agent_teams = $agent_teams,
-            ticket_types = $ticket_types
-        WHERE sync_id = $sync_id
-        """,
-        {
-            **counts,
-            "sync_id": sync_id,
-            "synced_at": synced_at,
-            "api_requests": api_requests,
-            "memberships_from": memberships_from,
-        },
-    )
-    return counts
-
-
-def _statements(script: str) -> list[str]:
-    """The statements of a script whose statements end with `;` at the end of a line."""
-    return [part.strip() for part in script.split(";\n") if part.strip(" \n;")]
+    for name, value in variables.items():
+        # Names come from this function; values are parameters.
+        con.execute(f"SET VARIABLE {name} = ?", [value])
+    con.execute(read_sql("halo_history.sql"))
+    con.execute(read_sql("finish_sync.sql"))
+    [counts] = con.execute(
+        f"SELECT {', '.join(HALO_TABLES)} FROM halo.sync_runs WHERE sync_id = ?", [sync_id]
+    ).fetchall()
+    return dict(zip(HALO_TABLES, counts, strict=True))
 
 
 def _frame(rows: list[tuple], **dtypes: str) -> pd.DataFrame:

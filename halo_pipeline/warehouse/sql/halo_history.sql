@@ -1,9 +1,9 @@
 -- Runs inside a sync's transaction, after halo.agent_roles and halo.agent_teams were replaced:
 -- close the periods of memberships that are gone, open periods for memberships that are new.
--- Statements are separated by semicolons at line ends; each takes $sync_id.
+-- The sync is the session variable sync_id (SET VARIABLE).
 
 UPDATE halo.agent_role_history AS h
-SET removed_in_sync_id = $sync_id
+SET removed_in_sync_id = getvariable('sync_id')
 WHERE h.removed_in_sync_id IS NULL
   AND NOT EXISTS (
       SELECT 1 FROM halo.agent_roles AS c
@@ -11,7 +11,7 @@ WHERE h.removed_in_sync_id IS NULL
   );
 
 INSERT INTO halo.agent_role_history
-SELECT c.agent_id, c.role_id, a.name, r.name, $sync_id, NULL
+SELECT c.agent_id, c.role_id, a.name, r.name, getvariable('sync_id'), NULL
 FROM halo.agent_roles AS c
 LEFT JOIN halo.agents AS a USING (agent_id)
 LEFT JOIN halo.roles AS r USING (role_id)
@@ -21,7 +21,7 @@ WHERE NOT EXISTS (
 );
 
 UPDATE halo.agent_team_history AS h
-SET removed_in_sync_id = $sync_id
+SET removed_in_sync_id = getvariable('sync_id')
 WHERE h.removed_in_sync_id IS NULL
   AND NOT EXISTS (
       SELECT 1 FROM halo.agent_teams AS c
@@ -29,7 +29,7 @@ WHERE h.removed_in_sync_id IS NULL
   );
 
 INSERT INTO halo.agent_team_history
-SELECT c.agent_id, c.team_id, a.name, t.name, $sync_id, NULL
+SELECT c.agent_id, c.team_id, a.name, t.name, getvariable('sync_id'), NULL
 FROM halo.agent_teams AS c
 LEFT JOIN halo.agents AS a USING (agent_id)
 LEFT JOIN halo.teams AS t USING (team_id)
