@@ -1,6 +1,6 @@
 """failed_run_recorder: failed syncs and provisioning runs, written where SQL can see them."""
 
-from typing import TYPE_CHECKING
+from datetime import UTC, datetime
 
 import dagster as dg
 
@@ -8,38 +8,71 @@ from halo_pipeline.jobs import halo_sync_job
 from halo_pipeline.provisioning import queue
 from halo_pipeline.provisioning.job import provisioning_job
 from halo_pipeline.resources import DuckDBWarehouse
-from halo_pipeline.warehouse import halo_tables
+from halo_pipeline.warehouse import WarehouseBusyError, halo_tables
 
-if TYPE_CHECKING:
-    from dagster._utils.error import SerializableErrorInfo
+WATCHED_JOBS = (halo_sync_job.name, provisioning_job.name)
+BATCH = 50
 
 
-@dg.run_failure_sensor(
+# A plain sensor with its own cursor rather than a run_failure_sensor: the cursor of a run
+# status sensor moves on even when its evaluation fails, and a failure met while the warehouse
+# was busy would never be written. Here the cursor moves only past runs that were recorded.
+@dg.sensor(
     name="failed_run_recorder",
-    monitored_jobs=[halo_sync_job, provisioning_job],
+    minimum_interval_seconds=30,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Records every failed halo_sync_job run in halo.sync_runs and every failed "
-    "provisioning_job run as an event on the requests it left unfinished.",
 )
-def failed_run_recorder(context: dg.RunFailureSensorContext, warehouse: DuckDBWarehouse) -> None:
-    run = context.dagster_run
-    steps = [
-        f"{event.step_key}: {_innermost(event.event_specific_data.error)}"
-        for event in context.get_step_failure_events()
-        if event.event_specific_data and event.event_specific_data.error
-    ]
-    error = "; ".join(steps) or context.failure_event.message or "the run failed"
-    # A writer may hold the file: wait for it; raising leaves this run to the next tick.
-    with warehouse.get_connection(wait_s=60) as con:
-        if run.job_name == halo_sync_job.name:
-            halo_tables.record_failed_run(con, dagster_run_id=run.run_id, error=error)
-        else:
-            queue.record_failed_run(con, run_id=run.run_id, error=error)
-    context.log.info(f"recorded the failure of {run.job_name} run {run.run_id}")
+def failed_run_recorder(
+    context: dg.SensorEvaluationContext, warehouse: DuckDBWarehouse
+) -> dg.SensorResult | dg.SkipReason:
+    """Records every failed halo_sync_job run in halo.sync_runs, and every failed
+    provisioning_job run as an event (and a failed attempt) on each request it left unfinished.
+    Recording a run twice changes nothing, so none is lost and none counted twice."""
+    since = datetime.fromtimestamp(float(context.cursor or 0), UTC)
+    failed = sorted(
+        (
+            record
+            for job in WATCHED_JOBS
+            for record in context.instance.get_run_records(
+                dg.RunsFilter(
+                    job_name=job, statuses=[dg.DagsterRunStatus.FAILURE], updated_after=since
+                ),
+                limit=BATCH,
+            )
+        ),
+        key=lambda record: record.update_timestamp,
+    )[:BATCH]
+    if not failed:
+        return dg.SkipReason("No failed run to record.")
+    try:
+        with warehouse.get_connection(wait_s=5) as con:
+            for record in failed:
+                run = record.dagster_run
+                error = _failure(context.instance, run.run_id)
+                if run.job_name == halo_sync_job.name:
+                    halo_tables.record_failed_run(con, dagster_run_id=run.run_id, error=error)
+                else:
+                    queue.record_failed_run(con, run_id=run.run_id, error=error)
+                    halo_tables.record_failed_run(
+                        con, dagster_run_id=run.run_id, error=error, its_own_row=False
+                    )
+    except WarehouseBusyError:
+        return dg.SkipReason("The warehouse is being written; the failures wait for next tick.")
+    context.log.info(f"recorded {len(failed)} failed runs")
+    return dg.SensorResult(cursor=str(failed[-1].update_timestamp.timestamp()))
 
 
-def _innermost(error: "SerializableErrorInfo") -> str:
-    """The error that started it: Dagster wraps what a step raised in its own exception."""
-    while error.cause is not None:
-        error = error.cause
-    return error.message.strip()
+def _failure(instance: dg.DagsterInstance, run_id: str) -> str:
+    """What failed: each failed step's own error (Dagster wraps what a step raised in its
+    own exception, so the innermost cause), else the run's failure message."""
+    steps = []
+    for entry in instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_FAILURE):
+        error = entry.dagster_event.step_failure_data.error if entry.dagster_event else None
+        while error is not None and error.cause is not None:
+            error = error.cause
+        if error is not None:
+            steps.append(f"{entry.step_key}: {error.message.strip()}")
+    if steps:
+        return "; ".join(steps)
+    failures = instance.all_logs(run_id, of_type=dg.DagsterEventType.RUN_FAILURE)
+    return failures[-1].message if failures else "the run failed"

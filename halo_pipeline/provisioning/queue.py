@@ -114,7 +114,15 @@ def record_failed_run(con: duckdb.DuckDBPyConnection, *, run_id: str, error: str
     """A provisioning run failed: every unfinished request gets an event saying why and one
     more failed attempt (which spaces out the retries); at MAX_FAILED_ATTEMPTS it fails."""
     ensure_provisioning_schema(con)
-    unfinished = load_requests(con, "NOT list_contains(?, status)", [[str(s) for s in FINAL]])
+    # Requests this run's failure is already recorded on are left alone: recording it twice
+    # must not count two attempts.
+    unfinished = load_requests(
+        con,
+        "NOT list_contains(?, status) AND NOT EXISTS (SELECT 1 FROM provisioning.request_events "
+        "AS e WHERE e.request_id = provisioning.requests.request_id AND e.run_id = ? "
+        "AND e.detail LIKE 'provisioning run % failed:%')",
+        [[str(s) for s in FINAL], run_id],
+    )
     queue = Queue(lambda: nullcontext(con), run_id)
     queue.record([attempt_failed(request, f"provisioning run {run_id} failed: {error}")
                   for request in unfinished])  # fmt: skip
