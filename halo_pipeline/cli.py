@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
-import os
+from pathlib import Path
 
 import click
+from dotenv import load_dotenv
 
 from halo_pipeline.provisioning.cli import request_group
 from halo_pipeline.simulator.cli import simulator_command
+from halo_pipeline.warehouse import configured_path
 
 
 @click.group()
 def main() -> None:
     """Access governance for HaloITSM on Dagster and DuckDB."""
+    # `dagster dev` reads the project's .env; so do these commands, for the variables not
+    # already set, so that both agree on HALO_DUCKDB_PATH and the rest.
+    load_dotenv(Path.cwd() / ".env", override=False)
 
 
 main.add_command(simulator_command)
@@ -22,7 +27,7 @@ main.add_command(request_group)
 @main.command()
 @click.option(
     "--warehouse",
-    default=lambda: os.environ.get("HALO_DUCKDB_PATH", "data/warehouse.duckdb"),
+    default=configured_path,
     show_default="HALO_DUCKDB_PATH or data/warehouse.duckdb",
     help="DuckDB file to write.",
 )
@@ -45,7 +50,7 @@ def demo(warehouse: str) -> None:
 )
 @click.option(
     "--warehouse",
-    default=lambda: os.environ.get("HALO_DUCKDB_PATH", "data/warehouse.duckdb"),
+    default=configured_path,
     show_default="HALO_DUCKDB_PATH or data/warehouse.duckdb",
 )
 @click.option(

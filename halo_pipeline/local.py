@@ -22,6 +22,10 @@ from halo_pipeline.simulator import Simulator, SimulatorConfig, generate_dataset
 
 DAGSTER_HOME = Path(".dagster_home")
 DEMO_AGENTS, DEMO_TEAMS, DEMO_ROLES = 250, 12, 8
+CONNECTION_VARIABLES = (
+    "HALO_BASE_URL", "HALO_AUTH_URL", "HALO_TENANT", "HALO_CLIENT_ID", "HALO_CLIENT_SECRET",
+    "HALO_SCOPE",
+)  # fmt: skip
 # Dagster's console logger defaults to DEBUG, which buries the demo's own output.
 QUIET = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 
@@ -48,9 +52,12 @@ def simulated_halo(port: int = 0) -> Iterator[tuple[Simulator, dict[str, str]]]:
         generate_dataset(agents=DEMO_AGENTS, teams=DEMO_TEAMS, roles=DEMO_ROLES), config
     )
     with simulator.serve("127.0.0.1", port) as url:
+        # Every connection variable, the optional ones blank, so none set for a real
+        # HaloITSM (an auth URL, a tenant) sends the simulator's credentials elsewhere.
         yield (
             simulator,
             {
+                **dict.fromkeys(CONNECTION_VARIABLES, ""),
                 "HALO_BASE_URL": url,
                 "HALO_CLIENT_ID": config.client_id,
                 "HALO_CLIENT_SECRET": config.client_secret,
@@ -59,12 +66,24 @@ def simulated_halo(port: int = 0) -> Iterator[tuple[Simulator, dict[str, str]]]:
 
 
 def real_halo_configured(project_dir: Path = Path()) -> bool:
-    """True when HALO_BASE_URL is set in the environment or in the project's `.env`."""
+    """True when HALO_BASE_URL is set in the environment or in the project's `.env`.
+
+    Without it `make dev` uses the simulator, and refuses a `.env` that sets other connection
+    variables: `dagster dev` applies `.env` over its environment, so they would reach the
+    code location in place of the simulator's.
+    """
     from dotenv import dotenv_values
 
-    return bool(
-        os.environ.get("HALO_BASE_URL") or dotenv_values(project_dir / ".env").get("HALO_BASE_URL")
-    )
+    dotenv = dotenv_values(project_dir / ".env")
+    if os.environ.get("HALO_BASE_URL") or dotenv.get("HALO_BASE_URL"):
+        return True
+    clashing = [name for name in CONNECTION_VARIABLES if name in dotenv]
+    if clashing:
+        raise click.ClickException(
+            f".env sets {', '.join(clashing)} but not HALO_BASE_URL. Set HALO_BASE_URL there to "
+            "use your HaloITSM, or remove those lines to use the simulator."
+        )
+    return False
 
 
 def run_demo(warehouse: str) -> None:

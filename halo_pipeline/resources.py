@@ -14,9 +14,7 @@ from pydantic import Field
 
 from halo_pipeline.halo import HaloClient, HaloSettings
 from halo_pipeline.provisioning.settings import ProvisioningSettings, names
-from halo_pipeline.warehouse import connect
-
-DEFAULT_WAREHOUSE = "data/warehouse.duckdb"
+from halo_pipeline.warehouse import DEFAULT_PATH, connect
 
 
 class HaloResource(dg.ConfigurableResource):
@@ -133,5 +131,5 @@ def resources_from_env() -> dict[str, dg.ConfigurableResource]:
         "provisioning": ProvisioningResource(
             **{k: v for k, v in provisioning.items() if v is not None}
         ),
-        "warehouse": DuckDBWarehouse(database=_optional("HALO_DUCKDB_PATH") or DEFAULT_WAREHOUSE),
+        "warehouse": DuckDBWarehouse(database=_optional("HALO_DUCKDB_PATH") or DEFAULT_PATH),
     }

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 
 import click
@@ -10,13 +9,13 @@ import duckdb
 
 from halo_pipeline.provisioning.catalog import RequestRefused
 from halo_pipeline.provisioning.filing import Filed, file_account, file_membership
-from halo_pipeline.warehouse import WarehouseError, connect
+from halo_pipeline.warehouse import WarehouseError, configured_path, connect
 
 Filing = Callable[[duckdb.DuckDBPyConnection], Filed]
 
 warehouse_option = click.option(
     "--warehouse",
-    default=lambda: os.environ.get("HALO_DUCKDB_PATH", "data/warehouse.duckdb"),
+    default=configured_path,
     show_default="HALO_DUCKDB_PATH or data/warehouse.duckdb",
 )
 reason_option = click.option("--reason", required=True, help="Why; it goes on the ticket.")
