@@ -10,6 +10,7 @@ A leading block of `--` comments is the model's description. Plain Python: no Da
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from dataclasses import dataclass
 from graphlib import CycleError, TopologicalSorter
@@ -28,7 +29,11 @@ from halo_pipeline.sql_models.schema_tests import (
 )
 from halo_pipeline.warehouse.halo_tables import SOURCE_TABLES
 
-DEFAULT_MODELS_DIR = Path(__file__).resolve().parents[2] / "dbt_like_sql"
+# The project's folder; an installed package (a container image) points at it with
+# HALO_SQL_MODELS_DIR.
+DEFAULT_MODELS_DIR = Path(
+    os.environ.get("HALO_SQL_MODELS_DIR") or Path(__file__).resolve().parents[2] / "dbt_like_sql"
+)
 HALO_SOURCES = frozenset(("halo", table) for table in SOURCE_TABLES)
 MATERIALIZATIONS = ("view", "table")
 _NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
@@ -88,6 +93,11 @@ def load_project(
     """Every model in `directory`, checked: refs name models, sources name tables the sync
     writes, and no cycles."""
     paths = sorted(directory.glob("*.sql"))
+    if not paths:
+        raise SqlModelError(
+            f"No SQL models in {directory}: set HALO_SQL_MODELS_DIR to the project's "
+            "dbt_like_sql folder."
+        )
     models = {model.name: model for model in (_render(path) for path in paths)}
     for model in models.values():
         for ref in model.refs:
