@@ -92,10 +92,6 @@ class HaloClient:
         payload = self.http.get(f"/agent/{agent_id}", {"includedetails": "true"})
         return _validate_one(Agent, payload, f"GET /api/agent/{agent_id}")
 
-    def me(self) -> Agent:
-        """The agent the API application acts as."""
-        return _validate_one(Agent, self.http.get("/agent/me"), "GET /api/agent/me")
-
     def save_agent(self, agent: dict[str, Any]) -> Agent:
         """POST one agent: with `id` an update, without one a new agent. Halo has no PUT: the
         fields sent replace the stored ones; whether posted `roles` and `teams` replace the

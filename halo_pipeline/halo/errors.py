@@ -2,7 +2,7 @@
 
 Each error says what went wrong and what to change. None of them ever carries the client
 secret: messages are built from status codes, URLs without credentials and short excerpts of
-response bodies, and `HaloClient` scrubs the secret from every message as a last line of defence.
+response bodies, and `HaloHttp` scrubs the secret from every message as a last line of defence.
 """
 
 from __future__ import annotations

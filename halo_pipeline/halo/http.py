@@ -102,12 +102,9 @@ class HaloHttp:
         idempotent = all("id" in record for record in records)
         return self._call("POST", path, json=records, idempotent=idempotent)
 
-    def delete(self, path: str) -> None:
-        self._call("DELETE", path, idempotent=True)
-
     def _call(self, method: str, path: str, *, idempotent: bool, **kwargs: Any) -> Any:
         response = self._send(self._api, method, path, raise_for_status, idempotent, **kwargs)
-        return None if method == "DELETE" or not response.content else json_body(response)
+        return json_body(response) if response.content else None
 
     def _fetch_token(self) -> TokenResponse:
         settings = self.settings
@@ -166,8 +163,10 @@ class HaloHttp:
         retry_after = getattr(exc, "retry_after", None)
         if retry_after is not None:
             if retry_after > self.settings.max_retry_after_s:
-                # Waiting that long is no longer a retry: stop and say so.
+                # Waiting that long is no longer a retry: stop, say so, and let no outer retry
+                # (an API call around a token request) start over.
                 exc.args = (f"{exc.args[0]} Retry-After asked for {retry_after:.0f}s.",)
+                exc.exhausted = True
                 raise exc
             return retry_after
         return _backoff(self.settings)(state)

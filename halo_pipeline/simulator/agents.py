@@ -21,8 +21,8 @@ def list_agents(state: State, config: SimulatorConfig, request: Request) -> Resp
     args = request.args
     wanted = _listing_filter(args, state)
     agents = [agent for agent in state.visible_agents(config.clock()) if wanted(agent)]
-    with_teams = not config.omit_memberships
-    with_roles = with_teams and flag(args, "includeroles")
+    with_teams = not (config.omit_memberships or config.omit_teams)
+    with_roles = not config.omit_memberships and flag(args, "includeroles")
 
     def render(selected: list[Agent]) -> list[dict]:
         return [agent_json(a, state, roles=with_roles, teams=with_teams) for a in selected]

@@ -34,6 +34,7 @@ class SimulatorConfig:
     max_page_size: int = 100
     stuck_after_page: int | None = None  # pages after this one repeat its content
     omit_memberships: bool = False  # agent list rows carry neither roles nor teams
+    omit_teams: bool = False  # rows carry roles (when asked) but no teams, as on older versions
     array_writes: Literal["replace", "merge"] = "replace"
     write_lag_s: float = 0.0
     roles_shape: Literal["bare", "envelope"] = "bare"
