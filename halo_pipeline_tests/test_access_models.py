@@ -377,3 +377,78 @@ def test_connection_is_closed_when_a_model_fails(sim, path, tmp_path):
 
     with connect(path, wait_s=0) as con:  # no lock left behind
         assert con.execute("SELECT 1").fetchall() == [(1,)]
+
+
+def test_a_targeted_sync_is_credited_only_with_the_agents_it_read(sim, path):
+    from datetime import UTC, datetime
+
+    from halo_pipeline.halo import HaloClient, HaloSettings
+    from halo_pipeline.warehouse.halo_tables import replace_agents
+
+    sync(sim, path)  # 1: full
+    sim.set_agent_roles(5, [])  # agent 5 loses its role in HaloITSM, unseen until a full sync
+    sim.set_agent_roles(9, [ROLE["Read Only"]])
+    settings = HaloSettings(
+        base_url="http://halo.test",
+        client_id=sim.config.client_id,
+        client_secret=sim.config.client_secret,
+    )
+    with HaloClient(settings, transport=sim.transport()) as client, connect(path) as con:
+        priya = client.get_agent(9)
+        # 2: targeted, reading agent 9 only (as provisioning does)
+        replace_agents(
+            con,
+            [priya],
+            dagster_run_id=None,
+            source_url="x",
+            synced_at=datetime.now(UTC),
+            api_requests=1,
+        )
+    sync(sim, path)  # 3: full
+    build_access(path)
+
+    history = "SELECT first_seen_sync_id, last_seen_sync_id, removed_in_sync_id FROM access.grant_history WHERE grant_id = ?"
+    # Agent 5's role was last seen by sync 1: sync 2 never read agent 5.
+    assert query(path, history, [f"role:{ROLE['Agent']}:assigned:agent:5"]) == [(1, 1, 3)]
+    # Agent 9's new role was first seen by the targeted sync that read it.
+    assert query(path, history, [f"role:{ROLE['Read Only']}:assigned:agent:9"]) == [(2, 3, None)]
+    # Everyone else's grants: seen by the full syncs.
+    assert query(path, history, ["team:1:member:agent:2"]) == [(1, 3, None)]
+
+
+def test_a_targeted_sync_keeps_memberships_an_agent_was_read_without(sim, path):
+    from datetime import UTC, datetime
+
+    from halo_pipeline.halo.models import Agent
+    from halo_pipeline.warehouse.halo_tables import replace_agents
+
+    sync(sim, path)
+    read_without_teams = Agent(id=2, name="Zoë Müller", roles=(), teams=None)
+    with connect(path) as con:
+        replace_agents(
+            con,
+            [read_without_teams],
+            dagster_run_id=None,
+            source_url="x",
+            synced_at=datetime.now(UTC),
+            api_requests=1,
+        )
+    build_access(path)
+
+    assert query(path, "SELECT team_id FROM halo.agent_teams WHERE agent_id = 2 ORDER BY 1") == [
+        (1,),
+        (3,),
+    ]
+    assert query(path, "SELECT count(*) FROM halo.agent_roles WHERE agent_id = 2") == [(0,)]
+    assert query(path, "SELECT change, resource_type FROM access.grant_changes WHERE principal_id = 2 ORDER BY ALL") == [
+        ("removed", "role"), ("removed", "role"), ("removed", "role"),
+    ]  # fmt: skip
+
+
+def test_a_models_folder_without_models_fails_at_load(tmp_path):
+    with pytest.raises(SqlModelError) as error:
+        build_definitions(tmp_path)
+
+    assert str(error.value) == (
+        f"No SQL models in {tmp_path}: set HALO_SQL_MODELS_DIR to the project's dbt_like_sql folder."
+    )

@@ -7,7 +7,7 @@ import dagster as dg
 from halo_pipeline.definitions import build_definitions
 from halo_pipeline.resources import DuckDBWarehouse
 from halo_pipeline.warehouse import connect
-from halo_pipeline_tests.helpers import grant, query
+from halo_pipeline_tests.helpers import grant, hold_write_lock, query
 
 
 def test_schedule_and_sensors_are_on_by_default(monkeypatch):
@@ -40,21 +40,23 @@ def test_sync_cron_and_timezone_come_from_the_environment(monkeypatch):
     importlib.reload(halo_pipeline.schedules)
 
 
+def record_failures(instance: dg.DagsterInstance, env: dict, cursor: str | None = None):
+    """Evaluate failed_run_recorder against the instance the runs ran on, as the daemon does."""
+    sensor = build_definitions().resolve_sensor_def("failed_run_recorder")
+    resources = {"warehouse": DuckDBWarehouse(database=env["HALO_DUCKDB_PATH"])}
+    with dg.build_sensor_context(instance=instance, resources=resources, cursor=cursor) as context:
+        return sensor(context)
+
+
 def record_failure(
     instance: dg.DagsterInstance, result: dg.ExecuteInProcessResult, env: dict
 ) -> None:
-    """Evaluate failed_run_recorder for a failed run, as the daemon does."""
-    [failure] = instance.all_logs(result.run_id, of_type=dg.DagsterEventType.RUN_FAILURE)
-    sensor = build_definitions().resolve_sensor_def("failed_run_recorder")
-    resources = {"warehouse": DuckDBWarehouse(database=env["HALO_DUCKDB_PATH"])}
-    context = dg.build_run_status_sensor_context(
-        sensor_name="failed_run_recorder",
-        dagster_event=failure.dagster_event,
-        dagster_instance=instance,
-        dagster_run=instance.get_run_by_id(result.run_id),
-        resources=resources,
-    ).for_run_failure()
-    sensor(context)
+    recorded = record_failures(instance, env)
+    assert isinstance(recorded, dg.SensorResult), recorded
+    assert (
+        float(recorded.cursor)
+        == instance.get_run_record_by_id(result.run_id).update_timestamp.timestamp()
+    )
 
 
 def test_a_sync_that_fails_before_it_starts_gets_a_row(
@@ -115,3 +117,30 @@ def test_a_failed_provisioning_run_is_an_event_on_each_unfinished_request(
     assert query(warehouse_path, "SELECT DISTINCT status FROM provisioning.requests") == [
         ("pending",)
     ]
+
+
+def test_failures_met_while_the_warehouse_is_busy_are_recorded_on_a_later_tick(
+    halo_env, run_job, instance, warehouse_path, monkeypatch
+):
+    assert run_job("halo_sync_job").success
+    request = grant(warehouse_path, "9", role="Read Only")
+    monkeypatch.setenv("HALO_CLIENT_SECRET", "wrong")
+    failed = run_job("provisioning_job")
+    holder = hold_write_lock(warehouse_path, 30)
+    try:
+        busy = record_failures(instance, halo_env)
+    finally:
+        holder.kill()
+        holder.wait()
+
+    assert busy == dg.SkipReason("The warehouse is being written; the failures wait for next tick.")
+    record_failure(instance, failed, halo_env)
+    record_failures(instance, halo_env)  # a second look at the same run changes nothing
+    assert query(
+        warehouse_path,
+        "SELECT failed_attempts FROM provisioning.requests WHERE request_id = ?",
+        [request],
+    ) == [(1,)]
+    assert record_failures(
+        instance, halo_env, cursor=record_failures(instance, halo_env).cursor
+    ) == dg.SkipReason("No failed run to record.")

@@ -64,3 +64,24 @@ def test_dev_starts_the_simulator_and_dagster_and_stopping_it_stops_both(tmp_pat
         except httpx.ConnectError:
             continue
         raise AssertionError(f"{url} still answers after Ctrl-C")
+
+
+def test_dev_refuses_a_dotenv_that_would_override_the_simulator(tmp_path, monkeypatch):
+    import click
+
+    from halo_pipeline.local import real_halo_configured
+
+    monkeypatch.delenv("HALO_BASE_URL", raising=False)
+    (tmp_path / ".env").write_text("HALO_CLIENT_ID=\nHALO_PROVISIONING=true\n")
+
+    with pytest.raises(click.ClickException) as error:
+        real_halo_configured(tmp_path)
+
+    assert error.value.message == (
+        ".env sets HALO_CLIENT_ID but not HALO_BASE_URL. Set HALO_BASE_URL there to use your "
+        "HaloITSM, or remove those lines to use the simulator."
+    )
+    (tmp_path / ".env").write_text("HALO_BASE_URL=https://acme.haloitsm.com\nHALO_CLIENT_ID=x\n")
+    assert real_halo_configured(tmp_path) is True
+    (tmp_path / ".env").write_text("HALO_PROVISIONING=true\n")
+    assert real_halo_configured(tmp_path) is False

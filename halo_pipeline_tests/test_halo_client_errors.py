@@ -298,3 +298,22 @@ def test_retry_warnings_never_carry_the_secret(sim, make_client, caplog):
     assert len(warnings) == 2
     assert all("client_secret=***" in message for message in warnings)
     assert sim.config.client_secret not in caplog.text
+
+
+def test_a_retry_after_longer_than_the_window_fails_at_once(sim, make_client, sleeps):
+    sim.inject(
+        Fault(
+            path="/auth/token",
+            status=429,
+            body=RATE_LIMIT_BODY,
+            headers={"Retry-After": "3600"},
+            times=5,
+        )
+    )
+
+    with pytest.raises(HaloRateLimitError) as error:
+        make_client().list_roles()
+
+    assert str(error.value).endswith("sync less often. Retry-After asked for 3600s.")
+    assert sleeps == []
+    assert sim.request_counts[TOKEN] == 1

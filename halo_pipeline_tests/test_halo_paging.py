@@ -135,3 +135,18 @@ def test_rows_without_memberships_fetch_them_per_role_and_per_team(sim, make_cli
     # The minimum (8) plus one request per role (5) and per team (6), never one per agent.
     assert sum(sim.request_counts.values()) == 8 + 5 + 6
     assert sim.request_counts[("GET", "/api/agent/<id>")] == 0
+
+
+def test_rows_with_roles_but_without_teams_fetch_only_the_teams(sim, make_client):
+    with make_client(page_size=10) as client:
+        from_rows = fetch_snapshot(client)
+    sim.config.omit_teams = True
+    sim.reset_counts()
+
+    with make_client(page_size=10) as client:
+        mixed = fetch_snapshot(client)
+
+    assert (mixed.agent_roles, mixed.agent_teams) == (from_rows.agent_roles, from_rows.agent_teams)
+    assert mixed.memberships_from == "per teams"
+    assert [r for r in sim.request_log if "role" in r.query] == []
+    assert sum(sim.request_counts.values()) == 8 + 6  # the minimum and one request per team

@@ -294,3 +294,48 @@ def test_dagster_cli_runs_the_sync(halo_env, warehouse_path, tmp_path):
     assert query(warehouse_path, "SELECT status, api_requests FROM halo.sync_runs") == [
         ("succeeded", 5)
     ]
+
+
+def test_a_failure_inside_the_write_leaves_tables_and_history_as_they_were(
+    sim, warehouse_path, monkeypatch
+):
+    from halo_pipeline.warehouse import halo_tables
+    from halo_pipeline_tests.helpers import sync
+
+    sync(sim, warehouse_path)
+    before = {
+        table: query(warehouse_path, f"SELECT * FROM halo.{table} ORDER BY ALL")
+        for table in (
+            "agents",
+            "agent_roles",
+            "agent_teams",
+            "agent_role_history",
+            "agent_team_history",
+        )
+    }
+    sim.set_agent_teams(5, [2])
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(halo_tables, "_finish", fail)  # after every table was replaced
+    with pytest.raises(Exception, match="sync 2 failed: RuntimeError: disk full"):
+        sync(sim, warehouse_path)
+
+    for table, rows in before.items():
+        assert query(warehouse_path, f"SELECT * FROM halo.{table} ORDER BY ALL") == rows
+    assert query(warehouse_path, "SELECT sync_id, status, error FROM halo.sync_runs ORDER BY 1") == [
+        (1, "succeeded", None), (2, "failed", "RuntimeError: disk full"),
+    ]  # fmt: skip
+
+
+def test_a_sync_keeping_exactly_half_the_agents_is_allowed(sim, warehouse_path):
+    from halo_pipeline_tests.helpers import sync
+
+    sync(sim, warehouse_path)
+    for agent_id in range(2, 22):  # 20 of 40 gone: exactly half are left
+        sim.delete_agent(agent_id)
+
+    sync(sim, warehouse_path)
+
+    assert query(warehouse_path, "SELECT count(*) FROM halo.agents") == [(20,)]
