@@ -8,7 +8,7 @@ from halo_pipeline.halo import HaloNotFoundError
 from halo_pipeline.halo.models import Agent
 from halo_pipeline.provisioning.catalog import RequestRefused
 from halo_pipeline.provisioning.context import RunContext
-from halo_pipeline.provisioning.plan import post_text
+from halo_pipeline.provisioning.plan import DRY_RUN, post_text
 from halo_pipeline.provisioning.queue import ACTIONS, Request, Status, Step
 
 
@@ -43,7 +43,7 @@ def create_account(ctx: RunContext, request: Request) -> None:
             dry = f"(dry run) agent {existing.id} already has this email"
             ctx.finish([Step(request, Status.ALREADY_SATISFIED, dry)])
         else:
-            ctx.record([Step(request, Status.PLANNED, "dry run", {"plan": post_text(payload)})])
+            ctx.record([Step(request, Status.PLANNED, DRY_RUN, {"plan": post_text(payload)})])
         return
     [request] = ctx.ticketed([request])
     if existing is None:
@@ -88,7 +88,7 @@ def set_disabled(ctx: RunContext, request: Request, disabled: bool) -> None:
         if live.isdisabled == disabled:
             ctx.finish([Step(request, Status.ALREADY_SATISFIED, f"(dry run) already {word}")])
         else:
-            ctx.record([Step(request, Status.PLANNED, "dry run", {"plan": post_text(payload)})])
+            ctx.record([Step(request, Status.PLANNED, DRY_RUN, {"plan": post_text(payload)})])
         return
     [request] = ctx.ticketed([request])
     if live.isdisabled != disabled:

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from halo_pipeline.provisioning.catalog import Entitlement, RequestRefused
 from halo_pipeline.provisioning.context import RunContext
+from halo_pipeline.provisioning.plan import DRY_RUN
 from halo_pipeline.provisioning.queue import Request, Status, Step
 from halo_pipeline.provisioning.wording import change
 
@@ -14,7 +15,7 @@ from halo_pipeline.provisioning.wording import change
 def open_manual(ctx: RunContext, request: Request, entitlement: Entitlement) -> None:
     if not ctx.settings.enabled:
         plan = f"open a ticket for a person to {change(ctx.catalog, request, entitlement)}"
-        ctx.record([Step(request, Status.PLANNED, "dry run", {"plan": plan})])
+        ctx.record([Step(request, Status.PLANNED, DRY_RUN, {"plan": plan})])
         return
     [request] = ctx.tickets.ensure([(request, ctx.ticket_text(request, manual=True))])
     waiting = f"waiting for a person on ticket {request.ticket_id}"

@@ -6,7 +6,7 @@ from __future__ import annotations
 from halo_pipeline.halo import HaloNotFoundError
 from halo_pipeline.provisioning.catalog import Entitlement
 from halo_pipeline.provisioning.context import RunContext
-from halo_pipeline.provisioning.plan import plan_memberships, satisfied
+from halo_pipeline.provisioning.plan import DRY_RUN, plan_memberships, satisfied
 from halo_pipeline.provisioning.queue import Request, Status, Step
 from halo_pipeline.provisioning.wording import already, change
 
@@ -37,7 +37,7 @@ def apply_memberships(
             for r, e in pairs if satisfied(live, r, e)
         ])  # fmt: skip
         ctx.record([
-            Step(r, Status.PLANNED, "dry run: recorded the change it would make",
+            Step(r, Status.PLANNED, DRY_RUN,
                  {"plan": plan.description})
             for r, e in pairs if not satisfied(live, r, e)
         ])  # fmt: skip

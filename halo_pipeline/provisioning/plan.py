@@ -11,6 +11,8 @@ from halo_pipeline.halo.models import Agent
 from halo_pipeline.provisioning.catalog import Entitlement
 from halo_pipeline.provisioning.queue import Request, Status
 
+DRY_RUN = "dry run (HALO_PROVISIONING is not true): recorded the change it would make"
+
 
 def post_text(payload: dict[str, Any]) -> str:
     """A write as HaloITSM receives it: what a dry run records and a ticket quotes."""
