@@ -18,6 +18,10 @@ WITH syncs AS (
     WHERE status = 'succeeded'
 ),
 
+full_syncs AS (
+    SELECT sync_id FROM syncs WHERE kind = 'full'
+),
+
 periods AS (
     SELECT
         'role:' || role_id || ':assigned' AS entitlement_id,
@@ -61,12 +65,7 @@ SELECT
 FROM periods AS p
 JOIN syncs AS first_seen ON first_seen.sync_id = p.first_sync_id
 LEFT JOIN syncs AS removed ON removed.sync_id = p.removed_in_sync_id
-JOIN syncs AS last_seen
-    ON last_seen.sync_id = greatest(
-        p.first_sync_id,
-        (
-            SELECT max(full_sync.sync_id) FROM syncs AS full_sync
-            WHERE full_sync.kind = 'full'
-              AND (p.removed_in_sync_id IS NULL OR full_sync.sync_id < p.removed_in_sync_id)
-        )
-    )
+-- The last full sync before the period ended (or the last of all, while it goes on).
+ASOF LEFT JOIN full_syncs AS last_full
+    ON coalesce(p.removed_in_sync_id, 9223372036854775807) > last_full.sync_id
+JOIN syncs AS last_seen ON last_seen.sync_id = greatest(p.first_sync_id, last_full.sync_id)
