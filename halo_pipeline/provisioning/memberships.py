@@ -37,8 +37,7 @@ def apply_memberships(
             for r, e in pairs if satisfied(live, r, e)
         ])  # fmt: skip
         ctx.record([
-            Step(r, Status.PLANNED, DRY_RUN,
-                 {"plan": plan.description})
+            Step(r, Status.PLANNED, DRY_RUN, {"plan": plan.description})
             for r, e in pairs if not satisfied(live, r, e)
         ])  # fmt: skip
         return
