@@ -7,12 +7,14 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from halo_pipeline.halo import HaloClient, HaloSettings
+from halo_pipeline.halo.models import Agent
 from halo_pipeline.provisioning.context import RunSummary
 from halo_pipeline.provisioning.filing import file_membership
 from halo_pipeline.provisioning.runner import Provisioner
@@ -21,6 +23,7 @@ from halo_pipeline.simulator import Simulator
 from halo_pipeline.sql_models.project import DEFAULT_MODELS_DIR, build_models, load_project
 from halo_pipeline.sync import SyncResult, sync_halo
 from halo_pipeline.warehouse import connect
+from halo_pipeline.warehouse.halo_tables import replace_agents
 
 
 def query(path: Path, sql: str, params: list | None = None) -> list[tuple]:
@@ -29,15 +32,31 @@ def query(path: Path, sql: str, params: list | None = None) -> list[tuple]:
         return con.execute(sql, params or []).fetchall()
 
 
-def sync(sim: Simulator, path: Path) -> SyncResult:
-    """One sync of the simulator into `path`, in-process, as halo_sync_job runs it."""
+def halo_client(sim: Simulator, app: Any = None) -> HaloClient:
+    """A client talking to the simulator (or `app`, a WSGI app wrapping it) in-process, whose
+    retries do not wait."""
     settings = HaloSettings(
         base_url="http://halo.test",
         client_id=sim.config.client_id,
         client_secret=sim.config.client_secret,
     )
-    with HaloClient(settings, transport=sim.transport()) as client:
+    transport = httpx.WSGITransport(app=app or sim.app)
+    return HaloClient(settings, transport=transport, sleep=lambda seconds: None)
+
+
+def sync(sim: Simulator, path: Path) -> SyncResult:
+    """One sync of the simulator into `path`, in-process, as halo_sync_job runs it."""
+    with halo_client(sim) as client:
         return sync_halo(client, lambda: connect(path))
+
+
+def targeted_sync(path: Path, agents: list[Agent]) -> int:
+    """A targeted sync of these agents, as a provisioning run ends."""
+    with connect(path) as con:
+        return replace_agents(
+            con, agents, dagster_run_id=None, source_url="http://halo.test",
+            synced_at=datetime.now(UTC), api_requests=0,
+        )  # fmt: skip
 
 
 def build_access(path: Path, sql_dir: Path = DEFAULT_MODELS_DIR) -> None:
@@ -61,14 +80,8 @@ def access_tables(path: Path) -> dict[str, list[tuple]]:
 def provision(sim: Simulator, path: Path, app: Any = None, **settings: Any) -> RunSummary:
     """One provisioning run against the simulator (or `app`, a WSGI app wrapping it),
     in-process, without waiting between reads or retries."""
-    client_settings = HaloSettings(
-        base_url="http://halo.test",
-        client_id=sim.config.client_id,
-        client_secret=sim.config.client_secret,
-    )
     settings.setdefault("verify_interval_s", 0)
-    transport = httpx.WSGITransport(app=app or sim.app)
-    with HaloClient(client_settings, transport=transport, sleep=lambda seconds: None) as client:
+    with halo_client(sim, app) as client:
         return Provisioner(client, lambda: connect(path), ProvisioningSettings(**settings)).run()
 
 
@@ -101,12 +114,7 @@ MANUAL = "team:4:member"
 
 def set_ticket_status(sim: Simulator, ticket_id: int, status_id: int) -> None:
     """What a person does in HaloITSM's UI."""
-    settings = HaloSettings(
-        base_url="http://halo.test",
-        client_id=sim.config.client_id,
-        client_secret=sim.config.client_secret,
-    )
-    with HaloClient(settings, transport=sim.transport()) as client:
+    with halo_client(sim) as client:
         client.save_ticket({"id": ticket_id, "status_id": status_id})
 
 

@@ -9,11 +9,19 @@ import dagster as dg
 import pytest
 
 from halo_pipeline.definitions import build_definitions
+from halo_pipeline.halo.models import Agent
 from halo_pipeline.simulator import Simulator, generate_dataset
 from halo_pipeline.sql_models.project import DEFAULT_MODELS_DIR, SqlModelError, load_project
 from halo_pipeline.sql_models.schema_tests import SchemaFileError
 from halo_pipeline.warehouse import connect
-from halo_pipeline_tests.helpers import access_tables, build_access, query, sync
+from halo_pipeline_tests.helpers import (
+    access_tables,
+    build_access,
+    halo_client,
+    query,
+    sync,
+    targeted_sync,
+)
 
 ROLE = {role.name: role.id for role in generate_dataset().roles}
 # Members of team 4 ('Security "Red" Team') in the default dataset.
@@ -380,30 +388,11 @@ def test_connection_is_closed_when_a_model_fails(sim, path, tmp_path):
 
 
 def test_a_targeted_sync_is_credited_only_with_the_agents_it_read(sim, path):
-    from datetime import UTC, datetime
-
-    from halo_pipeline.halo import HaloClient, HaloSettings
-    from halo_pipeline.warehouse.halo_tables import replace_agents
-
     sync(sim, path)  # 1: full
     sim.set_agent_roles(5, [])  # agent 5 loses its role in HaloITSM, unseen until a full sync
     sim.set_agent_roles(9, [ROLE["Read Only"]])
-    settings = HaloSettings(
-        base_url="http://halo.test",
-        client_id=sim.config.client_id,
-        client_secret=sim.config.client_secret,
-    )
-    with HaloClient(settings, transport=sim.transport()) as client, connect(path) as con:
-        priya = client.get_agent(9)
-        # 2: targeted, reading agent 9 only (as provisioning does)
-        replace_agents(
-            con,
-            [priya],
-            dagster_run_id=None,
-            source_url="x",
-            synced_at=datetime.now(UTC),
-            api_requests=1,
-        )
+    with halo_client(sim) as client:
+        targeted_sync(path, [client.get_agent(9)])  # 2: reads agent 9 only, as provisioning does
     sync(sim, path)  # 3: full
     build_access(path)
 
@@ -417,22 +406,8 @@ def test_a_targeted_sync_is_credited_only_with_the_agents_it_read(sim, path):
 
 
 def test_a_targeted_sync_keeps_memberships_an_agent_was_read_without(sim, path):
-    from datetime import UTC, datetime
-
-    from halo_pipeline.halo.models import Agent
-    from halo_pipeline.warehouse.halo_tables import replace_agents
-
     sync(sim, path)
-    read_without_teams = Agent(id=2, name="Zoë Müller", roles=(), teams=None)
-    with connect(path) as con:
-        replace_agents(
-            con,
-            [read_without_teams],
-            dagster_run_id=None,
-            source_url="x",
-            synced_at=datetime.now(UTC),
-            api_requests=1,
-        )
+    targeted_sync(path, [Agent(id=2, name="Zoë Müller", roles=(), teams=None)])
     build_access(path)
 
     assert query(path, "SELECT team_id FROM halo.agent_teams WHERE agent_id = 2 ORDER BY 1") == [
