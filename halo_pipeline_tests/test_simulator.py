@@ -1,5 +1,6 @@
 """The HaloITSM simulator, spoken to with plain httpx both in-process and over loopback HTTP."""
 
+import hashlib
 import json
 import re
 import signal
@@ -18,9 +19,30 @@ import pytest
 
 from halo_pipeline.simulator import Dataset, Fault, Simulator, SimulatorConfig, generate_dataset
 from halo_pipeline.simulator.config import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
+from halo_pipeline.simulator.dataset import Membership
 
 DATASET = generate_dataset()
 ROLE = {role.name: role for role in DATASET.roles}
+TEAM = {team.id: team for team in DATASET.teams}
+UNSET_DATE = "1900-01-01T00:00:00"
+# Halo's Uname_List, as the OpenAPI file describes agent list rows.
+LIST_ROW_KEYS = [
+    "id",
+    "name",
+    "firstname",
+    "surname",
+    "email",
+    "isdisabled",
+    "isapiagent",
+    "is_agent",
+    "team",
+    "role_list",
+    "teams",
+]
+# Halo's Uname: GET /api/agent/{id}?includedetails=true.
+DETAIL_KEYS = [*LIST_ROW_KEYS, "roles", "is_admin", "department", "_is_a_teammanager"]
+MANAGER = {"is_manager": True, "unassigned_access": True, "otheragent_access": True}
+ZOE_TEAM_1 = MANAGER | {"foropps": True}  # the showcase manager's row
 TOKEN_FORM = {
     "grant_type": "client_credentials",
     "client_id": DEMO_CLIENT_ID,
@@ -87,6 +109,29 @@ def fetch_token(client: httpx.Client) -> str:
 
 def ids(rows: list[dict]) -> list[int]:
     return [row["id"] for row in rows]
+
+
+def membership(team_id: int, **changes: object) -> dict:
+    """A team membership (UnameSection) as served: a new membership's flags, less `changes`."""
+    return {
+        "team_id": team_id,
+        "team_name": TEAM[team_id].name,
+        "department_id": TEAM[team_id].department_id,
+        "in_section": True,
+        "is_manager": False,
+        "fortickets": True,
+        "foropps": False,
+        "forprojects": False,
+        "unassigned_access": False,
+        "otheragent_access": False,
+        "no_config_access": False,
+        "role_id": None,
+        "role_name": None,
+    } | changes
+
+
+def role_names(sim: Simulator, agent_id: int) -> list[str]:
+    return [role["name"] for role in sim.get_agent(agent_id)["roles"]]
 
 
 def expected_ids(keep: Callable = lambda agent: True) -> list[int]:
@@ -230,43 +275,67 @@ def test_agent_list_can_exclude_enabled_agents(api: httpx.Client) -> None:
     assert ids(api.get("/api/agent", params=params).json()) == [6, 7, 29, 40]
 
 
-def test_agent_rows_carry_halo_fields_and_roles_only_when_asked(api: httpx.Client) -> None:
+def test_agent_rows_are_halos_uname_list(api: httpx.Client) -> None:
     rows = api.get("/api/agent", params={"includeroles": "true"}).json()
 
-    zoe = rows[0]
-    assert list(zoe) == [
-        "id",
-        "name",
-        "firstname",
-        "surname",
-        "email",
-        "isdisabled",
-        "isapiagent",
-        "is_agent",
-        "is_admin",
-        "team",
-        "department",
-        "teams",
-        "roles",
-    ]
-    assert (zoe["id"], zoe["name"], zoe["email"], zoe["is_admin"]) == (
-        2,
-        "Zoë Müller",
-        "agent2@example.com",
-        True,
-    )
-    assert zoe["roles"] == [
-        {"id": ROLE[name].id, "name": name} for name in ("Administrator", "Agent", "Change Manager")
-    ]
-    assert [team["team_id"] for team in zoe["teams"]] == [1, 3]
+    zoe, bobby = rows[0], rows[2]
+    assert [list(row) for row in rows] == [LIST_ROW_KEYS] * len(rows)
+    assert zoe == {
+        "id": 2,
+        "name": "Zoë Müller",
+        "firstname": "Zoë",
+        "surname": "Müller",
+        "email": "agent2@example.com",
+        "isdisabled": False,
+        "isapiagent": False,
+        "is_agent": True,
+        "team": "1st Line Support",
+        "role_list": "Administrator, Agent, Change Manager",
+        "teams": [membership(1, **ZOE_TEAM_1), membership(3)],
+    }
+    assert list(zoe["teams"][0]) == list(membership(1))
     assert zoe["teams"][1] == {
         "team_id": 3,
         "team_name": "Service Desk – Café",
         "department_id": 1,
-        "is_manager": False,
         "in_section": True,
+        "is_manager": False,
+        "fortickets": True,
+        "foropps": False,
+        "forprojects": False,
+        "unassigned_access": False,
+        "otheragent_access": False,
+        "no_config_access": False,
+        "role_id": None,
+        "role_name": None,
     }
-    assert (zoe["team"], zoe["department"]) == ("1st Line Support", "IT Operations")
+    # A row that is not a membership is listed all the same.
+    assert bobby["teams"] == [membership(2), membership(1, in_section=False)]
+    # In the agent's own role order, not the roles' order.
+    assert [(row["id"], row["role_list"]) for row in rows[4:7]] == [
+        (9, ""),
+        (10, "Agent, Read Only"),
+        (11, "Change Manager, Read Only, Agent"),
+    ]
+
+
+def test_detailed_agent_rows_add_is_admin_department_and_roles_when_asked(
+    sim: Simulator, api: httpx.Client
+) -> None:
+    sim.config.agent_rows = "detailed"
+
+    plain = api.get("/api/agent").json()[0]
+    with_roles = api.get("/api/agent", params={"includeroles": "true"}).json()[0]
+
+    assert list(plain) == [*LIST_ROW_KEYS, "is_admin", "department"]
+    assert list(with_roles) == [*LIST_ROW_KEYS, "roles", "is_admin", "department"]
+    assert with_roles == plain | {
+        "roles": [
+            {"id": ROLE[name].id, "name": name}
+            for name in ("Administrator", "Agent", "Change Manager")
+        ]
+    }
+    assert (plain["is_admin"], plain["department"]) == (True, "IT Operations")
 
 
 @pytest.mark.parametrize(
@@ -277,6 +346,7 @@ def test_agent_rows_carry_halo_fields_and_roles_only_when_asked(api: httpx.Clien
         ({"search": "AGENT1"}, lambda agent: agent.email.startswith("agent1")),
         ({"team": "Service Desk – Café"}, lambda agent: 3 in agent.team_ids),
         ({"team_id": "3"}, lambda agent: 3 in agent.team_ids),
+        ({"team_id": "1", "team": "1st Line Support"}, lambda agent: 1 in agent.team_ids),
         ({"team": "No Such Team"}, lambda agent: False),
         ({"role": "1"}, lambda agent: ROLE["Administrator"].id in agent.role_ids),
         (
@@ -292,24 +362,65 @@ def test_agent_list_filters(api: httpx.Client, params: dict, keep: Callable) -> 
     assert ids(api.get("/api/agent", params=params).json()) == expected
 
 
+def test_team_filters_skip_rows_that_are_not_memberships(api: httpx.Client) -> None:
+    by_id = api.get("/api/agent", params={"team_id": "1"}).json()
+    by_name = api.get("/api/agent", params={"team": "1st Line Support"}).json()
+
+    # Agent 4 has a row for team 1 with in_section false; 6 and 40 are disabled.
+    assert ids(by_id) == ids(by_name) == [2, 17, 18, 34, 38]
+
+
+def test_role_filter_matches_the_roles_id_int(api: httpx.Client) -> None:
+    administrators = api.get("/api/agent", params={"role": "1"}).json()
+    read_only = api.get("/api/agent", params={"role": "4", "includedisabled": "true"}).json()
+
+    assert ids(administrators) == [2]
+    assert ids(read_only) == [
+        *(4, 10, 11, 15, 16, 17, 18, 20, 21, 22, 23),
+        *(26, 27, 28, 30, 31, 32, 33, 37, 38, 39, 41),
+    ]
+    assert all("Read Only" in row["role_list"].split(", ") for row in read_only)
+
+
+def test_ignored_role_filter_answers_every_agent(sim: Simulator, api: httpx.Client) -> None:
+    sim.config.ignore_role_filter = True
+
+    assert ids(api.get("/api/agent", params={"role": "1"}).json()) == expected_ids()
+    assert ids(api.get("/api/agent", params={"role": "1", "team_id": "1"}).json()) == [
+        2,
+        17,
+        18,
+        34,
+        38,
+    ]
+
+
 PAGE_2 = {"pageinate": "true", "page_no": "2", "page_size": "10"}
 
 
-def test_envelope_paging(api: httpx.Client) -> None:
+@pytest.mark.parametrize("key", ["results", "agents"])
+def test_envelope_paging(sim: Simulator, api: httpx.Client, key: str) -> None:
+    sim.config.agent_paging = key  # type: ignore[assignment]
+
     body = api.get("/api/agent", params=PAGE_2).json()
 
-    assert list(body) == ["page_no", "page_size", "record_count", "results"]
+    assert list(body) == ["page_no", "page_size", "record_count", key]
     assert (body["page_no"], body["page_size"], body["record_count"]) == (2, 10, 32)
-    assert ids(body["results"]) == expected_ids()[10:20]
+    assert ids(body[key]) == expected_ids()[10:20]
 
 
-def test_envelope_paging_without_record_count(sim: Simulator, api: httpx.Client) -> None:
-    sim.config.include_record_count = False
+def test_paged_rows_are_under_results_by_default() -> None:
+    assert SimulatorConfig().agent_paging == "results"
+
+
+@pytest.mark.parametrize("key", ["results", "agents"])
+def test_envelope_paging_without_record_count(sim: Simulator, api: httpx.Client, key: str) -> None:
+    sim.config.agent_paging, sim.config.include_record_count = key, False  # type: ignore[assignment]
 
     body = api.get("/api/agent", params=PAGE_2).json()
 
-    assert list(body) == ["page_no", "page_size", "results"]
-    assert ids(body["results"]) == expected_ids()[10:20]
+    assert list(body) == ["page_no", "page_size", key]
+    assert ids(body[key]) == expected_ids()[10:20]
 
 
 def test_bare_paging_answers_the_page_as_an_array(sim: Simulator, api: httpx.Client) -> None:
@@ -361,27 +472,79 @@ def test_non_numeric_paging_parameter_is_a_400(api: httpx.Client) -> None:
     assert set(response.json()) == {"ClassName", "Message"}
 
 
-def test_omitted_memberships_leave_list_rows_without_roles_or_teams(
-    sim: Simulator, api: httpx.Client
+@pytest.mark.parametrize("rows", ["openapi", "detailed"])
+def test_omitted_memberships_leave_list_rows_without_roles_teams_or_role_list(
+    sim: Simulator, api: httpx.Client, rows: str
 ) -> None:
-    sim.config.omit_memberships = True
+    sim.config.omit_memberships, sim.config.agent_rows = True, rows  # type: ignore[assignment]
 
     row = api.get("/api/agent", params={"includeroles": "true"}).json()[0]
-    detail = api.get("/api/agent/2").json()
+    detail = api.get("/api/agent/2", params={"includedetails": "true"}).json()
 
-    assert ("roles" in row, "teams" in row) == (False, False)
-    assert (len(detail["roles"]), len(detail["teams"])) == (3, 2)
+    assert list(row) == LIST_ROW_KEYS[:-2] + (
+        ["is_admin", "department"] if rows == "detailed" else []
+    )
+    assert (len(detail["roles"]), len(detail["teams"]), detail["role_list"]) == (
+        3,
+        2,
+        "Administrator, Agent, Change Manager",
+    )
+
+
+def test_omitted_teams_leave_rows_with_role_list(sim: Simulator, api: httpx.Client) -> None:
+    sim.config.omit_teams = True
+
+    row = api.get("/api/agent").json()[0]
+
+    assert list(row) == LIST_ROW_KEYS[:-1]
+    assert row["role_list"] == "Administrator, Agent, Change Manager"
 
 
 # --- agents: detail, writes, deletes --------------------------------------------------------------
 
 
-def test_agent_detail(sim: Simulator, api: httpx.Client) -> None:
+def test_agent_detail_is_halos_uname(sim: Simulator, api: httpx.Client) -> None:
     response = api.get("/api/agent/4", params={"includedetails": "true"})
 
-    assert response.json() == sim.get_agent(4)
-    assert response.json()["name"] == 'Robert "Bobby" Tables'
-    assert [role["name"] for role in response.json()["roles"]] == ["Agent", "Read Only"]
+    detail = response.json()
+    assert detail == sim.get_agent(4)
+    assert list(detail) == DETAIL_KEYS
+    assert detail["name"] == 'Robert "Bobby" Tables'
+    assert detail["roles"] == [
+        {"id": ROLE[name].id, "name": name} for name in ("Agent", "Read Only")
+    ]
+    assert (detail["role_list"], detail["is_admin"], detail["department"]) == (
+        "Agent, Read Only",
+        False,
+        "IT Operations",
+    )
+    assert detail["teams"] == [membership(2), membership(1, in_section=False)]
+    assert (detail["_is_a_teammanager"], sim.get_agent(2)["_is_a_teammanager"]) == (False, True)
+
+
+def test_team_manager_means_manager_of_a_membership(sim: Simulator) -> None:
+    sim.set_membership(4, 1, is_manager=True)  # the row with in_section false
+
+    assert sim.get_agent(4)["_is_a_teammanager"] is False
+    sim.set_membership(4, 2, is_manager=True)
+    assert sim.get_agent(4)["_is_a_teammanager"] is True
+
+
+@pytest.mark.parametrize(
+    ("rows", "extra"), [("openapi", []), ("detailed", ["is_admin", "department"])]
+)
+def test_agent_detail_without_includedetails_is_a_list_row(
+    sim: Simulator, api: httpx.Client, rows: str, extra: list[str]
+) -> None:
+    sim.config.agent_rows = rows  # type: ignore[assignment]
+
+    plain = api.get("/api/agent/2").json()
+    me = api.get("/api/agent/me").json()
+
+    assert list(plain) == [*LIST_ROW_KEYS, *extra]
+    assert plain == {key: sim.get_agent(2)[key] for key in plain}
+    assert list(me) == [*LIST_ROW_KEYS, *extra]
+    assert list(api.get("/api/agent/me", params={"includedetails": "true"}).json()) == DETAIL_KEYS
 
 
 def test_unknown_agent_is_a_404_with_a_halo_error_body(api: httpx.Client) -> None:
@@ -405,10 +568,12 @@ def test_creating_one_agent_answers_201_with_the_object(sim: Simulator, api: htt
 
     assert response.status_code == 201
     created = response.json()
+    assert list(created) == DETAIL_KEYS
     assert (created["id"], created["firstname"], created["surname"]) == (42, "Nadia", "Haddad")
     assert (created["team"], created["department"]) == ("Закупки", "Procurement")
-    assert [team["team_id"] for team in created["teams"]] == [6]
-    assert api.get("/api/agent/42").json() == created == sim.get_agent(42)
+    assert (created["teams"], created["roles"], created["role_list"]) == ([membership(6)], [], "")
+    detail = api.get("/api/agent/42", params={"includedetails": "true"}).json()
+    assert detail == created == sim.get_agent(42)
 
 
 def test_creating_several_agents_answers_an_array(api: httpx.Client) -> None:
@@ -427,9 +592,17 @@ def test_creating_several_agents_answers_an_array(api: httpx.Client) -> None:
         [{"email": "nameless@example.com"}],
         [{"name": "Fine Person"}, {"name": ""}],
         [{"id": 9999, "isdisabled": True}],
+        [{"id": 2.5, "isdisabled": True}],
+        [{"id": "2", "isdisabled": True}],
         [{"id": 2, "roles": [{"id": "00000000-0000-0000-0000-000000000000"}]}],
+        [{"id": 2, "add_roles": [{"id": "00000000-0000-0000-0000-000000000000"}]}],
+        [{"id": 2, "add_roles": {"id": ROLE["Read Only"].id}}],
         [{"id": 2, "teams": [{"team_id": 999}]}],
+        [{"id": 2, "teams": [{"team_id": 4, "is_manager": "yes"}]}],
+        [{"id": 2, "teams": [{"is_manager": True}]}],
         [{"id": 2, "team": "No Such Team"}],
+        # Checked before anything is saved: the valid first element is not written either.
+        [{"id": 2, "roles": [], "teams": []}, {"id": 3, "teams": [{"team_id": 2.5}]}],
         {"name": "Not In An Array"},
     ],
 )
@@ -446,34 +619,128 @@ def test_invalid_agent_writes_are_400_and_change_nothing(
     assert len(api.get("/api/agent").json()) == 32
 
 
+@pytest.mark.parametrize(
+    ("value", "shown"), [(18.5, "18.5"), (True, "true"), ("3", '"3"'), (None, "null")]
+)
+def test_an_id_that_is_not_an_integer_is_refused_naming_the_value(
+    api: httpx.Client, value: object, shown: str
+) -> None:
+    response = api.post("/api/agent", json=[{"id": 2, "teams": [{"team_id": value}]}])
+
+    assert response.status_code == 400
+    assert response.json() == {
+        "ClassName": "System.Exception",
+        "Message": f"The value {shown} is not valid for team_id.",
+    }
+
+
+def test_integral_float_ids_are_accepted_in_agent_writes(sim: Simulator, api: httpx.Client) -> None:
+    response = api.post(
+        "/api/agent", json=[{"id": 2.0, "teams": [{"team_id": 4.0, "role_id": 7.0}]}]
+    )
+
+    assert response.status_code == 201
+    assert response.json()["id"] == 2
+    assert sim.get_agent(2)["teams"] == [membership(4, role_id=7)]
+    assert type(sim.get_agent(2)["teams"][0]["role_id"]) is int
+
+
 def test_replace_writes_make_the_posted_list_the_set(sim: Simulator, api: httpx.Client) -> None:
     response = api.post("/api/agent", json=[{"id": 2, "roles": [{"id": ROLE["Read Only"].id}]}])
 
     assert [role["name"] for role in response.json()["roles"]] == ["Read Only"]
-    assert [role["name"] for role in sim.get_agent(2)["roles"]] == ["Read Only"]
-    assert sim.get_agent(2)["is_admin"] is False
+    assert role_names(sim, 2) == ["Read Only"]
+    assert (sim.get_agent(2)["is_admin"], sim.get_agent(2)["role_list"]) == (False, "Read Only")
+
+
+def test_replace_writes_give_rows_posted_with_only_a_team_id_new_flags(
+    sim: Simulator, api: httpx.Client
+) -> None:
+    response = api.post("/api/agent", json=[{"id": 2, "teams": [{"team_id": 1}, {"team_id": 3}]}])
+
+    assert response.json()["teams"] == [membership(1), membership(3)]
+    assert sim.get_agent(2)["teams"] == [membership(1), membership(3)]
+    assert sim.get_agent(2)["_is_a_teammanager"] is False
+
+
+def test_writing_rows_back_as_read_keeps_their_flags(sim: Simulator, api: httpx.Client) -> None:
+    read = api.get("/api/agent/2", params={"includedetails": "true"}).json()["teams"]
+
+    api.post(
+        "/api/agent",
+        json=[
+            {"id": 2, "teams": [*read, {"team_id": 4, "forprojects": True, "role_name": "Lead"}]}
+        ],
+    )
+
+    assert sim.get_agent(2)["teams"] == [
+        membership(1, **ZOE_TEAM_1),
+        membership(3),
+        membership(4, forprojects=True, role_name="Lead"),
+    ]
+    assert sim.get_agent(2)["_is_a_teammanager"] is True
 
 
 def test_merge_writes_add_but_never_remove(sim: Simulator, api: httpx.Client) -> None:
     sim.config.array_writes = "merge"
 
     api.post("/api/agent", json=[{"id": 2, "roles": [{"id": ROLE["Read Only"].id}]}])
-    api.post("/api/agent", json=[{"id": 2, "teams": [{"team_id": 4}]}])
+    api.post(
+        "/api/agent",
+        json=[{"id": 2, "teams": [{"team_id": 4, "is_manager": True}, {"team_id": 1}]}],
+    )
 
     agent = sim.get_agent(2)
-    assert [role["name"] for role in agent["roles"]] == [
-        "Administrator",
-        "Agent",
-        "Change Manager",
-        "Read Only",
-    ]
-    assert [team["team_id"] for team in agent["teams"]] == [1, 3, 4]
+    assert role_names(sim, 2) == ["Administrator", "Agent", "Change Manager", "Read Only"]
+    # Team 1 was posted with only its id: its row is replaced in place, flags reset.
+    assert agent["teams"] == [membership(1), membership(3), membership(4, is_manager=True)]
+
+
+@pytest.mark.parametrize(
+    ("mode", "after_both"),
+    [
+        ("replace", ["Change Manager", "Agent"]),
+        ("merge", ["Agent", "Read Only", "Administrator", "Change Manager"]),
+    ],
+)
+def test_add_roles_adds_in_either_mode_after_roles(
+    sim: Simulator, api: httpx.Client, mode: str, after_both: list[str]
+) -> None:
+    sim.config.array_writes = mode  # type: ignore[assignment]
+
+    added = api.post(
+        "/api/agent", json=[{"id": 4, "add_roles": [{"id": ROLE["Administrator"].id}]}]
+    )
+    assert role_names(sim, 4) == ["Agent", "Read Only", "Administrator"]
+    api.post(
+        "/api/agent",
+        json=[
+            {
+                "id": 4,
+                "roles": [{"id": ROLE["Change Manager"].id}],
+                "add_roles": [{"id": ROLE["Agent"].id}],
+            }
+        ],
+    )
+
+    assert added.json()["is_admin"] is True
+    assert role_names(sim, 4) == after_both
+    assert sim.get_agent(4)["role_list"] == ", ".join(after_both)
 
 
 def test_team_writes_replace_memberships(sim: Simulator, api: httpx.Client) -> None:
     api.post("/api/agent", json=[{"id": 2, "teams": [{"team_id": 4}, {"team_id": 6}]}])
 
     assert [team["team_id"] for team in sim.get_agent(2)["teams"]] == [4, 6]
+
+
+def test_setting_the_default_team_makes_a_row_a_membership(
+    sim: Simulator, api: httpx.Client
+) -> None:
+    api.post("/api/agent", json=[{"id": 4, "team": "1st Line Support"}])
+
+    agent = sim.get_agent(4)
+    assert (agent["team"], agent["teams"]) == ("1st Line Support", [membership(2), membership(1)])
 
 
 def test_write_lag_shows_the_previous_version_for_a_while(
@@ -526,6 +793,7 @@ def test_deleting_a_team_removes_its_memberships(sim: Simulator, api: httpx.Clie
 
     agent = sim.get_agent(2)
     assert ([team["team_id"] for team in agent["teams"]], agent["team"]) == ([3], None)
+    assert sim.get_agent(4)["teams"] == [membership(2)]  # its in_section false row goes too
     assert api.get("/api/team/1").status_code == 404
 
 
@@ -579,6 +847,7 @@ def test_teams_hide_inactive_ones_unless_asked(api: httpx.Client) -> None:
 def test_team_detail_lists_its_agents_when_asked(api: httpx.Client) -> None:
     plain = api.get("/api/team/3").json()
     with_agents = api.get("/api/team/3", params={"includeagents": "true"}).json()
+    team_1 = api.get("/api/team/1", params={"includeagents": "true"}).json()
 
     assert "agents" not in plain
     members = [agent.id for agent in DATASET.agents if 3 in agent.team_ids]
@@ -587,27 +856,71 @@ def test_team_detail_lists_its_agents_when_asked(api: httpx.Client) -> None:
         "team_id": 3,
         "team_name": "Service Desk – Café",
         "department_id": 1,
-        "is_manager": False,
         "in_section": True,
+        "is_manager": False,
+        "fortickets": True,
+        "foropps": False,
+        "forprojects": False,
+        "unassigned_access": False,
+        "otheragent_access": False,
+        "no_config_access": False,
+        "role_id": None,
+        "role_name": None,
+        "agent_id": 2,
+        "agent_name": "Zoë Müller",
+    }
+    # Each agent's own row; agent 4's row for team 1 is not a membership.
+    assert [entry["agent_id"] for entry in team_1["agents"]] == [2, 6, 17, 18, 34, 38, 40]
+    assert team_1["agents"][0] == membership(1, **ZOE_TEAM_1) | {
         "agent_id": 2,
         "agent_name": "Zoë Müller",
     }
     assert api.get("/api/team/99").status_code == 404
 
 
-def test_ticket_types_and_statuses(sim: Simulator, api: httpx.Client) -> None:
+def test_ticket_types_are_halos_request_type_list(sim: Simulator, api: httpx.Client) -> None:
     types = api.get("/api/tickettype").json()
     sim.config.tickettypes_shape = "envelope"
     enveloped = api.get("/api/tickettype").json()
 
-    assert [(t["id"], t["name"]) for t in types] == [
-        (1, "Incident"),
-        (3, "Service Request"),
-        (25, "Access Request"),
+    assert types == [
+        {
+            "id": 1,
+            "name": "Incident",
+            "use": "incident",
+            "group_id": 1,
+            "fieldidlist": [3, 4, 12],
+            "hasmandatorytechfields": False,
+            "hasmandatoryuserfields": False,
+            "cancreate": True,
+        },
+        {
+            "id": 3,
+            "name": "Service Request",
+            "use": "request",
+            "group_id": 2,
+            "fieldidlist": [3, 4],
+            "hasmandatorytechfields": False,
+            "hasmandatoryuserfields": False,
+            "cancreate": True,
+        },
+        {
+            "id": 25,
+            "name": "Access Request",
+            "use": "request",
+            "group_id": 2,
+            "fieldidlist": [3, 4, 15, 201, 202],
+            "hasmandatorytechfields": True,
+            "hasmandatoryuserfields": False,
+            "cancreate": True,
+        },
     ]
-    assert set(types[0]) == {"id", "name", "use", "initial_status", "allowed_status", "fields"}
+    assert list(types[0]) == list(types[2])
     assert enveloped == {"tickettypes": types}
-    assert api.get("/api/status").json() == [
+
+
+def test_statuses_of_every_type_unless_one_is_asked_for(api: httpx.Client) -> None:
+    ticket = [
         {"id": 1, "name": "New"},
         {"id": 2, "name": "In Progress"},
         {"id": 3, "name": "Waiting on User"},
@@ -616,11 +929,23 @@ def test_ticket_types_and_statuses(sim: Simulator, api: httpx.Client) -> None:
         {"id": 10, "name": "Cancelled"},
     ]
 
+    assert api.get("/api/status", params={"type": "ticket"}).json() == ticket
+    assert api.get("/api/status").json() == [
+        *ticket,
+        {"id": 20, "name": "New"},
+        {"id": 21, "name": "Closed"},
+    ]
+    assert api.get("/api/status", params={"type": "project"}).json() == [
+        {"id": 21, "name": "Closed"}
+    ]
+
 
 # --- tickets and actions ----------------------------------------------------------------------
 
 
-def open_ticket(api: httpx.Client, summary: str, tickettype_id: int = 25, **fields) -> dict:
+def open_ticket(api: httpx.Client, summary: str, tickettype_id: float = 25, **fields) -> dict:
+    if tickettype_id == 25:  # access requests must name a category
+        fields = {"category_1": "Access"} | fields
     response = api.post(
         "/api/tickets", json=[{"summary": summary, "tickettype_id": tickettype_id, **fields}]
     )
@@ -642,23 +967,106 @@ def test_creating_a_ticket(sim: Simulator, api: httpx.Client) -> None:
         "datecreated",
         "dateclosed",
         "customfields",
+        "category_1",
+        "team_id",
     }
     assert (ticket["id"], ticket["status_id"], ticket["team"]) == (1001, 2, 'Security "Red" Team')
-    assert ticket["dateclosed"] == "1900-01-01T00:00:00"
+    assert ticket["dateclosed"] == UNSET_DATE
     assert datetime.fromisoformat(ticket["datecreated"]).year >= 2025
     assert open_ticket(api, "Printer jam", tickettype_id=3)["status_id"] == 1
+    assert open_ticket(api, "Printer on fire", tickettype_id=1, status_id=3)["status_id"] == 3
+    assert api.get("/api/tickets/1001").json() == ticket == sim.tickets[0]
+
+
+def test_a_created_ticket_keeps_every_posted_field(sim: Simulator, api: httpx.Client) -> None:
+    ticket = open_ticket(
+        api,
+        "Grant Agent to agent 9",
+        category_1="Access>Grant",
+        client_id=12,
+        user_id=34,
+        tags=[{"text": "access"}],
+        customfields=[{"name": "CFAccessAction", "value": "grant"}],
+    )
+
+    assert {
+        name: ticket[name]
+        for name in ("category_1", "client_id", "user_id", "tags", "customfields")
+    } == {
+        "category_1": "Access>Grant",
+        "client_id": 12,
+        "user_id": 34,
+        "tags": [{"text": "access"}],
+        "customfields": [{"name": "CFAccessAction", "value": "grant"}],
+    }
+    assert (ticket["id"], ticket["details"], ticket["agent_id"]) == (1001, "", None)
     assert api.get("/api/tickets/1001").json() == ticket == sim.tickets[0]
 
 
 @pytest.mark.parametrize(
+    "body",
+    [
+        [{"summary": "Grant Agent", "tickettype_id": 25}],
+        [{"summary": "Grant Agent", "tickettype_id": 25, "category_1": None}],
+        [{"summary": "Grant Agent", "tickettype_id": 25, "category_1": ""}],
+        [
+            {"summary": "Printer jam", "tickettype_id": 3},
+            {"summary": "Grant Agent", "tickettype_id": 25, "details": "please"},
+        ],
+    ],
+)
+def test_a_missing_mandatory_field_is_a_400_naming_it_and_stores_nothing(
+    sim: Simulator, api: httpx.Client, body: list[dict]
+) -> None:
+    response = api.post("/api/tickets", json=body)
+
+    assert (response.status_code, response.json()) == (400, {"Message": "Category is required"})
+    assert sim.tickets == []
+    assert api.get("/api/tickets").json() == {"record_count": 0, "tickets": []}
+
+
+@pytest.mark.parametrize(
     "element",
-    [{"tickettype_id": 25}, {"summary": "x", "tickettype_id": 2}, {"summary": "x"}, {"id": 5}],
+    [
+        {"tickettype_id": 25},
+        {"summary": "x", "tickettype_id": 2},
+        {"summary": "x"},
+        {"id": 5},
+        {"summary": "x", "tickettype_id": 3.5},
+        {"summary": "x", "tickettype_id": 3, "status_id": 99},
+    ],
 )
 def test_invalid_ticket_writes_are_400(api: httpx.Client, element: dict) -> None:
     response = api.post("/api/tickets", json=[element])
 
     assert response.status_code == 400
     assert set(response.json()) == {"ClassName", "Message"}
+
+
+def test_integral_float_ids_are_accepted_in_ticket_writes(
+    sim: Simulator, api: httpx.Client
+) -> None:
+    ticket = open_ticket(api, "Grant Agent", tickettype_id=25.0, status_id=3.0, team_id=4.0)
+    updated = api.post("/api/tickets", json=[{"id": 1001.0, "status_id": 9.0}])
+    action = api.post("/api/actions", json=[{"ticket_id": 1001.0, "new_status": 2.0}])
+
+    assert (ticket["tickettype_id"], ticket["team"]) == (25, 'Security "Red" Team')
+    assert (updated.status_code, action.status_code) == (201, 201)
+    stored, stored_action = sim.tickets[0], sim.actions[0]
+    assert [type(stored[name]) for name in ("id", "tickettype_id", "status_id", "team_id")] == [
+        int
+    ] * 4
+    assert (stored["status_id"], stored_action["ticket_id"], stored_action["new_status"]) == (
+        2,
+        1001,
+        2,
+    )
+    assert (type(stored_action["ticket_id"]), type(stored_action["new_status"])) == (int, int)
+    refused = api.post("/api/actions", json=[{"ticket_id": 1001.5, "note": "x"}])
+    assert refused.json() == {
+        "ClassName": "System.Exception",
+        "Message": "The value 1001.5 is not valid for ticket_id.",
+    }
 
 
 def test_updating_a_ticket_to_a_closed_status_sets_dateclosed(api: httpx.Client) -> None:
@@ -670,7 +1078,7 @@ def test_updating_a_ticket_to_a_closed_status_sets_dateclosed(api: httpx.Client)
 
     updated = response.json()
     assert (response.status_code, updated["status_id"], updated["details"]) == (201, 9, "done")
-    assert updated["dateclosed"] != "1900-01-01T00:00:00"
+    assert updated["dateclosed"] != UNSET_DATE
     assert updated["datecreated"] == ticket["datecreated"]
     assert api.get(f"/api/tickets/{ticket['id']}").json() == updated
     assert api.get("/api/tickets/4242").status_code == 404
@@ -710,17 +1118,74 @@ def test_actions_are_notes_on_tickets(sim: Simulator, api: httpx.Client) -> None
     listed = api.get("/api/actions", params={"ticket_id": ticket["id"]}).json()
     assert listed == {"record_count": 1, "actions": [action]}
     assert [a["note"] for a in sim.actions] == ["Applied", "Elsewhere"]
+    assert api.get(f"/api/tickets/{ticket['id']}").json() == ticket  # a note changes nothing
+    no_status = api.post("/api/actions", json=[{"ticket_id": ticket["id"], "new_status": None}])
+    assert (no_status.status_code, sim.tickets[0]) == (201, ticket)
     assert api.post("/api/actions", json=[{"ticket_id": 4242, "note": "x"}]).status_code == 400
+
+
+def test_an_action_with_new_status_changes_the_status_and_nothing_else(
+    sim: Simulator, api: httpx.Client
+) -> None:
+    ticket = open_ticket(api, "Grant Agent to agent 9", details="Agent 9 needs Agent.")
+
+    response = api.post(
+        "/api/actions",
+        json=[
+            {
+                "ticket_id": ticket["id"],
+                "outcome": "Resolved",
+                "note": "Granted Agent.",
+                "hiddenfromuser": False,
+                "new_status": 9,
+            }
+        ],
+    )
+
+    action = response.json()
+    assert (response.status_code, list(action)) == (
+        201,
+        ["ticket_id", "outcome", "note", "hiddenfromuser", "new_status", "id", "datetime"],
+    )
+    closed = api.get(f"/api/tickets/{ticket['id']}").json()
+    assert closed == ticket | {"status_id": 9, "dateclosed": closed["dateclosed"]}
+    assert closed["details"] == "Agent 9 needs Agent."
+    assert closed["dateclosed"] != UNSET_DATE
+    reopened = api.post("/api/actions", json=[{"ticket_id": ticket["id"], "new_status": 2}])
+    assert (reopened.status_code, sim.tickets[0]["status_id"]) == (201, 2)
+    assert sim.tickets[0]["dateclosed"] == closed["dateclosed"]
+
+
+def test_an_action_with_an_unknown_status_is_a_400_and_changes_nothing(
+    sim: Simulator, api: httpx.Client
+) -> None:
+    ticket = open_ticket(api, "Grant Agent")
+
+    response = api.post(
+        "/api/actions",
+        json=[
+            {"ticket_id": ticket["id"], "note": "first", "new_status": 9},
+            {"ticket_id": ticket["id"], "note": "second", "new_status": 99},
+        ],
+    )
+
+    assert (response.status_code, response.json()) == (
+        400,
+        {"ClassName": "System.Exception", "Message": "Status 99 does not exist."},
+    )
+    assert (sim.actions, sim.tickets) == ([], [ticket])
 
 
 # --- rate limit, server errors, latency -----------------------------------------------------------
 
 
-@pytest.mark.parametrize("retry_after", [True, False])
+@pytest.mark.parametrize("retry_after", [None, True, False])
 def test_rate_limit_answers_plain_text_429(
-    sim: Simulator, api: httpx.Client, clock: FakeClock, retry_after: bool
+    sim: Simulator, api: httpx.Client, clock: FakeClock, retry_after: bool | None
 ) -> None:
-    sim.config.rate_limit_per_5_min, sim.config.send_retry_after = 3, retry_after
+    sim.config.rate_limit_per_5_min = 3
+    if retry_after is not None:  # None: as configured by default, which is without Retry-After
+        sim.config.send_retry_after = retry_after
 
     statuses = []
     for _ in range(3):
@@ -736,6 +1201,118 @@ def test_rate_limit_answers_plain_text_429(
     assert refused.headers.get("Retry-After") == ("271" if retry_after else None)
     clock.now += 271
     assert api.get("/api/roles").status_code == 200
+
+
+def test_rate_limit_window_frees_requests_one_by_one_as_they_age(
+    sim: Simulator, api: httpx.Client, clock: FakeClock
+) -> None:
+    sim.config.rate_limit_per_5_min, sim.config.rate_window_s = 2, 60
+    sim.config.send_retry_after = True
+
+    def status_at(offset_s: float) -> int:
+        clock.now = 1000 + offset_s
+        return api.get("/api/roles").status_code
+
+    assert [status_at(0), status_at(10)] == [200, 200]
+    refused = api.get("/api/roles")
+    assert (refused.status_code, refused.headers["Retry-After"]) == (429, "51")
+    assert refused.text == "Rate Limit Reached - 2 Requests per rolling 5 minute window"
+    # The request at 0 has left the window, the one at 10 has not: one slot, not a reset.
+    assert [status_at(60.5), status_at(61)] == [200, 429]
+    assert [status_at(70.5), status_at(71)] == [200, 429]
+    assert status_at(121) == 200
+
+
+def test_changing_the_limit_or_the_window_starts_a_fresh_window(
+    sim: Simulator, api: httpx.Client
+) -> None:
+    sim.config.rate_limit_per_5_min = 1
+
+    first = [api.get("/api/roles").status_code for _ in range(2)]
+    sim.config.rate_window_s = 30
+    second = [api.get("/api/roles").status_code for _ in range(2)]
+    sim.config.rate_limit_per_5_min = 2
+    third = [api.get("/api/roles").status_code for _ in range(3)]
+
+    assert (first, second, third) == ([200, 429], [200, 429], [200, 200, 429])
+
+
+def test_halo_defaults_five_minutes_and_no_retry_after() -> None:
+    config = SimulatorConfig()
+
+    assert (config.rate_window_s, config.send_retry_after) == (300.0, False)
+
+
+# --- ids rendered as floats -------------------------------------------------------------------
+
+
+def test_some_ids_are_floats_by_default(api: httpx.Client) -> None:
+    roles = api.get("/api/roles")
+    team = api.get("/api/team").json()[0]
+    row = api.get("/api/agent").json()[0]
+
+    assert [type(role["id_int"]) for role in roles.json()] == [float] * 5
+    assert '"id_int": 1.0,' in roles.text
+    assert (type(team["id"]), type(team["department_id"])) == (int, float)
+    assert [type(row["teams"][0][key]) for key in ("team_id", "department_id", "in_section")] == [
+        int,
+        float,
+        bool,
+    ]
+    assert type(row["id"]) is int
+
+
+def test_all_ids_are_floats_when_switched_on(sim: Simulator, api: httpx.Client) -> None:
+    sim.config.float_ids = "all"
+
+    ticket = open_ticket(api, "Grant Agent", team_id=4, agent_id=2, client_id=12)
+    action = api.post("/api/actions", json=[{"ticket_id": 1001, "note": "x"}]).json()
+    row = api.get("/api/agent", params={"team_id": "1"}).json()[0]
+    roles = api.get("/api/roles").json()
+    team = api.get("/api/team/1", params={"includeagents": "true"}).json()
+
+    floats = {"id", "status_id", "tickettype_id", "team_id", "agent_id"}
+    assert {name for name, value in ticket.items() if type(value) is float} == floats
+    assert (ticket["id"], ticket["client_id"]) == (1001.0, 12)  # client_id is not an id key
+    assert (type(action["id"]), type(action["ticket_id"])) == (float, float)
+    assert (type(row["id"]), type(row["isdisabled"])) == (float, bool)
+    assert [type(row["teams"][0][key]) for key in ("team_id", "department_id")] == [float] * 2
+    assert [(type(role["id"]), type(role["id_int"])) for role in roles] == [(str, float)] * 5
+    assert [type(team[key]) for key in ("id", "department_id")] == [float] * 2
+    assert [type(team["agents"][0][key]) for key in ("team_id", "agent_id")] == [float] * 2
+    assert type(sim.tickets[0]["id"]) is int  # only answers are rendered so
+
+
+def test_no_ids_are_floats_when_switched_off(sim: Simulator, api: httpx.Client) -> None:
+    sim.config.float_ids = "none"
+
+    roles = api.get("/api/roles").json()
+    row = api.get("/api/agent").json()[0]
+
+    assert [type(role["id_int"]) for role in roles] == [int] * 5
+    assert type(row["teams"][0]["department_id"]) is int
+
+
+def test_float_ids_keep_pages_fast() -> None:
+    sim = Simulator(generate_dataset(agents=2_000, teams=50, roles=20))
+    params = {"pageinate": "true", "page_size": "100", "includeroles": "true"}
+
+    def seconds_per_page(mode: str) -> float:
+        # The best of a few rounds, so a busy machine does not decide the comparison.
+        sim.config.float_ids = mode  # type: ignore[assignment]
+        rounds = []
+        for _ in range(3):
+            started = time.perf_counter()
+            for page_no in range(1, 11):
+                client.get("/api/agent", params=params | {"page_no": str(page_no)})
+            rounds.append((time.perf_counter() - started) / 10)
+        return min(rounds)
+
+    with httpx.Client(transport=sim.transport(), base_url="http://halo.test") as client:
+        client.headers["Authorization"] = f"Bearer {fetch_token(client)}"
+        plain, every = seconds_per_page("none"), seconds_per_page("all")
+
+    assert every < max(2 * plain, plain + 0.005)
 
 
 def test_server_errors_mix_json_500s_and_html_503s(sim: Simulator, api: httpx.Client) -> None:
@@ -919,6 +1496,7 @@ def test_state_helpers_take_effect_at_once(sim: Simulator) -> None:
         [{"id": role_id, "name": "Auditor"}],
     )
     assert sim.get_agent(agent_id)["team"] == "2nd Line Support"
+    assert sim.get_agent(agent_id)["teams"] == [membership(2)]
     assert [team["team_id"] for team in sim.get_agent(3)["teams"]] == [1, 2]
     assert sim.get_agent(4)["isdisabled"] is True
     with pytest.raises(KeyError):
@@ -926,6 +1504,34 @@ def test_state_helpers_take_effect_at_once(sim: Simulator) -> None:
     sim.delete_agent(agent_id)
     with pytest.raises(KeyError):
         sim.get_agent(agent_id)
+
+
+def test_set_agent_teams_keeps_the_flags_of_teams_it_keeps(sim: Simulator) -> None:
+    sim.set_agent_teams(2, [3, 4, 1])
+    sim.set_agent_teams(4, [1])  # its in_section false row becomes a membership
+
+    assert sim.get_agent(2)["teams"] == [membership(3), membership(4), membership(1, **ZOE_TEAM_1)]
+    assert sim.get_agent(4)["teams"] == [membership(1)]
+    with pytest.raises(KeyError):
+        sim.set_agent_teams(2, [99])
+
+
+def test_set_membership_adds_or_changes_one_row(sim: Simulator) -> None:
+    sim.set_membership(9, 3, is_manager=True, role_id=7, role_name="Lead")
+    sim.set_membership(9, 2, in_section=False)
+    sim.set_membership(2, 1, is_manager=False)
+
+    assert sim.get_agent(9)["teams"] == [
+        membership(3, is_manager=True, role_id=7, role_name="Lead"),
+        membership(2, in_section=False),
+    ]
+    assert sim.get_agent(2)["teams"][0] == membership(1, **ZOE_TEAM_1 | {"is_manager": False})
+    assert (sim.get_agent(9)["_is_a_teammanager"], sim.get_agent(2)["_is_a_teammanager"]) == (
+        True,
+        False,
+    )
+    with pytest.raises(KeyError):
+        sim.set_membership(9, 99, is_manager=True)
 
 
 def test_added_role_is_served(sim: Simulator, api: httpx.Client) -> None:
@@ -948,6 +1554,7 @@ def test_simulators_from_one_dataset_do_not_share_state() -> None:
 
     assert second.get_agent(2)["isdisabled"] is False
     assert [team["team_id"] for team in second.get_agent(2)["teams"]] == [1, 3]
+    assert second.get_agent(4)["teams"] == [membership(2), membership(1, in_section=False)]
 
 
 def test_serve_gives_a_loopback_url_and_stops_on_exit() -> None:
@@ -979,6 +1586,16 @@ def test_default_dataset_holds_the_awkward_cases() -> None:
     assert agents[6].isdisabled and len(agents[6].role_ids) == 2
     assert "'" in agents[3].name and '"' in agents[4].name
     assert (agents[2].name, agents[5].name) == ("Zoë Müller", "Дмитрий Иванов")
+    assert agents[2].teams == (
+        Membership(
+            1, is_manager=True, foropps=True, unassigned_access=True, otheragent_access=True
+        ),
+        Membership(3),
+    )
+    assert (agents[4].teams, agents[4].team_ids) == (
+        (Membership(2), Membership(1, in_section=False)),
+        (2,),
+    )
     assert all(agent.email.isascii() for agent in DATASET.agents)
     assert [team.name for team in DATASET.teams][:6] == [
         "1st Line Support",
@@ -988,6 +1605,22 @@ def test_default_dataset_holds_the_awkward_cases() -> None:
         "Legacy Apps (retired)",
         "Закупки",
     ]
+
+
+def test_a_new_membership_has_halos_defaults() -> None:
+    assert Membership(5) == Membership(
+        team_id=5,
+        in_section=True,
+        is_manager=False,
+        fortickets=True,
+        foropps=False,
+        forprojects=False,
+        unassigned_access=False,
+        otheragent_access=False,
+        no_config_access=False,
+        role_id=None,
+        role_name=None,
+    )
 
 
 def test_default_agents_team_and_department_follow_their_first_team() -> None:
@@ -1005,6 +1638,35 @@ def test_dataset_is_deterministic_per_seed() -> None:
     assert [role.id for role in generate_dataset(seed=8).roles] != [
         role.id for role in DATASET.roles
     ]
+
+
+@pytest.mark.parametrize(
+    ("size", "digest"),
+    [
+        ({}, "2c22fe1d01ccdefa"),
+        ({"seed": 3, "agents": 2000, "teams": 40, "roles": 12}, "92870cf1c0bebfb1"),
+    ],
+)
+def test_manager_flags_leave_every_other_generated_value_as_it_was(size: dict, digest: str) -> None:
+    # Digests of what the generator made before memberships carried flags.
+    dataset = generate_dataset(**size)
+    agents = [
+        (
+            agent.id,
+            agent.name,
+            agent.email,
+            agent.isdisabled,
+            agent.isapiagent,
+            agent.team,
+            agent.department,
+            agent.role_ids,
+            agent.team_ids,
+        )
+        for agent in dataset.agents
+    ]
+    text = repr([*agents, dataset.roles, dataset.teams])
+
+    assert hashlib.sha256(text.encode()).hexdigest()[:16] == digest
 
 
 def test_large_dataset_builds_quickly_with_realistic_memberships() -> None:
@@ -1025,6 +1687,12 @@ def test_large_dataset_builds_quickly_with_realistic_memberships() -> None:
     admin = dataset.roles[0].id
     assert 0.01 <= sum(admin in a.role_ids for a in real) / len(real) <= 0.05
     assert 0.04 <= sum(a.isdisabled for a in real) / len(real) <= 0.08
+    rows = [row for agent in real for row in agent.teams]
+    managers = [row for row in rows if row.is_manager]
+    assert 0.13 <= len(managers) / len(rows) <= 0.17
+    assert {(row.otheragent_access, row.unassigned_access, row.in_section) for row in managers} == {
+        (True, True, True)
+    }
     assert 0.02 <= sum(a.isapiagent for a in real) / len(real) <= 0.04
     assert [team.name for team in dataset.teams if team.inactive][:3] == [
         "Legacy Apps (retired)",
@@ -1058,8 +1726,9 @@ def test_large_simulator_pages_through_every_agent() -> None:
 # --- the command line ---------------------------------------------------------------------------
 
 
-def run_cli(*args: str) -> tuple[list[str], int]:
-    """Start the simulator command, call it once it is up, stop it with Ctrl-C."""
+def run_cli(*args: str, probe: Callable[[str], None] | None = None) -> tuple[list[str], int]:
+    """Start the simulator command, call it once it is up (and `probe` its base URL), stop it
+    with Ctrl-C."""
     command = [
         sys.executable,
         "-c",
@@ -1080,6 +1749,8 @@ def run_cli(*args: str) -> tuple[list[str], int]:
             lines.append(line.rstrip("\n"))
         base_url = lines[2].split("=", 1)[1]
         assert httpx.get(f"{base_url}/api/authinfo", trust_env=False).status_code == 200
+        if probe is not None:
+            probe(base_url)
         process.send_signal(signal.SIGINT)
         lines += process.stdout.read().splitlines()
         return lines, process.wait()
@@ -1109,3 +1780,37 @@ def test_cli_does_not_print_a_secret_it_was_given() -> None:
     assert exit_code == 0
     assert lines[3:5] == ["  HALO_CLIENT_ID=mine", "  HALO_CLIENT_SECRET=(as given)"]
     assert not any("s3cr3t-value" in line for line in lines)
+
+
+def test_cli_switches_reach_the_simulator() -> None:
+    def probe(base_url: str) -> None:
+        with httpx.Client(base_url=base_url, trust_env=False) as client:
+            client.headers["Authorization"] = f"Bearer {fetch_token(client)}"
+            params = {"pageinate": "true", "page_size": "5", "role": "1", "includeroles": "true"}
+            body = client.get("/api/agent", params=params).json()
+            refused = client.get("/api/agent")
+
+        assert (list(body)[-1], len(body["agents"])) == ("agents", 5)  # role filter ignored
+        assert list(body["agents"][0])[-3:] == ["roles", "is_admin", "department"]
+        assert type(body["agents"][0]["id"]) is float
+        # authinfo, the token and the page used the 3 requests a 60 s window allows.
+        assert refused.status_code == 429
+        assert 1 <= int(refused.headers["Retry-After"]) <= 60
+
+    lines, exit_code = run_cli(
+        "--agent-paging",
+        "agents",
+        "--agent-rows",
+        "detailed",
+        "--ignore-role-filter",
+        "--float-ids",
+        "all",
+        "--rate-limit",
+        "3",
+        "--rate-window-s",
+        "60",
+        "--retry-after",
+        probe=probe,
+    )
+
+    assert (exit_code, lines[-1]) == (0, "Stopped.")

@@ -1,6 +1,7 @@
 """The agent endpoints: list with filters and paging variants, detail, writes and deletes."""
 
 import dataclasses
+import json
 from collections.abc import Callable
 
 from werkzeug.datastructures import MultiDict
@@ -8,24 +9,42 @@ from werkzeug.exceptions import abort
 from werkzeug.wrappers import Request, Response
 
 from halo_pipeline.simulator.config import SimulatorConfig
-from halo_pipeline.simulator.dataset import UNASSIGNED_AGENT_ID, Agent
-from halo_pipeline.simulator.params import flag, integer, json_array, page, path_id
+from halo_pipeline.simulator.dataset import UNASSIGNED_AGENT_ID, Agent, Membership
+from halo_pipeline.simulator.params import (
+    flag,
+    integer,
+    json_array,
+    json_id,
+    optional_id,
+    page,
+    path_id,
+)
 from halo_pipeline.simulator.responses import exception_error, json_response
-from halo_pipeline.simulator.shapes import agent_json
+from halo_pipeline.simulator.shapes import agent_detail, agent_row
 from halo_pipeline.simulator.state import State
 
 WRITABLE_FIELDS = ("name", "firstname", "surname", "email", "isdisabled", "department")
+# The yes/no fields of a membership row, which a write may set.
+MEMBERSHIP_FLAGS = tuple(f.name for f in dataclasses.fields(Membership) if f.type is bool)
 
 
 def list_agents(state: State, config: SimulatorConfig, request: Request) -> Response:
     args = request.args
-    wanted = _listing_filter(args, state)
+    wanted = _listing_filter(args, state, config)
     agents = [agent for agent in state.visible_agents(config.clock()) if wanted(agent)]
-    with_teams = not (config.omit_memberships or config.omit_teams)
-    with_roles = not config.omit_memberships and flag(args, "includeroles")
 
     def render(selected: list[Agent]) -> list[dict]:
-        return [agent_json(a, state, roles=with_roles, teams=with_teams) for a in selected]
+        return [
+            agent_row(
+                agent,
+                state,
+                detailed=config.agent_rows == "detailed",
+                roles=flag(args, "includeroles"),
+                memberships=not config.omit_memberships,
+                teams=not config.omit_teams,
+            )
+            for agent in selected
+        ]
 
     if not flag(args, "pageinate") or config.agent_paging == "legacy":
         return json_response(render(agents))
@@ -38,7 +57,7 @@ def list_agents(state: State, config: SimulatorConfig, request: Request) -> Resp
     envelope: dict = {"page_no": page_no, "page_size": page_size, "record_count": len(agents)}
     if not config.include_record_count:
         del envelope["record_count"]
-    return json_response(envelope | {"results": results})
+    return json_response(envelope | {config.agent_paging: results})  # the mode names the key
 
 
 def get_agent(state: State, config: SimulatorConfig, request: Request, id: str) -> Response:
@@ -46,7 +65,9 @@ def get_agent(state: State, config: SimulatorConfig, request: Request, id: str) 
     agent = state.visible_agent(agent_id, config.clock())
     if agent is None:
         abort(exception_error(404, f"Agent {agent_id} not found."))
-    return json_response(agent_json(agent, state))
+    if flag(request.args, "includedetails"):
+        return json_response(agent_detail(agent, state))
+    return json_response(agent_row(agent, state, detailed=config.agent_rows == "detailed"))
 
 
 def get_me(state: State, config: SimulatorConfig, request: Request) -> Response:
@@ -57,7 +78,7 @@ def post_agents(state: State, config: SimulatorConfig, request: Request) -> Resp
     # Every element is checked before any is saved, so a 400 leaves nothing half-written.
     saved = [_saved_version(element, state, config) for element in json_array(request)]
     state.save_agents(saved, config.clock(), config.write_lag_s)
-    rendered = [agent_json(agent, state) for agent in saved]
+    rendered = [agent_detail(agent, state) for agent in saved]
     return json_response(rendered[0] if len(rendered) == 1 else rendered, 201)
 
 
@@ -69,7 +90,9 @@ def delete_agent(state: State, config: SimulatorConfig, request: Request, id: st
     return Response(status=200)
 
 
-def _listing_filter(args: MultiDict[str, str], state: State) -> Callable[[Agent], bool]:
+def _listing_filter(
+    args: MultiDict[str, str], state: State, config: SimulatorConfig
+) -> Callable[[Agent], bool]:
     include_enabled = flag(args, "includeenabled", default=True)
     include_disabled = flag(args, "includedisabled")
     include_api_agents = flag(args, "includeapiagents")
@@ -82,7 +105,7 @@ def _listing_filter(args: MultiDict[str, str], state: State) -> Callable[[Agent]
         by_id = {integer(args, "team_id", 0)}
         team_ids = by_id if team_ids is None else team_ids & by_id
     role_ids: set[str] | None = None
-    if "role" in args:
+    if "role" in args and not config.ignore_role_filter:
         role_ids = {role.id for role in state.roles.values() if str(role.id_int) == args["role"]}
 
     def wanted(agent: Agent) -> bool:
@@ -101,9 +124,10 @@ def _listing_filter(args: MultiDict[str, str], state: State) -> Callable[[Agent]
 
 def _saved_version(element: dict, state: State, config: SimulatorConfig) -> Agent:
     if "id" in element:
-        current = state.agents.get(element["id"])
+        agent_id = json_id(element["id"], "id")
+        current = state.agents.get(agent_id)
         if current is None:
-            abort(exception_error(400, f"Agent {element['id']} does not exist."))
+            abort(exception_error(400, f"Agent {agent_id} does not exist."))
     else:
         name = element.get("name")
         if not isinstance(name, str) or not name.strip():
@@ -112,34 +136,83 @@ def _saved_version(element: dict, state: State, config: SimulatorConfig) -> Agen
         current = Agent(state.new_agent_id(), name, firstname, surname, email="")
 
     changes = {field: element[field] for field in WRITABLE_FIELDS if field in element}
+    role_ids = current.role_ids
     if "roles" in element:
-        posted_roles = tuple(_known(element["roles"], "id", state.roles, "Role"))
-        changes["role_ids"] = _combine(current.role_ids, posted_roles, config)
+        posted = _role_ids(element["roles"], state)
+        role_ids = role_ids + posted if config.array_writes == "merge" else posted
+    if "add_roles" in element:  # adds whatever the mode, after `roles`
+        role_ids = role_ids + _role_ids(element["add_roles"], state)
+    teams = current.teams
     if "teams" in element:
-        posted_teams = tuple(_known(element["teams"], "team_id", state.teams, "Team"))
-        changes["team_ids"] = _combine(current.team_ids, posted_teams, config)
+        teams = _written_teams(teams, _posted_memberships(element["teams"], state), config)
     if element.get("team") is not None:
         team = next((t for t in state.teams.values() if t.name == element["team"]), None)
         if team is None:
             abort(exception_error(400, f"Team '{element['team']}' does not exist."))
-        team_ids = changes.get("team_ids", current.team_ids)
         changes["team"] = team.name
-        changes["team_ids"] = team_ids if team.id in team_ids else (*team_ids, team.id)
+        teams = _joined(teams, team.id)
         changes.setdefault("department", team.department_name)
-    return dataclasses.replace(current, **changes)
+    return dataclasses.replace(
+        current, **changes, role_ids=tuple(dict.fromkeys(role_ids)), teams=teams
+    )
 
 
-def _known(entries: object, key: str, known: dict, kind: str) -> list:
+def _objects(entries: object, kind: str) -> list[dict]:
     if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
-        abort(exception_error(400, f"{kind}s must be a list of objects."))
-    ids = [entry.get(key) for entry in entries]
-    unknown = [value for value in ids if value not in known]
+        abort(exception_error(400, f"{kind} must be a list of objects."))
+    return entries
+
+
+def _role_ids(entries: object, state: State) -> tuple[str, ...]:
+    ids = tuple(entry.get("id") for entry in _objects(entries, "Roles"))
+    unknown = [value for value in ids if value not in state.roles]
     if unknown:
-        abort(exception_error(400, f"{kind} {unknown[0]} does not exist."))
-    return ids
+        abort(exception_error(400, f"Role {unknown[0]} does not exist."))
+    return ids  # type: ignore[return-value]  # every one is a known role id, so a string
 
 
-def _combine(current: tuple, posted: tuple, config: SimulatorConfig) -> tuple:
-    # "merge" plays a Halo that only ever adds: posting a shorter list revokes nothing.
-    combined = current + posted if config.array_writes == "merge" else posted
-    return tuple(dict.fromkeys(combined))
+def _posted_memberships(entries: object, state: State) -> list[Membership]:
+    rows = []
+    for entry in _objects(entries, "Teams"):
+        team_id = json_id(entry.get("team_id"), "team_id")
+        if team_id not in state.teams:
+            abort(exception_error(400, f"Team {team_id} does not exist."))
+        rows.append(_posted_membership(entry, team_id))
+    return rows
+
+
+def _posted_membership(entry: dict, team_id: int) -> Membership:
+    # Fields left out take a new membership's defaults, not the current row's: that is how a
+    # client writing back bare team ids resets managers and permissions.
+    flags = {name: entry[name] for name in MEMBERSHIP_FLAGS if name in entry}
+    for name, value in flags.items():
+        if not isinstance(value, bool):
+            abort(exception_error(400, f"The value {json.dumps(value)} is not valid for {name}."))
+    role_name = entry.get("role_name")
+    if role_name is not None and not isinstance(role_name, str):
+        abort(
+            exception_error(400, f"The value {json.dumps(role_name)} is not valid for role_name.")
+        )
+    return Membership(team_id, **flags, role_id=optional_id(entry, "role_id"), role_name=role_name)
+
+
+def _written_teams(
+    current: tuple[Membership, ...], posted: list[Membership], config: SimulatorConfig
+) -> tuple[Membership, ...]:
+    by_team = {row.team_id: row for row in posted}  # a team posted twice: its last row wins
+    if config.array_writes == "replace":
+        return tuple(by_team.values())
+    # "merge" plays a Halo that only ever adds: rows not posted are kept, posted ones replace
+    # the row of their team in place.
+    kept = [by_team.pop(row.team_id, row) for row in current]
+    return (*kept, *by_team.values())
+
+
+def _joined(teams: tuple[Membership, ...], team_id: int) -> tuple[Membership, ...]:
+    """The rows once the agent is in `team_id` (its default team): a new row, or in_section."""
+    if not any(row.team_id == team_id for row in teams):
+        return (*teams, Membership(team_id))
+    return tuple(
+        dataclasses.replace(row, in_section=True) if row.team_id == team_id else row
+        for row in teams
+    )

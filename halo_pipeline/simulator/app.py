@@ -16,6 +16,8 @@ from halo_pipeline.simulator.config import SimulatorConfig
 from halo_pipeline.simulator.faults import FaultQueue
 from halo_pipeline.simulator.rate_limit import RollingWindow
 from halo_pipeline.simulator.responses import (
+    FLOAT_ID_KEYS,
+    JsonResponse,
     exception_error,
     html_error,
     message_error,
@@ -68,6 +70,9 @@ class HaloApp:
         time.sleep(self.config.latency_s)  # outside the lock, so concurrent requests overlap
         with self.state.lock:
             response = self._answer(request, endpoint, values)
+            if isinstance(response, JsonResponse):
+                # Under the lock: bodies may hold the state's own records.
+                response.serialise(FLOAT_ID_KEYS[self.config.float_ids])
             entry.status = response.status_code
         return response(environ, start_response)
 
@@ -95,7 +100,11 @@ class HaloApp:
 
     def _rate_limit(self, request: Request, endpoint: Endpoint) -> Response | None:
         limit = self.config.rate_limit_per_5_min
-        wait_s = None if limit is None else self._window.admit(limit, self.config.clock())
+        wait_s = (
+            None
+            if limit is None
+            else self._window.admit(limit, self.config.rate_window_s, self.config.clock())
+        )
         if wait_s is None:
             return None
         refusal = text_response(

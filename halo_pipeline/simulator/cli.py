@@ -17,12 +17,16 @@ from halo_pipeline.simulator.simulator import Simulator
 @click.option("--teams", default=6, show_default=True)
 @click.option("--roles", default=5, show_default=True)
 @click.option("--latency-ms", default=0, show_default=True, help="Delay added to every request.")
+@click.option("--rate-limit", type=int, help="Requests allowed per rolling window. [default: off]")
 @click.option(
-    "--rate-limit", type=int, help="Requests allowed per rolling 5 minutes. [default: off]"
+    "--rate-window-s",
+    default=300.0,
+    show_default=True,
+    help="Length of the rolling rate-limit window, in seconds.",
 )
 @click.option(
     "--retry-after/--no-retry-after",
-    default=True,
+    default=False,
     show_default=True,
     help="Send Retry-After with 429 answers.",
 )
@@ -35,20 +39,39 @@ from halo_pipeline.simulator.simulator import Simulator
 @click.option("--token-lifetime", default=3600, show_default=True, help="Seconds.")
 @click.option(
     "--agent-paging",
-    type=click.Choice(["envelope", "bare", "legacy"]),
-    default="envelope",
+    type=click.Choice(["results", "agents", "bare", "legacy"]),
+    default="results",
     show_default=True,
-    help="Paged agent lists as {results: [...]}, as a bare array, or not paged at all.",
+    help="Paged agent lists as {results: [...]}, as {agents: [...]}, as a bare array, "
+    "or not paged at all.",
 )
 @click.option("--no-record-count", is_flag=True, help="Leave record_count out of agent pages.")
 @click.option("--max-page-size", default=100, show_default=True)
-@click.option("--omit-memberships", is_flag=True, help="Agent list rows without roles and teams.")
+@click.option(
+    "--agent-rows",
+    type=click.Choice(["openapi", "detailed"]),
+    default="openapi",
+    show_default=True,
+    help="Agent list rows as Halo's OpenAPI model (role_list only), or also with is_admin, "
+    "department and roles.",
+)
+@click.option(
+    "--omit-memberships", is_flag=True, help="Agent list rows without roles, teams or role_list."
+)
+@click.option("--ignore-role-filter", is_flag=True, help="Answer every agent to ?role=.")
 @click.option(
     "--array-writes",
     type=click.Choice(["replace", "merge"]),
     default="replace",
     show_default=True,
     help="Whether posted roles/teams replace or add to an agent's.",
+)
+@click.option(
+    "--float-ids",
+    type=click.Choice(["none", "some", "all"]),
+    default="some",
+    show_default=True,
+    help="Render integral ids as floats (18.0): none, role id_int and department_id, or all ids.",
 )
 @click.option(
     "--write-lag",
@@ -68,14 +91,18 @@ def simulator_command(
     roles: int,
     latency_ms: int,
     rate_limit: int | None,
+    rate_window_s: float,
     retry_after: bool,
     error_rate: float,
     token_lifetime: int,
     agent_paging: str,
     no_record_count: bool,
     max_page_size: int,
+    agent_rows: str,
     omit_memberships: bool,
+    ignore_role_filter: bool,
     array_writes: str,
+    float_ids: str,
     write_lag: float,
     client_id: str,
     client_secret: str | None,
@@ -89,13 +116,17 @@ def simulator_command(
         token_lifetime_s=token_lifetime,
         latency_s=latency_ms / 1000,
         rate_limit_per_5_min=rate_limit,
+        rate_window_s=rate_window_s,
         send_retry_after=retry_after,
         error_rate=error_rate,
         agent_paging=agent_paging,  # type: ignore[arg-type]  # click.Choice has checked it
         include_record_count=not no_record_count,
         max_page_size=max_page_size,
+        agent_rows=agent_rows,  # type: ignore[arg-type]
         omit_memberships=omit_memberships,
+        ignore_role_filter=ignore_role_filter,
         array_writes=array_writes,  # type: ignore[arg-type]
+        float_ids=float_ids,  # type: ignore[arg-type]
         write_lag_s=write_lag,
     )
     dataset = generate_dataset(seed=seed, agents=agents, teams=teams, roles=roles)

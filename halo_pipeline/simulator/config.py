@@ -22,20 +22,30 @@ class SimulatorConfig:
     token_lifetime_s: int = 3600
     latency_s: float = 0.0
     rate_limit_per_5_min: int | None = None
-    send_retry_after: bool = True
+    rate_window_s: float = 300.0  # the rolling window's length; the 429 text still says 5 minutes
+    send_retry_after: bool = False  # whether Halo sends Retry-After is unknown: off by default
     error_rate: float = 0.0  # share of /api requests answered with a 500 or 503
     error_seed: int = 0  # read once, when the simulator is built
     can_write: bool = True
     forbidden_paths: tuple[str, ...] = ()
-    # "envelope": paged replies are {"results": [...]}; "bare": paged but a bare array;
-    # "legacy": paging parameters ignored, everything in one bare array.
-    agent_paging: Literal["envelope", "bare", "legacy"] = "envelope"
+    # "results": paged replies are {"results": [...]}, as a live tenant answered; "agents": the
+    # list is under "agents", as other clients assume; "bare": paged but a bare array; "legacy":
+    # paging parameters ignored, everything in one bare array.
+    agent_paging: Literal["results", "agents", "bare", "legacy"] = "results"
     include_record_count: bool = True
     max_page_size: int = 100
     stuck_after_page: int | None = None  # pages after this one repeat its content
-    omit_memberships: bool = False  # agent list rows carry neither roles nor teams
+    # "openapi": list rows are Halo's Uname_List (role_list, no roles, is_admin or department);
+    # "detailed": rows also carry is_admin, department and (when asked) roles, as older clients
+    # assumed.
+    agent_rows: Literal["openapi", "detailed"] = "openapi"
+    omit_memberships: bool = False  # agent list rows carry no roles, teams or role_list
     omit_teams: bool = False  # rows carry roles (when asked) but no teams, as on older versions
+    ignore_role_filter: bool = False  # GET /api/agent?role= answers every agent
     array_writes: Literal["replace", "merge"] = "replace"
+    # Integral ids rendered as floats (18.0): "some" as a real tenant's recorded answer shows
+    # (roles' id_int, department_id), "all" for every id, "none" for none.
+    float_ids: Literal["none", "some", "all"] = "some"
     write_lag_s: float = 0.0
     roles_shape: Literal["bare", "envelope"] = "bare"
     tickettypes_shape: Literal["bare", "envelope"] = "bare"

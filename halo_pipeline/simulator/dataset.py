@@ -41,6 +41,8 @@ SURNAMES = (
 ROLE_COUNTS = (0, 1, 2, 3, 3, 4, 4, 5, 5)
 TEAM_COUNTS = (0, 1, 1, 2, 2, 2, 3, 3, 4)
 ADMIN_SHARE = 0.03
+# Team managers come with the access a manager needs: other agents' and unassigned tickets.
+MANAGER_SHARE = 0.15
 DISABLED_SHARE = 0.06
 API_AGENT_SHARE = 0.03
 
@@ -64,6 +66,24 @@ class Team:
 
 
 @dataclass(frozen=True)
+class Membership:
+    """One row of an agent's `teams` (Halo's UnameSection). The defaults are those Halo gives a
+    new membership, so a row written back with only its team_id loses its flags."""
+
+    team_id: int
+    in_section: bool = True  # False: the row exists but the agent is not in the team
+    is_manager: bool = False
+    fortickets: bool = True
+    foropps: bool = False
+    forprojects: bool = False
+    unassigned_access: bool = False
+    otheragent_access: bool = False
+    no_config_access: bool = False
+    role_id: int | None = None
+    role_name: str | None = None
+
+
+@dataclass(frozen=True)
 class Agent:
     id: int
     name: str
@@ -75,7 +95,12 @@ class Agent:
     team: str | None = None
     department: str | None = None
     role_ids: tuple[str, ...] = ()
-    team_ids: tuple[int, ...] = ()
+    teams: tuple[Membership, ...] = ()
+
+    @property
+    def team_ids(self) -> tuple[int, ...]:
+        """The teams the agent is in: rows with in_section False are not memberships."""
+        return tuple(row.team_id for row in self.teams if row.in_section)
 
 
 @dataclass(frozen=True)
@@ -86,6 +111,9 @@ class TicketType:
     initial_status: int | None
     allowed_status: tuple[int, ...]
     fields: tuple[str, ...]
+    group_id: int = 1
+    # (field name, label): a create without the field is refused with "<label> is required".
+    mandatory: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -93,6 +121,7 @@ class Status:
     id: int
     name: str
     is_closed: bool = False
+    type: str = "ticket"  # Halo's statuses also serve opportunities and projects
 
 
 @dataclass(frozen=True)
@@ -112,17 +141,34 @@ STATUSES = (
     Status(8, "Completed", is_closed=True),
     Status(9, "Closed", is_closed=True),
     Status(10, "Cancelled", is_closed=True),
+    # Names repeat across types, so a client that looks a ticket status up by name must ask for
+    # type=ticket.
+    Status(20, "New", type="opportunity"),
+    Status(21, "Closed", is_closed=True, type="project"),
 )
+# Halo numbers every field of a ticket form; these ids are made up but stable.
+FIELD_IDS = {
+    "summary": 3,
+    "details": 4,
+    "impact": 12,
+    "category_1": 15,
+    "CFAccessEntitlement": 201,
+    "CFAccessAction": 202,
+}
 TICKET_TYPES = (
     TicketType(1, "Incident", "incident", 1, (1, 2, 3, 8, 9), ("summary", "details", "impact")),
-    TicketType(3, "Service Request", "request", 1, (1, 2, 3, 8, 9, 10), ("summary", "details")),
+    TicketType(
+        3, "Service Request", "request", 1, (1, 2, 3, 8, 9, 10), ("summary", "details"), group_id=2
+    ),
     TicketType(
         25,
         "Access Request",
         "request",
         2,
         (2, 3, 8, 9, 10),
-        ("summary", "details", "CFAccessEntitlement", "CFAccessAction"),
+        ("summary", "details", "category_1", "CFAccessEntitlement", "CFAccessAction"),
+        group_id=2,
+        mandatory=(("category_1", "Category"),),
     ),
 )
 
@@ -134,14 +180,18 @@ class Showcase(NamedTuple):
     teams: tuple[int, ...]  # team ids
     isdisabled: bool = False
     isapiagent: bool = False
+    manages: tuple[int, ...] = ()  # team ids among `teams` the agent manages
+    outside: tuple[int, ...] = ()  # team ids of extra rows with in_section False
 
 
 # Agents fixed so that every dataset shows the awkward cases tests and demos need, whatever the
 # seed. Roles and teams a small dataset lacks are dropped.
 SHOWCASE = {
-    2: Showcase("Zoë", "Müller", (0, 1, 2), (1, 3)),  # accents; administrator; 3 roles, 2 teams
+    # accents; administrator; 3 roles, 2 teams; manager of team 1
+    2: Showcase("Zoë", "Müller", (0, 1, 2), (1, 3), manages=(1,)),
     3: Showcase("Seán", "O'Brien", (1,), (5,)),  # apostrophe; only in an inactive team
-    4: Showcase('Robert "Bobby"', "Tables", (1, 3), (2,)),  # double quotes
+    # double quotes; a row for team 1 that is not a membership
+    4: Showcase('Robert "Bobby"', "Tables", (1, 3), (2,), outside=(1,)),
     5: Showcase("Дмитрий", "Иванов", (1,), (6, 2)),  # non-Latin script
     6: Showcase("José", "Ñúñez", (1, 2), (1,), isdisabled=True),  # disabled, still holds roles
     7: Showcase("Aoife", "D'Angelo", (), (), isdisabled=True),  # disabled, no role, no team
@@ -154,11 +204,15 @@ SHOWCASE = {
 def generate_dataset(seed: int = 7, agents: int = 40, teams: int = 6, roles: int = 5) -> Dataset:
     """Build a directory of `agents` real agents (plus the Unassigned placeholder, id 1)."""
     rng = random.Random(seed)
+    # Manager flags came later: drawing them from rng would change every agent generated after
+    # the first membership, so they have their own sequence.
+    managers = random.Random(f"{seed}:managers")
     role_records = tuple(_role(rng, index) for index in range(roles))
     team_records = tuple(_team(rng, team_id) for team_id in range(1, teams + 1))
     unassigned = Agent(UNASSIGNED_AGENT_ID, "Unassigned", "Unassigned", "", "")
     agent_records = (unassigned,) + tuple(
-        _agent(rng, agent_id, role_records, team_records) for agent_id in range(2, agents + 2)
+        _agent(rng, managers, agent_id, role_records, team_records)
+        for agent_id in range(2, agents + 2)
     )
     api_agents = [agent.id for agent in agent_records if agent.isapiagent]
     return Dataset(
@@ -189,7 +243,11 @@ def _team(rng: random.Random, team_id: int) -> Team:
 
 
 def _agent(
-    rng: random.Random, agent_id: int, roles: tuple[Role, ...], teams: tuple[Team, ...]
+    rng: random.Random,
+    managers: random.Random,
+    agent_id: int,
+    roles: tuple[Role, ...],
+    teams: tuple[Team, ...],
 ) -> Agent:
     # Every draw happens for every agent, so showcase overrides do not shift later agents.
     firstname, surname = rng.choice(FIRST_NAMES), rng.choice(SURNAMES)
@@ -207,10 +265,14 @@ def _agent(
         isapiagent, isdisabled = showcase.isapiagent, showcase.isdisabled
         role_list = [roles[index] for index in showcase.roles if index < len(roles)]
         team_list = [teams[team_id - 1] for team_id in showcase.teams if team_id <= len(teams)]
+        memberships = _showcase_memberships(showcase, len(teams))
     elif isapiagent:
         firstname, surname = "API", f"Integration {agent_id}"
         role_list = [role for role in roles if role.is_integration]
         team_list = []
+        memberships = ()
+    else:
+        memberships = tuple(_drawn_membership(managers, team.id) for team in team_list)
 
     default_team = team_list[0] if team_list else None
     return Agent(
@@ -224,5 +286,29 @@ def _agent(
         team=default_team.name if default_team else None,
         department=default_team.department_name if default_team else None,
         role_ids=tuple(role.id for role in role_list),
-        team_ids=tuple(team.id for team in team_list),
+        teams=memberships,
     )
+
+
+def _drawn_membership(managers: random.Random, team_id: int) -> Membership:
+    if managers.random() < MANAGER_SHARE:
+        return Membership(team_id, is_manager=True, unassigned_access=True, otheragent_access=True)
+    return Membership(team_id)
+
+
+def _showcase_memberships(showcase: Showcase, team_count: int) -> tuple[Membership, ...]:
+    # Fixed whatever the seed, so tests can name a manager and a row that is not a membership.
+    rows = [
+        Membership(
+            team_id,
+            is_manager=True,
+            foropps=True,
+            unassigned_access=True,
+            otheragent_access=True,
+        )
+        if team_id in showcase.manages
+        else Membership(team_id)
+        for team_id in showcase.teams
+    ]
+    rows += [Membership(team_id, in_section=False) for team_id in showcase.outside]
+    return tuple(row for row in rows if row.team_id <= team_count)

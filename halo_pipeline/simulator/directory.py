@@ -35,9 +35,10 @@ def get_team(state: State, config: SimulatorConfig, request: Request, id: str) -
     body = team_json(team)
     if flag(request.args, "includeagents"):
         body["agents"] = [
-            membership_json(team) | {"agent_id": agent.id, "agent_name": agent.name}
+            membership_json(row, team) | {"agent_id": agent.id, "agent_name": agent.name}
             for agent in state.visible_agents(config.clock())
-            if team.id in agent.team_ids
+            for row in agent.teams
+            if row.team_id == team.id and row.in_section
         ]
     return json_response(body)
 
@@ -58,4 +59,12 @@ def list_ticket_types(state: State, config: SimulatorConfig, request: Request) -
 
 
 def list_statuses(state: State, config: SimulatorConfig, request: Request) -> Response:
-    return json_response([status_json(status) for status in state.statuses.values()])
+    # Without `type` every status comes back, opportunities' and projects' too.
+    wanted = request.args.get("type")
+    return json_response(
+        [
+            status_json(status)
+            for status in state.statuses.values()
+            if wanted is None or status.type == wanted
+        ]
+    )

@@ -1,5 +1,7 @@
 """Reading query parameters and JSON bodies the way Halo's API does."""
 
+import json
+
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import abort
 from werkzeug.wrappers import Request
@@ -41,3 +43,19 @@ def path_id(value: str) -> int:
     if not value.isdigit():
         abort(exception_error(404, f"No record with id '{value}'."))
     return int(value)
+
+
+def json_id(value: object, name: str) -> int:
+    """A posted id. Halo's own answers render some ids as floats (18.0), so clients echo them
+    back that way: an integral float is the integer; anything else that is not one is a 400."""
+    if type(value) is int:
+        return value
+    if type(value) is float and value.is_integer():
+        return int(value)
+    abort(exception_error(400, f"The value {json.dumps(value)} is not valid for {name}."))
+
+
+def optional_id(element: dict, name: str) -> int | None:
+    """A posted id that may be left out or null."""
+    value = element.get(name)
+    return None if value is None else json_id(value, name)

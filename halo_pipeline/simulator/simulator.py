@@ -12,10 +12,10 @@ import httpx
 
 from halo_pipeline.simulator.app import HaloApp
 from halo_pipeline.simulator.config import SimulatorConfig
-from halo_pipeline.simulator.dataset import Agent, Dataset, Role, generate_dataset
+from halo_pipeline.simulator.dataset import Agent, Dataset, Membership, Role, generate_dataset
 from halo_pipeline.simulator.faults import Fault
 from halo_pipeline.simulator.server import serve_in_background
-from halo_pipeline.simulator.shapes import agent_json
+from halo_pipeline.simulator.shapes import agent_detail
 from halo_pipeline.simulator.state import LoggedRequest, State
 
 
@@ -64,8 +64,9 @@ class Simulator:
             self._state.expire_tokens()
 
     def get_agent(self, agent_id: int) -> dict:
+        """The agent as `GET /api/agent/{id}?includedetails=true` answers it (ids as integers)."""
         with self._state.lock:
-            return agent_json(self._state.agents[agent_id], self._state)
+            return agent_detail(self._state.agents[agent_id], self._state)
 
     def set_agent_roles(self, agent_id: int, role_ids: list[str]) -> None:
         with self._state.lock:
@@ -73,9 +74,33 @@ class Simulator:
             self._update(agent_id, role_ids=tuple(role_ids))
 
     def set_agent_teams(self, agent_id: int, team_ids: list[int]) -> None:
+        """Make these the agent's teams: a team it keeps keeps its row's flags, a new one gets a
+        new membership's; rows of other teams, in_section False ones too, go."""
         with self._state.lock:
             self._require(self._state.teams, team_ids)
-            self._update(agent_id, team_ids=tuple(team_ids))
+            current = {row.team_id: row for row in self._state.agents[agent_id].teams}
+            rows = (
+                dataclasses.replace(current[team_id], in_section=True)
+                if team_id in current
+                else Membership(team_id)
+                for team_id in team_ids
+            )
+            self._update(agent_id, teams=tuple(rows))
+
+    def set_membership(self, agent_id: int, team_id: int, **fields: Any) -> None:
+        """Add or change one row of the agent's teams, e.g. `is_manager=True` or
+        `in_section=False`; a new row starts from a new membership's defaults."""
+        with self._state.lock:
+            self._require(self._state.teams, [team_id])
+            teams = self._state.agents[agent_id].teams
+            current = next((row for row in teams if row.team_id == team_id), None)
+            changed = dataclasses.replace(current or Membership(team_id), **fields)
+            if current is None:
+                self._update(agent_id, teams=(*teams, changed))
+            else:
+                self._update(
+                    agent_id, teams=tuple(changed if row is current else row for row in teams)
+                )
 
     def add_agent(
         self,
@@ -103,7 +128,7 @@ class Simulator:
                 team=team.name if team else None,
                 department=team.department_name if team else None,
                 role_ids=tuple(role_ids),
-                team_ids=tuple(team_ids),
+                teams=tuple(Membership(team_id) for team_id in team_ids),
             )
             self._state.save_agents([agent])
             return agent.id

@@ -78,15 +78,20 @@ class State:
 
     def delete_team(self, team_id: int) -> None:
         team = self.teams.pop(team_id)
-        members = [agent for agent in self.agents.values() if team_id in agent.team_ids]
+        # Rows with in_section False go too: they belong to the team, not to the agent.
+        holders = [
+            agent
+            for agent in self.agents.values()
+            if any(row.team_id == team_id for row in agent.teams)
+        ]
         self.save_agents(
             [
                 dataclasses.replace(
                     agent,
-                    team_ids=tuple(t for t in agent.team_ids if t != team_id),
+                    teams=tuple(row for row in agent.teams if row.team_id != team_id),
                     team=None if agent.team == team.name else agent.team,
                 )
-                for agent in members
+                for agent in holders
             ]
         )
 

@@ -6,12 +6,23 @@ from werkzeug.exceptions import abort
 from werkzeug.wrappers import Request, Response
 
 from halo_pipeline.simulator.config import SimulatorConfig
-from halo_pipeline.simulator.params import flag, integer, json_array, page, path_id
-from halo_pipeline.simulator.responses import exception_error, json_response
+from halo_pipeline.simulator.dataset import Status
+from halo_pipeline.simulator.params import (
+    flag,
+    integer,
+    json_array,
+    json_id,
+    optional_id,
+    page,
+    path_id,
+)
+from halo_pipeline.simulator.responses import exception_error, json_response, message_error
 from halo_pipeline.simulator.state import State
 
 UNSET_DATE = "1900-01-01T00:00:00"  # Halo's sentinel for a date that has no value
 UPDATABLE_FIELDS = ("summary", "details", "status_id", "agent_id", "team", "customfields")
+# Ids a ticket may be posted with; integral floats among them are stored as integers.
+TICKET_ID_FIELDS = ("tickettype_id", "status_id", "team_id", "agent_id", "client_id", "user_id")
 
 
 def post_tickets(state: State, config: SimulatorConfig, request: Request) -> Response:
@@ -45,11 +56,14 @@ def list_tickets(state: State, config: SimulatorConfig, request: Request) -> Res
 
 
 def post_actions(state: State, config: SimulatorConfig, request: Request) -> Response:
-    elements = json_array(request)
-    for element in elements:
-        if element.get("ticket_id") not in state.tickets:
-            abort(exception_error(400, f"Ticket {element.get('ticket_id')} does not exist."))
+    # Every element is checked before any is saved, so a 400 leaves nothing half-written.
+    elements = [_checked_action(element, state) for element in json_array(request)]
     saved = [element | {"id": state.new_action_id(), "datetime": _now()} for element in elements]
+    for action in saved:
+        # An action changes the ticket's status and nothing else: the request text stays.
+        if action.get("new_status") is not None:
+            ticket = state.tickets[action["ticket_id"]]
+            state.tickets[ticket["id"]] = _with_status(ticket, state.statuses[action["new_status"]])
     state.actions.extend(saved)
     return json_response(saved[0] if len(saved) == 1 else saved, 201)
 
@@ -60,20 +74,35 @@ def list_actions(state: State, config: SimulatorConfig, request: Request) -> Res
     return json_response({"record_count": len(actions), "actions": actions})
 
 
+def _checked_action(element: dict, state: State) -> dict:
+    ticket_id = json_id(element.get("ticket_id"), "ticket_id")
+    if ticket_id not in state.tickets:
+        abort(exception_error(400, f"Ticket {ticket_id} does not exist."))
+    checked = element | {"ticket_id": ticket_id}
+    new_status = optional_id(element, "new_status")
+    if new_status is not None:
+        if new_status not in state.statuses:
+            abort(exception_error(400, f"Status {new_status} does not exist."))
+        checked["new_status"] = new_status
+    return checked
+
+
 def _saved_version(element: dict, state: State) -> dict:
+    element = element | {
+        name: optional_id(element, name) for name in TICKET_ID_FIELDS if name in element
+    }
     if "id" in element:
-        current = state.tickets.get(element["id"])
+        ticket_id = json_id(element["id"], "id")
+        current = state.tickets.get(ticket_id)
         if current is None:
-            abort(exception_error(400, f"Ticket {element['id']} does not exist."))
+            abort(exception_error(400, f"Ticket {ticket_id} does not exist."))
         ticket = current | {field: element[field] for field in UPDATABLE_FIELDS if field in element}
     else:
         ticket = _new_ticket(element, state)
     status = state.statuses.get(ticket["status_id"])
     if status is None:
         abort(exception_error(400, f"Status {ticket['status_id']} does not exist."))
-    if status.is_closed and ticket["dateclosed"] == UNSET_DATE:
-        ticket["dateclosed"] = _now()
-    return ticket
+    return _with_status(ticket, status)
 
 
 def _new_ticket(element: dict, state: State) -> dict:
@@ -83,13 +112,16 @@ def _new_ticket(element: dict, state: State) -> dict:
     ticket_type = state.ticket_types.get(element.get("tickettype_id"))
     if ticket_type is None:
         abort(exception_error(400, f"Ticket type {element.get('tickettype_id')} does not exist."))
+    for field, label in ticket_type.mandatory:
+        if element.get(field) in (None, ""):
+            abort(message_error(400, f"{label} is required"))
     team = element.get("team", "")
-    if "team_id" in element:
+    if element.get("team_id") is not None:
         known = state.teams.get(element["team_id"])
         if known is None:
             abort(exception_error(400, f"Team {element['team_id']} does not exist."))
         team = known.name
-    return {
+    computed = {
         "id": state.new_ticket_id(),
         "summary": summary,
         "details": element.get("details", ""),
@@ -101,6 +133,16 @@ def _new_ticket(element: dict, state: State) -> dict:
         "dateclosed": UNSET_DATE,
         "customfields": element.get("customfields", []),
     }
+    # Halo keeps every field of its ticket record that was posted (category_1, client_id...).
+    return computed | {name: value for name, value in element.items() if name not in computed}
+
+
+def _with_status(ticket: dict, status: Status) -> dict:
+    """The ticket in `status`; a closing status stamps dateclosed the first time."""
+    ticket = ticket | {"status_id": status.id}
+    if status.is_closed and ticket["dateclosed"] == UNSET_DATE:
+        ticket["dateclosed"] = _now()
+    return ticket
 
 
 def _now() -> str:
