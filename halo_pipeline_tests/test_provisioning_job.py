@@ -58,7 +58,7 @@ def url(sim: Simulator):
 
 
 def test_sensor_starts_a_run_for_pending_requests_once(sim, path, url):
-    assert evaluate(path, url, sim) == dg.SkipReason("No provisioning request has been filed yet.")
+    assert evaluate(path, url, sim) == dg.SkipReason("No provisioning request is waiting.")
     grant(path, "9", role="Read Only")
     grant(path, "10", team="1")
 

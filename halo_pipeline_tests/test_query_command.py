@@ -19,8 +19,9 @@ from halo_pipeline_tests.helpers import hold_write_lock
 def path(tmp_path: Path) -> Path:
     path = tmp_path / "warehouse.duckdb"
     with connect(path) as con:
-        con.execute("CREATE SCHEMA halo")
-        con.execute("CREATE TABLE halo.agents AS SELECT 2 AS agent_id, 'Zoë \"Z\" Müller' AS name")
+        con.execute(
+            "CREATE OR REPLACE TABLE halo.agents AS SELECT 2 AS agent_id, 'Zoë \"Z\" Müller' AS name"
+        )
     return path
 
 

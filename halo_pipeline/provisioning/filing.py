@@ -9,7 +9,6 @@ import duckdb
 from halo_pipeline.provisioning.catalog import Catalog, Entitlement, RequestRefused
 from halo_pipeline.provisioning.queue import (
     FINAL,
-    ensure_provisioning_schema,
     file_request,
     load_requests,
 )
@@ -92,7 +91,6 @@ def file_account(
 def _refuse_duplicate(
     con: duckdb.DuckDBPyConnection, action: str, agent_id: int, entitlement: Entitlement
 ) -> None:
-    ensure_provisioning_schema(con)
     open_requests = load_requests(
         con,
         "action = ? AND agent_id = ? AND entitlement_id = ? AND NOT list_contains(?, status)",

@@ -11,10 +11,11 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from enum import StrEnum
-from importlib.resources import files
 from typing import Any
 
 import duckdb
+
+from halo_pipeline.warehouse.transactions import transaction
 
 OpenWarehouse = Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]]
 
@@ -65,18 +66,6 @@ COLUMNS = tuple(field.name for field in fields(Request))
 _UPDATABLE = frozenset(COLUMNS) - {"request_id", "created_at", "updated_at", "status"}
 
 
-def ensure_provisioning_schema(con: duckdb.DuckDBPyConnection) -> None:
-    sql = files("halo_pipeline.provisioning").joinpath("sql", "provisioning_schema.sql")
-    # One transaction, so a failing statement leaves no half-made schema behind.
-    con.begin()
-    try:
-        con.execute(sql.read_text(encoding="utf-8"))
-        con.commit()
-    except BaseException:
-        con.rollback()
-        raise
-
-
 def load_requests(con: duckdb.DuckDBPyConnection, where: str, params: list[Any]) -> list[Request]:
     """Requests matching a condition written in this package (never user input)."""
     rows = con.execute(
@@ -105,7 +94,6 @@ def adopt_sql_filed(con: duckdb.DuckDBPyConnection, run_id: str | None) -> int:
 
 def queue_id(con: duckdb.DuckDBPyConnection) -> str:
     """This warehouse's queue id, part of every ticket tag."""
-    ensure_provisioning_schema(con)
     [(queue_id,)] = con.execute("SELECT queue_id FROM provisioning.queue_info").fetchall()
     return str(queue_id)
 
@@ -113,7 +101,6 @@ def queue_id(con: duckdb.DuckDBPyConnection) -> str:
 def record_failed_run(con: duckdb.DuckDBPyConnection, *, run_id: str, error: str) -> int:
     """A provisioning run failed: every unfinished request gets an event saying why and one
     more failed attempt (which spaces out the retries); at MAX_FAILED_ATTEMPTS it fails."""
-    ensure_provisioning_schema(con)
     # Requests this run's failure is already recorded on are left alone: recording it twice
     # must not count two attempts.
     unfinished = load_requests(
@@ -145,10 +132,8 @@ def file_request(con: duckdb.DuckDBPyConnection, **values: Any) -> int:
     unknown = set(values) - _UPDATABLE
     if unknown:
         raise ValueError(f"not request columns: {sorted(unknown)}")
-    ensure_provisioning_schema(con)
     names = list(values)
-    con.begin()
-    try:
+    with transaction(con):
         [(request_id,)] = con.execute(
             f"INSERT INTO provisioning.requests ({', '.join(names)}) "
             f"VALUES ({', '.join('?' for _ in names)}) RETURNING request_id",
@@ -159,10 +144,6 @@ def file_request(con: duckdb.DuckDBPyConnection, **values: Any) -> int:
             "VALUES (?, NULL, 'pending', 'filed with halo-pipeline request')",
             [request_id],
         )
-        con.commit()
-    except BaseException:
-        con.rollback()
-        raise
     return int(request_id)
 
 
@@ -198,31 +179,25 @@ class Queue:
             if unknown:
                 raise ValueError(f"not request columns: {sorted(unknown)}")
         updated = []
-        with self._open() as con:
-            con.begin()
-            try:
-                for step in steps:
-                    assignments = "".join(f", {name} = ?" for name in step.changes)
-                    [(updated_at,)] = con.execute(
-                        "UPDATE provisioning.requests SET status = ?, updated_at = now()"
-                        f"{assignments} WHERE request_id = ? RETURNING updated_at",
-                        [step.to.value, *step.changes.values(), step.request.request_id],
-                    ).fetchall()
-                    con.execute(
-                        "INSERT INTO provisioning.request_events "
-                        "(request_id, from_status, to_status, detail, run_id) "
-                        "VALUES (?, ?, ?, ?, ?)",
-                        [step.request.request_id, step.request.status, step.to.value,
-                         step.detail, self._run_id],
-                    )  # fmt: skip
-                    updated.append(
-                        replace(
-                            step.request, status=step.to.value, updated_at=updated_at,
-                            **step.changes,
-                        )
-                    )  # fmt: skip
-                con.commit()
-            except BaseException:
-                con.rollback()
-                raise
+        with self._open() as con, transaction(con):
+            for step in steps:
+                assignments = "".join(f", {name} = ?" for name in step.changes)
+                [(updated_at,)] = con.execute(
+                    "UPDATE provisioning.requests SET status = ?, updated_at = now()"
+                    f"{assignments} WHERE request_id = ? RETURNING updated_at",
+                    [step.to.value, *step.changes.values(), step.request.request_id],
+                ).fetchall()
+                con.execute(
+                    "INSERT INTO provisioning.request_events "
+                    "(request_id, from_status, to_status, detail, run_id) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    [step.request.request_id, step.request.status, step.to.value,
+                     step.detail, self._run_id],
+                )  # fmt: skip
+                updated.append(
+                    replace(
+                        step.request, status=step.to.value, updated_at=updated_at,
+                        **step.changes,
+                    )
+                )  # fmt: skip
         return updated

@@ -4,16 +4,20 @@ from halo_pipeline.warehouse.connection import (
     DEFAULT_PATH,
     WarehouseBusyError,
     WarehouseError,
+    budget_path,
     check_path,
     configured_path,
     connect,
 )
+from halo_pipeline.warehouse.transactions import transaction
 
 __all__ = [
     "DEFAULT_PATH",
     "WarehouseBusyError",
     "WarehouseError",
+    "budget_path",
     "check_path",
     "configured_path",
     "connect",
+    "transaction",
 ]

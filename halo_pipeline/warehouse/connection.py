@@ -22,6 +22,8 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
+from halo_pipeline.warehouse.migrations import migrate
+
 DEFAULT_PATH = "data/warehouse.duckdb"
 SCHEMAS = ("halo", "access", "provisioning")
 # DuckDB names the catalog after the file: `halo.duckdb` would make `halo.agents` ambiguous.
@@ -39,6 +41,15 @@ class WarehouseBusyError(WarehouseError):
 def configured_path() -> str:
     """HALO_DUCKDB_PATH, or the default when it is unset or empty."""
     return os.environ.get("HALO_DUCKDB_PATH") or DEFAULT_PATH
+
+
+def budget_path(warehouse: str | Path) -> str:
+    """The file of the HaloITSM request budget that every process of this installation shares:
+    beside the warehouse, never inside it (readers need the warehouse free of writers)."""
+    if str(warehouse).startswith("md:") or str(warehouse) == ":memory:":
+        return str(Path(DEFAULT_PATH).with_name("halo-request-budget.sqlite"))
+    path = Path(warehouse)
+    return str(path.with_name(f"{path.stem}.halo-budget.sqlite"))
 
 
 def check_path(path: str | Path) -> None:
@@ -67,7 +78,8 @@ def connect(
     config: dict[str, Any] | None = None,
     create: bool = True,
 ) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A connection to the warehouse that is closed however the block ends.
+    """A connection to the warehouse that is closed however the block ends. A writer first
+    brings the warehouse's tables up to this release (`migrations.migrate`).
 
     While another process holds the file, retry for up to `wait_s` seconds (0: fail at once),
     calling `on_wait(seconds)` before each pause so callers can tell a person why they wait.
@@ -103,6 +115,8 @@ def connect(
     )
     con = retrying(duckdb.connect, str(path), read_only=read_only, config=config or {})
     try:
+        if not read_only:
+            migrate(con)
         yield con
     finally:
         con.close()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from importlib.resources import files
@@ -11,9 +9,10 @@ from importlib.resources import files
 import duckdb
 import pandas as pd
 
-from halo_pipeline.halo.models import Agent
-from halo_pipeline.halo.snapshot import HaloSnapshot
+from halo_pipeline.halo.models import MEMBERSHIP_FLAGS, Agent
+from halo_pipeline.halo.snapshot import HaloSnapshot, agent_team_rows
 from halo_pipeline.warehouse.connection import WarehouseError
+from halo_pipeline.warehouse.transactions import transaction
 
 HALO_TABLES = ("agents", "roles", "teams", "agent_roles", "agent_teams", "ticket_types")
 """The tables a sync replaces with its snapshot."""
@@ -36,17 +35,6 @@ def read_sql(name: str) -> str:
     return files("halo_pipeline.warehouse").joinpath("sql", name).read_text(encoding="utf-8")
 
 
-def ensure_halo_schema(con: duckdb.DuckDBPyConnection) -> None:
-    # One transaction, so a failing statement leaves no half-made schema behind.
-    con.begin()
-    try:
-        con.execute(read_sql("halo_schema.sql"))
-        con.commit()
-    except BaseException:
-        con.rollback()
-        raise
-
-
 def record_sync_start(
     con: duckdb.DuckDBPyConnection,
     *,
@@ -54,7 +42,6 @@ def record_sync_start(
     source_url: str | None,
     kind: str = "full",
 ) -> int:
-    ensure_halo_schema(con)
     return _new_sync(con, kind, dagster_run_id, source_url)
 
 
@@ -95,7 +82,6 @@ def record_failed_run(
     (`its_own_row`); a run whose sync succeeded but whose models or checks failed keeps its
     good sync and gets the error beside it. Recording a run twice changes nothing.
     """
-    ensure_halo_schema(con)
     rows = con.execute(
         "SELECT sync_id, status FROM halo.sync_runs WHERE dagster_run_id = ?", [dagster_run_id]
     ).fetchall()
@@ -125,8 +111,9 @@ def last_good_sync(con: duckdb.DuckDBPyConnection) -> LastGoodSync | None:
 
 def snapshot_frames(snapshot: HaloSnapshot) -> dict[str, pd.DataFrame]:
     """One DataFrame per `halo` table, with the warehouse's column names and nullable dtypes."""
-    # "string", not "str": on pandas 2 "str" turns None into the text "None".
-    text, integer = "string", "Int64"
+    # "string", not "str": on pandas 2 "str" turns None into the text "None". "boolean" keeps
+    # None as NULL, for what a server did not say.
+    text, integer, maybe = "string", "Int64", "boolean"
     return {
         "agents": _frame(
             [
@@ -135,7 +122,7 @@ def snapshot_frames(snapshot: HaloSnapshot) -> dict[str, pd.DataFrame]:
                 for a in snapshot.agents
             ],
             agent_id=integer, name=text, firstname=text, surname=text, email=text,
-            is_disabled="bool", is_api_agent="bool", is_admin="bool", default_team=text,
+            is_disabled="bool", is_api_agent="bool", is_admin=maybe, default_team=text,
             department=text,
         ),
         "roles": _frame(
@@ -151,10 +138,13 @@ def snapshot_frames(snapshot: HaloSnapshot) -> dict[str, pd.DataFrame]:
             is_inactive="bool",
         ),
         "agent_roles": _frame(snapshot.agent_roles, agent_id=integer, role_id=text),
-        "agent_teams": _frame(snapshot.agent_teams, agent_id=integer, team_id=integer),
+        "agent_teams": _frame(
+            snapshot.agent_teams,
+            agent_id=integer, team_id=integer, **dict.fromkeys(MEMBERSHIP_FLAGS, maybe),
+        ),
         "ticket_types": _frame(
-            [(t.id, t.name, t.initial_status) for t in snapshot.ticket_types],
-            ticket_type_id=integer, name=text, initial_status=integer,
+            [(t.id, t.name, t.hasmandatorytechfields) for t in snapshot.ticket_types],
+            ticket_type_id=integer, name=text, has_mandatory_fields=maybe,
         ),
     }  # fmt: skip
 
@@ -176,8 +166,7 @@ def replace_halo_tables(
     """
     frames = snapshot_frames(snapshot)
     agents = len(frames["agents"])
-    ensure_halo_schema(con)
-    with _transaction(con):
+    with transaction(con):
         previous = last_good_sync(con)
         if previous and not allow_large_drop and agents * 2 < previous.agents:
             raise LargeDropError(
@@ -216,13 +205,12 @@ def replace_agents(
             teams=[],
             ticket_types=[],
             agent_roles=[(a.id, r.id) for a in with_roles for r in a.roles or ()],
-            agent_teams=[(a.id, t.team_id) for a in with_teams for t in a.teams or ()],
+            agent_teams=[row for agent in with_teams for row in agent_team_rows(agent)],
             memberships_from="agent details",
         )
     )
     replaced = {"agents": agents, "agent_roles": with_roles, "agent_teams": with_teams}
-    ensure_halo_schema(con)
-    with _transaction(con):
+    with transaction(con):
         sync_id = _new_sync(con, "targeted", dagster_run_id, source_url)
         for table, rows_of in replaced.items():
             ids = [agent.id for agent in rows_of]
@@ -230,17 +218,6 @@ def replace_agents(
             _insert(con, table, frames[table], sync_id, synced_at)
         _finish(con, sync_id, synced_at, api_requests, "agent details")
     return sync_id
-
-
-@contextmanager
-def _transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
-    con.begin()
-    try:
-        yield
-        con.commit()
-    except BaseException:
-        con.rollback()
-        raise
 
 
 def _insert(

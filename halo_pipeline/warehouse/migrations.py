@@ -1,0 +1,63 @@
+"""Versioned migrations: every change to a table is a numbered SQL file in `migrations/`.
+
+The first writer that opens a warehouse made by an older release applies the ones it lacks,
+each in its own transaction with its row in `main.schema_migrations`, so an upgrade keeps
+every row (history included) and a failed one leaves the file as it was.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cache
+from importlib.resources import files
+
+import duckdb
+
+from halo_pipeline.warehouse.transactions import transaction
+
+_FILE = re.compile(r"^(?P<version>\d{4})_(?P<name>[a-z0-9_]+)\.sql$")
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+
+@cache
+def migrations() -> tuple[Migration, ...]:
+    found = []
+    for entry in files("halo_pipeline.warehouse").joinpath("migrations").iterdir():
+        match = _FILE.match(entry.name)
+        if match:
+            found.append(
+                Migration(int(match["version"]), match["name"], entry.read_text(encoding="utf-8"))
+            )
+    return tuple(sorted(found, key=lambda migration: migration.version))
+
+
+def latest_version() -> int:
+    return migrations()[-1].version
+
+
+def migrate(con: duckdb.DuckDBPyConnection) -> list[Migration]:
+    """Apply the migrations this warehouse lacks, in order; the ones applied."""
+    con.execute(
+        "CREATE TABLE IF NOT EXISTS main.schema_migrations "
+        "(version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMPTZ NOT NULL)"
+    )
+    [(current,)] = con.execute("SELECT max(version) FROM main.schema_migrations").fetchall()
+    applied = []
+    for migration in migrations():
+        if current is not None and migration.version <= current:
+            continue
+        with transaction(con):
+            con.execute(migration.sql)
+            con.execute(
+                "INSERT INTO main.schema_migrations VALUES (?, ?, now())",
+                [migration.version, migration.name],
+            )
+        applied.append(migration)
+    return applied

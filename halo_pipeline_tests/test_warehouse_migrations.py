@@ -1,0 +1,115 @@
+"""Versioned migrations: a new warehouse gets every one; one made by release 0.1.0 (the text
+export in fixtures/warehouse_0_1_0, see its README) is upgraded in place by the next sync,
+its history intact."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from halo_pipeline.simulator import Simulator, SimulatorConfig, generate_dataset
+from halo_pipeline.warehouse import connect
+from halo_pipeline.warehouse.migrations import latest_version, migrations
+from halo_pipeline_tests.helpers import build_access, query, sync
+
+RELEASE_0_1_0 = Path(__file__).parent / "fixtures" / "warehouse_0_1_0"
+HISTORY = (
+    "SELECT * FROM halo.agent_role_history UNION ALL BY NAME "
+    "SELECT * FROM halo.agent_team_history ORDER BY ALL"
+)
+
+
+def old_warehouse(path: Path) -> Path:
+    """The 0.1.0 warehouse, rebuilt from its export: tables, sequences and rows as it left them."""
+    con = duckdb.connect(str(path))
+    try:
+        con.execute(f"IMPORT DATABASE '{RELEASE_0_1_0}'")
+    finally:
+        con.close()
+    return path
+
+
+def the_same_halo(sim: Simulator) -> None:
+    """What the 0.1.0 warehouse last saw: agent 4 moved into team 1, agent 9 given Change
+    Manager by provisioning."""
+    sim.set_agent_teams(4, [1, 2])
+    [manager] = [
+        r for r in generate_dataset(agents=12, teams=4, roles=4).roles if r.name == "Change Manager"
+    ]
+    sim.set_agent_roles(9, [manager.id])
+
+
+def test_migrations_are_numbered_in_order_from_one():
+    assert [m.version for m in migrations()] == list(range(1, latest_version() + 1))
+    assert [m.name for m in migrations()][:2] == ["baseline", "halo_openapi_shapes"]
+
+
+def test_a_new_warehouse_gets_every_migration_once(tmp_path):
+    path = tmp_path / "warehouse.duckdb"
+    with connect(path):
+        pass
+    with connect(path):  # a second writer finds nothing to do
+        pass
+    assert query(path, "SELECT version, name FROM main.schema_migrations ORDER BY 1") == [
+        (m.version, m.name) for m in migrations()
+    ]
+    columns = query(
+        path,
+        "SELECT column_name, is_nullable FROM information_schema.columns WHERE table_schema = 'halo' AND table_name = 'agent_teams' ORDER BY ordinal_position",
+    )
+    assert columns == [
+        ("agent_id", "NO"), ("team_id", "NO"), ("sync_id", "NO"), ("synced_at", "NO"),
+        ("is_manager", "YES"), ("fortickets", "YES"), ("foropps", "YES"), ("forprojects", "YES"),
+        ("unassigned_access", "YES"), ("otheragent_access", "YES"), ("no_config_access", "YES"),
+    ]  # fmt: skip
+
+
+def test_the_next_sync_upgrades_a_0_1_0_warehouse_in_place_with_its_history(tmp_path):
+    path = old_warehouse(tmp_path / "warehouse.duckdb")
+    history_before = query(path, HISTORY)
+    runs_before = query(path, "SELECT sync_id, kind, status, agents FROM halo.sync_runs ORDER BY 1")
+    requests_before = query(path, "SELECT request_id, status, plan FROM provisioning.requests")
+    changes_before = query(path, "SELECT * FROM access.grant_changes ORDER BY ALL")
+    assert query(path, "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_migrations'") == [(0,)]  # fmt: skip
+    assert len(history_before) == 27 and len(changes_before) == 2
+
+    sim = Simulator(generate_dataset(agents=12, teams=4, roles=4), SimulatorConfig())
+    the_same_halo(sim)
+    result = sync(sim, path)
+    build_access(path)
+
+    assert query(path, "SELECT version FROM main.schema_migrations ORDER BY 1") == [
+        (m.version,) for m in migrations()
+    ]
+    # Nothing changed in HaloITSM since 0.1.0's last sync: history gains no period.
+    assert query(path, HISTORY) == history_before
+    assert query(path, "SELECT * FROM access.grant_changes ORDER BY ALL") == changes_before
+    assert query(path, "SELECT sync_id, kind, status, agents FROM halo.sync_runs ORDER BY 1") == [
+        *runs_before,
+        (result.sync_id, "full", "succeeded", 12),
+    ]
+    assert result.sync_id == runs_before[-1][0] + 1  # the sequence went on where it was
+    assert (
+        query(path, "SELECT request_id, status, plan FROM provisioning.requests") == requests_before
+    )
+    # What this release stores that 0.1.0 could not: unknown is NULL, memberships keep flags.
+    assert query(path, "SELECT count(*), count(is_admin) FROM halo.agents") == [(12, 0)]
+    assert query(path, "SELECT is_manager, otheragent_access FROM halo.agent_teams WHERE agent_id = 2 AND team_id = 1") == [(True, True)]  # fmt: skip
+
+
+def test_a_failing_migration_leaves_the_warehouse_as_it_was(tmp_path, monkeypatch):
+    path = old_warehouse(tmp_path / "warehouse.duckdb")
+    from halo_pipeline.warehouse import migrations as module
+
+    broken = [*module.migrations()]
+    broken[1] = module.Migration(
+        2, "broken", broken[1].sql + "\nALTER TABLE halo.nowhere ADD COLUMN x INT;"
+    )
+    monkeypatch.setattr(module, "migrations", lambda: tuple(broken))
+    with pytest.raises(duckdb.CatalogException, match="nowhere"), connect(path):
+        pass
+
+    assert query(path, "SELECT version FROM main.schema_migrations") == [(1,)]
+    assert query(path, "SELECT is_nullable FROM information_schema.columns WHERE table_schema = 'halo' AND table_name = 'agents' AND column_name = 'is_admin'") == [("NO",)]  # fmt: skip
