@@ -13,8 +13,8 @@ from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
 from halo_pipeline.halo import HaloClient, HaloSettings
-from halo_pipeline.provisioning.settings import ProvisioningSettings, names
-from halo_pipeline.warehouse import DEFAULT_PATH, connect
+from halo_pipeline.provisioning.settings import ProvisioningSettings, names, ticket_fields
+from halo_pipeline.warehouse import DEFAULT_PATH, budget_path, connect
 
 
 class HaloResource(dg.ConfigurableResource):
@@ -26,7 +26,17 @@ class HaloResource(dg.ConfigurableResource):
     auth_url: str | None = Field(default=None, description="Defaults to {base_url}/auth.")
     tenant: str | None = None
     scope: str = "all"
-    max_requests_per_5_min: int = 600
+    max_requests_per_5_min: int = Field(
+        default=270, description="HALO_MAX_REQUESTS_PER_5_MIN: below Halo's 300."
+    )
+    rate_limit_max_wait_s: int = Field(
+        default=330, description="HALO_RATE_LIMIT_MAX_WAIT_S: longest wait for a 429 to clear."
+    )
+    budget_path: str | None = Field(
+        default=None,
+        description="The request budget every process of the installation shares (a SQLite "
+        "file beside the warehouse).",
+    )
 
     def settings(self) -> HaloSettings:
         return HaloSettings(
@@ -37,6 +47,8 @@ class HaloResource(dg.ConfigurableResource):
             tenant=self.tenant,
             scope=self.scope,
             max_requests_per_5_min=self.max_requests_per_5_min,
+            rate_limit_max_wait_s=self.rate_limit_max_wait_s,
+            budget_path=self.budget_path,
         )
 
     @contextmanager
@@ -73,6 +85,9 @@ class ProvisioningResource(dg.ConfigurableResource):
         default="false", description="HALO_TICKETING: 'true' opens a ticket per request."
     )
     ticket_type: str | None = Field(default=None, description="HALO_TICKET_TYPE: id or name.")
+    ticket_fields: str = Field(
+        default="", description="HALO_TICKET_FIELDS: a JSON object merged into every ticket."
+    )
     manual_entitlements: str = Field(
         default="",
         description="HALO_MANUAL_ENTITLEMENTS: comma-separated entitlement ids a person changes.",
@@ -87,6 +102,7 @@ class ProvisioningResource(dg.ConfigurableResource):
             enabled=self.provisioning.strip().lower() == "true",
             ticketing=self.ticketing.strip().lower() == "true",
             ticket_type=self.ticket_type or None,
+            ticket_fields=ticket_fields(self.ticket_fields),
             manual_entitlements=names(self.manual_entitlements),
             done_statuses=names(self.ticket_done_statuses),
             failed_statuses=names(self.ticket_failed_statuses),
@@ -115,11 +131,18 @@ def resources_from_env() -> dict[str, dg.ConfigurableResource]:
             if os.getenv("HALO_MAX_REQUESTS_PER_5_MIN")
             else None
         ),
+        "rate_limit_max_wait_s": (
+            dg.EnvVar.int("HALO_RATE_LIMIT_MAX_WAIT_S")
+            if os.getenv("HALO_RATE_LIMIT_MAX_WAIT_S")
+            else None
+        ),
+        "budget_path": budget_path(os.getenv("HALO_DUCKDB_PATH") or DEFAULT_PATH),
     }
     provisioning = {
         "provisioning": _optional("HALO_PROVISIONING"),
         "ticketing": _optional("HALO_TICKETING"),
         "ticket_type": _optional("HALO_TICKET_TYPE"),
+        "ticket_fields": _optional("HALO_TICKET_FIELDS"),
         "manual_entitlements": _optional("HALO_MANUAL_ENTITLEMENTS"),
         "ticket_done_statuses": _optional("HALO_TICKET_DONE_STATUSES"),
         "ticket_failed_statuses": _optional("HALO_TICKET_FAILED_STATUSES"),

@@ -32,16 +32,18 @@ def query(path: Path, sql: str, params: list | None = None) -> list[tuple]:
         return con.execute(sql, params or []).fetchall()
 
 
-def halo_client(sim: Simulator, app: Any = None) -> HaloClient:
+def halo_client(
+    sim: Simulator, app: Any = None, sleep: Callable[[float], None] = lambda seconds: None
+) -> HaloClient:
     """A client talking to the simulator (or `app`, a WSGI app wrapping it) in-process, whose
-    retries do not wait."""
+    retries do not wait (`sleep` sees what they would have waited)."""
     settings = HaloSettings(
         base_url="http://halo.test",
         client_id=sim.config.client_id,
         client_secret=sim.config.client_secret,
     )
     transport = httpx.WSGITransport(app=app or sim.app)
-    return HaloClient(settings, transport=transport, sleep=lambda seconds: None)
+    return HaloClient(settings, transport=transport, sleep=sleep)
 
 
 def sync(sim: Simulator, path: Path) -> SyncResult:

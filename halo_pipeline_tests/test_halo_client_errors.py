@@ -69,29 +69,65 @@ def test_429_with_retry_after_waits_as_told(sim, make_client, sleeps):
     assert sim.request_counts[("GET", "/api/roles")] == 2
 
 
-def test_429_without_retry_after_backs_off_with_jitter(sim, make_client, sleeps):
-    sim.inject(Fault(path="/api/roles", status=429, body=RATE_LIMIT_BODY, times=2))
+def test_429_without_retry_after_waits_for_the_rolling_window_to_free_up(
+    sim, make_client, sleeps, caplog
+):
+    sim.inject(Fault(path="/api/roles", status=429, body=RATE_LIMIT_BODY))
 
-    make_client().list_roles()
+    with caplog.at_level("INFO"):
+        roles = make_client().list_roles()
 
-    assert len(sleeps) == 2
-    assert 0.5 <= sleeps[0] <= 1.0  # initial 0.5 s plus up to 0.5 s of jitter
-    assert 1.0 <= sleeps[1] <= 1.5
+    assert len(roles) == 5
+    # The budget's oldest request (the token) leaves the 5-minute window about 301 s from
+    # now; the wait is slept a minute at a time, each minute logged.
+    assert 295 <= sum(sleeps) <= 301
+    assert sleeps[:5] == [60.0] * 5
+    messages = [record.getMessage() for record in caplog.records]
+    assert any(
+        m.startswith(f"rate limited, waiting {round(sum(sleeps))} s (GET /api/roles: ")
+        for m in messages
+    )
+    assert sum("still waiting for HaloITSM" in m for m in messages) == 5
+    assert sim.request_counts[("GET", "/api/roles")] == 2
 
 
-def test_429_that_never_ends_fails_after_bounded_attempts(sim, make_client, sleeps):
+def test_429_that_never_ends_fails_once_the_longest_wait_is_spent(sim, make_client, sleeps):
     sim.inject(Fault(path="/api/roles", status=429, body=RATE_LIMIT_BODY, times=100))
 
     with pytest.raises(HaloRateLimitError) as error:
         make_client().list_roles()
 
+    waited = round(sum(sleeps))
+    assert 295 <= waited <= 301  # a second window's wait would pass HALO_RATE_LIMIT_MAX_WAIT_S
     assert str(error.value) == (
         f"GET /api/roles: HaloITSM's rate limit was reached (HTTP 429, '{RATE_LIMIT_BODY}'). "
         "Lower HALO_MAX_REQUESTS_PER_5_MIN below the instance's limit or sync less often. "
-        "Gave up after 6 attempts."
+        f"Still refused after waiting {waited}s in all (HALO_RATE_LIMIT_MAX_WAIT_S=330)."
     )
-    assert len(sleeps) == 5
-    assert sim.request_counts[("GET", "/api/roles")] == 6
+    assert sim.request_counts[("GET", "/api/roles")] == 2
+
+
+def test_a_real_rolling_window_is_waited_out(sim, halo_url):
+    """No fake sleep: the simulator refuses past 4 requests a second, as Halo does past 300
+    per 5 minutes, and the client waits for its oldest request to leave the window."""
+    sim.config.rate_limit_per_5_min, sim.config.rate_window_s = 4, 1.0
+    settings = HaloSettings(
+        base_url=halo_url,
+        client_id=sim.config.client_id,
+        client_secret=sim.config.client_secret,
+        budget_window_s=1.0,
+    )
+    transport = sim.transport() if halo_url == "http://halo.test" else None
+    started = time.monotonic()
+    with HaloClient(settings, transport=transport) as client:
+        answers = [len(client.list_roles()) for _ in range(7)]  # with the token, 8 requests
+        rate_limited = list(client.http.rate_limited)
+    elapsed = time.monotonic() - started
+
+    assert answers == [5] * 7
+    assert rate_limited and set(rate_limited) == {None}  # no Retry-After was sent
+    assert 429 in [entry.status for entry in sim.request_log]
+    assert 1.0 <= elapsed < 8
 
 
 def test_a_burst_of_5xx_is_retried(sim, make_client, sleeps):
@@ -138,7 +174,7 @@ def test_creates_are_repeated_after_a_429(sim, make_client, sleeps):
     created = make_client().http.post("/agent", [{"name": "New Agent", "email": "new@example.com"}])
 
     assert created["name"] == "New Agent"
-    assert len(sleeps) == 1
+    assert 295 <= sum(sleeps) <= 301
     assert sim.request_counts[("POST", "/api/agent")] == 2
 
 
@@ -277,12 +313,13 @@ def test_request_budget_spaces_requests_out(sim, make_client):
     client = make_client(max_requests_per_5_min=3, budget_window_s=0.5)
 
     started = time.monotonic()
-    snapshot = fetch_snapshot(client)  # 1 token + 3 lists + 1 agent page: two windows' worth
+    # 1 token + 3 lists + 1 agent page + the role filter's proof + 5 roles: four windows' worth
+    snapshot = fetch_snapshot(client)
     elapsed = time.monotonic() - started
 
     assert len(snapshot.agents) == 40
-    assert client.request_count == 5
-    assert elapsed >= 0.45
+    assert client.request_count == 11
+    assert elapsed >= 1.45
 
 
 def test_retry_warnings_never_carry_the_secret(sim, make_client, caplog):
@@ -314,6 +351,8 @@ def test_a_retry_after_longer_than_the_window_fails_at_once(sim, make_client, sl
     with pytest.raises(HaloRateLimitError) as error:
         make_client().list_roles()
 
-    assert str(error.value).endswith("sync less often. Retry-After asked for 3600s.")
+    assert str(error.value).endswith(
+        "sync less often. Retry-After asked for 3600s, longer than HALO_RATE_LIMIT_MAX_WAIT_S."
+    )
     assert sleeps == []
     assert sim.request_counts[TOKEN] == 1

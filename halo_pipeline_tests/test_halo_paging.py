@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import json
+from urllib.parse import parse_qs
+
 import pytest
 
-from halo_pipeline.halo import HaloMalformedResponseError, fetch_snapshot
-from halo_pipeline.simulator import Simulator
+from halo_pipeline.halo import HaloInconsistentError, HaloMalformedResponseError, fetch_snapshot
+from halo_pipeline.halo.models import MEMBERSHIP_FLAGS
+from halo_pipeline.simulator import Fault, Simulator, generate_dataset
+from halo_pipeline_tests.helpers import halo_client
+
+ROLE = {role.name: role.id for role in generate_dataset().roles}
 
 # The default simulator dataset: 40 real agents, ids 2..41 (id 1 is the Unassigned placeholder).
 ALL_AGENT_IDS = list(range(2, 42))
@@ -21,6 +28,7 @@ def agent_pages_requested(sim: Simulator) -> list[int]:
     [
         # {"results": [...], "record_count": 40}: the total is known, pages 2-4 come concurrently.
         ({}, 10, [1, 2, 3, 4]),
+        ({"agent_paging": "agents"}, 10, [1, 2, 3, 4]),
         # No record_count: read until a page comes back empty.
         ({"include_record_count": False}, 10, [1, 2, 3, 4, 5]),
         # Paging honoured but each page a bare array.
@@ -89,64 +97,200 @@ def test_a_server_repeating_a_page_stops_with_an_error(sim, make_client, switche
     assert sorted(agent_pages_requested(sim)) == pages_requested
 
 
-def test_memberships_come_from_the_agent_rows(sim, make_client):
+def expected_memberships(sim: Simulator) -> tuple[list, list]:
+    """(agent_id, role GUID) and (agent_id, team_id, *flags) as HaloITSM holds them."""
+    details = {agent_id: sim.get_agent(agent_id) for agent_id in ALL_AGENT_IDS}
+    roles = sorted((a, role["id"]) for a, agent in details.items() for role in agent["roles"])
+    teams = sorted(
+        (a, team["team_id"], *(team[flag] for flag in MEMBERSHIP_FLAGS))
+        for a, agent in details.items()
+        for team in agent["teams"]
+        if team["in_section"]
+    )
+    return roles, teams
+
+
+def test_default_rows_carry_teams_and_roles_are_read_per_role_once_the_filter_is_proved(
+    sim, make_client
+):
     with make_client(page_size=10) as client:
         snapshot = fetch_snapshot(client)
 
-    expected_roles = sorted(
-        (agent_id, role["id"])
-        for agent_id in ALL_AGENT_IDS
-        for role in sim.get_agent(agent_id)["roles"]
-    )
-    expected_teams = sorted(
-        (agent_id, team["team_id"])
-        for agent_id in ALL_AGENT_IDS
-        for team in sim.get_agent(agent_id)["teams"]
-    )
-    assert snapshot.agent_roles == expected_roles
-    assert snapshot.agent_teams == expected_teams
-    assert snapshot.memberships_from == "agent rows"
-    # Showcase agents (see simulator/dataset.py): Zoë Müller holds 3 roles and 2 teams,
-    # Seán O'Brien is only in the inactive team 5, Aoife D'Angelo holds nothing.
-    assert [t for a, t in snapshot.agent_teams if a == 2] == [1, 3]
-    assert [t for a, t in snapshot.agent_teams if a == 3] == [5]
+    assert (snapshot.agent_roles, snapshot.agent_teams) == expected_memberships(sim)
+    assert snapshot.memberships_from == "per roles"
+    # The first role query asks for an id no role has (6): it must come back empty.
+    role_queries = [r.query["role"] for r in sim.request_log if "role" in r.query]
+    assert role_queries[0] == "6" and sorted(role_queries[1:]) == ["1", "2", "3", "4", "5"]
+    # Showcase agents (see simulator/dataset.py): Zoë Müller manages team 1 and holds 3 roles;
+    # Robert Tables' row for team 1 has in_section false; Aoife D'Angelo holds nothing.
+    assert [row for row in snapshot.agent_teams if row[0] == 2] == [
+        (2, 1, True, True, True, False, True, True, False),
+        (2, 3, False, True, False, False, False, False, False),
+    ]
+    assert [row[1] for row in snapshot.agent_teams if row[0] == 4] == [2]
     assert [r for a, r in snapshot.agent_roles if a == 7] == []
     assert len([r for a, r in snapshot.agent_roles if a == 2]) == 3
-    # 1 token + 4 agent pages + roles + teams + ticket types: the minimum.
-    assert sum(sim.request_counts.values()) == 1 + 4 + 3
+    # 1 token + 4 agent pages + roles + teams + ticket types + the proof + 5 roles.
+    assert sum(sim.request_counts.values()) == 1 + 4 + 3 + 1 + 5
+    assert sim.request_counts[("GET", "/api/agent/<id>")] == 0
+
+
+def test_rows_with_roles_give_every_membership_without_further_requests(sim, make_client):
+    sim.config.agent_rows = "detailed"
+    with make_client(page_size=10) as client:
+        snapshot = fetch_snapshot(client)
+
+    assert (snapshot.agent_roles, snapshot.agent_teams) == expected_memberships(sim)
+    assert snapshot.memberships_from == "agent rows"
+    assert sum(sim.request_counts.values()) == 1 + 4 + 3  # the minimum
+    assert {a.id: a.is_admin for a in snapshot.agents}[2] is True
 
 
 def test_rows_without_memberships_fetch_them_per_role_and_per_team(sim, make_client):
-    with make_client(page_size=10) as client:
-        from_rows = fetch_snapshot(client)
+    roles, teams = expected_memberships(sim)
     sim.config.omit_memberships = True
-    sim.reset_counts()
 
     with make_client(page_size=10) as client:
         per_item = fetch_snapshot(client)
 
-    assert per_item.agent_roles == from_rows.agent_roles
-    assert per_item.agent_teams == from_rows.agent_teams
+    assert per_item.agent_roles == roles
+    # Read per team, memberships come without their flags: unknown, not false.
+    assert per_item.agent_teams == [(a, t, *(None,) * len(MEMBERSHIP_FLAGS)) for a, t, *_ in teams]
     assert per_item.memberships_from == "per roles and per teams"
-    role_queries = sorted(r.query["role"] for r in sim.request_log if "role" in r.query)
     team_queries = sorted(int(r.query["team_id"]) for r in sim.request_log if "team_id" in r.query)
-    assert role_queries == ["1", "2", "3", "4", "5"]
     assert team_queries == [1, 2, 3, 4, 5, 6]
-    # The minimum (8) plus one request per role (5) and per team (6), never one per agent.
-    assert sum(sim.request_counts.values()) == 8 + 5 + 6
+    # The minimum (8) plus the proof and one request per role (6) and per team (6).
+    assert sum(sim.request_counts.values()) == 8 + 6 + 6
     assert sim.request_counts[("GET", "/api/agent/<id>")] == 0
 
 
 def test_rows_with_roles_but_without_teams_fetch_only_the_teams(sim, make_client):
-    with make_client(page_size=10) as client:
-        from_rows = fetch_snapshot(client)
-    sim.config.omit_teams = True
-    sim.reset_counts()
+    roles, teams = expected_memberships(sim)
+    sim.config.agent_rows, sim.config.omit_teams = "detailed", True
 
     with make_client(page_size=10) as client:
         mixed = fetch_snapshot(client)
 
-    assert (mixed.agent_roles, mixed.agent_teams) == (from_rows.agent_roles, from_rows.agent_teams)
+    assert mixed.agent_roles == roles
+    assert [row[:2] for row in mixed.agent_teams] == [row[:2] for row in teams]
     assert mixed.memberships_from == "per teams"
     assert [r for r in sim.request_log if "role" in r.query] == []
     assert sum(sim.request_counts.values()) == 8 + 6  # the minimum and one request per team
+
+
+def test_a_server_that_ignores_the_role_filter_is_refused(sim, make_client):
+    sim.config.ignore_role_filter = True
+
+    with make_client(page_size=10) as client, pytest.raises(HaloInconsistentError) as error:
+        fetch_snapshot(client)
+
+    assert str(error.value) == (
+        "GET /api/agent?role=6 (a role id no role has) answered 40 agents: this HaloITSM "
+        "ignores the `role` filter, so the members of each role cannot be read from it and "
+        "every agent would seem to hold every role. The sync stopped and the last good tables "
+        "were kept. `halo-pipeline doctor` shows what this instance answers."
+    )
+    # Nothing was read per role after the proof failed.
+    assert [r.query["role"] for r in sim.request_log if "role" in r.query] == ["6"]
+
+
+class ExtraMember:
+    """A WSGI wrapper that adds agent `extra` to the answer for `role=<role>`: a server whose
+    filter and role_list disagree."""
+
+    def __init__(self, sim: Simulator, role: str, extra: int) -> None:
+        self.sim, self.role, self.extra = sim, role, extra
+
+    def __call__(self, environ, start_response):
+        query = parse_qs(environ.get("QUERY_STRING", ""))
+        if environ["PATH_INFO"] != "/api/agent" or query.get("role") != [self.role]:
+            return self.sim.app(environ, start_response)
+        captured = {}
+
+        def capture(status, headers, exc_info=None):
+            captured.update(status=status, headers=headers)
+
+        rows = json.loads(b"".join(self.sim.app(environ, capture)))
+        rows.append({**rows[0], "id": self.extra, "role_list": ""} if rows else {})
+        body = json.dumps(rows).encode()
+        headers = [(k, v) for k, v in captured["headers"] if k.lower() != "content-length"]
+        start_response(captured["status"], [*headers, ("Content-Length", str(len(body)))])
+        return [body]
+
+
+def test_members_per_role_that_their_role_list_does_not_name_fail_the_sync(sim):
+    # Liam Smith (10) holds Agent and Read Only; the server also lists him under Change Manager.
+    with (
+        halo_client(sim, ExtraMember(sim, "3", 10)) as client,
+        pytest.raises(HaloInconsistentError) as error,
+    ):
+        fetch_snapshot(client)
+
+    assert str(error.value).startswith(
+        "The members HaloITSM answered per role disagree with the agents' role_list in 1 "
+        "places, so neither can be trusted: agent 10 came back for role=3 ('Change Manager') "
+        "but its role_list does not name it. The sync stopped"
+    )
+
+
+def test_role_list_is_not_read_when_a_role_name_holds_a_comma(sim):
+    night = sim.add_role("Night, Weekend")
+    sim.set_agent_roles(9, [night])
+
+    with halo_client(sim, ExtraMember(sim, "3", 10)) as client:
+        snapshot = fetch_snapshot(client)
+
+    # Without a role_list that can be split for sure, the answer is taken as it comes.
+    assert (10, ROLE["Change Manager"]) in snapshot.agent_roles
+    assert [r for a, r in snapshot.agent_roles if a == 9] == [night]
+
+
+@pytest.mark.parametrize("paging", ["results", "agents", "bare", "legacy"])
+@pytest.mark.parametrize("float_ids", ["none", "some", "all"])
+def test_every_envelope_and_id_rendering_gives_the_same_snapshot(
+    sim, make_client, paging, float_ids
+):
+    with make_client(page_size=10) as client:
+        reference = fetch_snapshot(client)
+    sim.config.agent_paging, sim.config.float_ids = paging, float_ids
+
+    with make_client(page_size=10) as client:
+        snapshot = fetch_snapshot(client)
+
+    assert snapshot == reference
+
+
+def test_a_list_under_an_unknown_key_is_read_when_it_is_the_only_list(sim, make_client):
+    rows = [sim.get_agent(2)]
+    sim.inject(Fault(path="/api/agent", status=200, content_type="application/json",
+                     body=json.dumps({"page_no": 1, "data": rows, "note": "x"})))  # fmt: skip
+    with make_client() as client:
+        assert [agent.id for agent in client.list_agents()] == [2]
+
+
+def test_an_envelope_without_one_list_names_the_keys_it_has(sim, make_client):
+    sim.inject(Fault(path="/api/agent", status=200, content_type="application/json",
+                     body=json.dumps({"page_no": 1, "rows": [], "links": []})))  # fmt: skip
+    with make_client() as client, pytest.raises(HaloMalformedResponseError) as error:
+        client.list_agents()
+
+    assert str(error.value) == (
+        "GET /api/agent: expected the list under 'results' or 'agents' (or the only "
+        "list-valued key), got keys ['links', 'page_no', 'rows']"
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"), [(18.5, "a fraction"), ("18", "str"), (True, "bool"), (None, "NoneType")]
+)
+def test_an_id_that_is_not_an_integer_is_named(sim, make_client, value, problem):
+    row = {**sim.get_agent(2), "teams": [{"team_id": value}]}
+    sim.inject(Fault(path="/api/agent", status=200, content_type="application/json",
+                     body=json.dumps({"record_count": 1, "results": [row]})))  # fmt: skip
+    with make_client() as client, pytest.raises(HaloMalformedResponseError) as error:
+        client.list_agents()
+
+    assert str(error.value).startswith(
+        "GET /api/agent: row 0 (id 2) field 'teams.0.team_id': Value error, expected an integer "
+        f"id, got {problem}"
+    )

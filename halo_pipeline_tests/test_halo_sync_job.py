@@ -38,22 +38,23 @@ def test_sync_writes_exact_tables(halo_env, run_job, warehouse_path, sim):
     assert result.success
     assert query(
         warehouse_path,
-        "SELECT agent_id, name, email, is_disabled, is_api_agent, default_team, department "
+        "SELECT agent_id, name, email, is_disabled, is_api_agent, default_team "
         "FROM halo.agents WHERE agent_id <= 10 ORDER BY agent_id",
     ) == [
-        (2, "Zoë Müller", "agent2@example.com", False, False, "1st Line Support", "IT Operations"),
-        (3, "Seán O'Brien", "agent3@example.com", False, False, "Legacy Apps (retired)",
-         "IT Operations"),
-        (4, 'Robert "Bobby" Tables', "agent4@example.com", False, False, "2nd Line Support",
-         "IT Operations"),
-        (5, "Дмитрий Иванов", "agent5@example.com", False, False, "Закупки", "Procurement"),
-        (6, "José Ñúñez", "agent6@example.com", True, False, "1st Line Support", "IT Operations"),
-        (7, "Aoife D'Angelo", "agent7@example.com", True, False, None, None),
-        (8, "API Integration 8", "agent8@example.com", False, True, None, None),
-        (9, "Priya Patel", "agent9@example.com", False, False, "Service Desk – Café",
-         "IT Operations"),
-        (10, "Liam Smith", "agent10@example.com", False, False, None, None),
+        (2, "Zoë Müller", "agent2@example.com", False, False, "1st Line Support"),
+        (3, "Seán O'Brien", "agent3@example.com", False, False, "Legacy Apps (retired)"),
+        (4, 'Robert "Bobby" Tables', "agent4@example.com", False, False, "2nd Line Support"),
+        (5, "Дмитрий Иванов", "agent5@example.com", False, False, "Закупки"),
+        (6, "José Ñúñez", "agent6@example.com", True, False, "1st Line Support"),
+        (7, "Aoife D'Angelo", "agent7@example.com", True, False, None),
+        (8, "API Integration 8", "agent8@example.com", False, True, None),
+        (9, "Priya Patel", "agent9@example.com", False, False, "Service Desk – Café"),
+        (10, "Liam Smith", "agent10@example.com", False, False, None),
     ]  # fmt: skip
+    # Halo's list rows carry neither: unknown, so NULL, never a made-up false.
+    assert query(
+        warehouse_path, "SELECT count(*), count(is_admin), count(department) FROM halo.agents"
+    ) == [(40, 0, 0)]
     assert query(
         warehouse_path, "SELECT count(*), min(agent_id), max(agent_id) FROM halo.agents"
     ) == [(40, 2, 41)]
@@ -92,22 +93,33 @@ def test_sync_writes_exact_tables(halo_env, run_job, warehouse_path, sim):
         (8, ["Integration"]),
         (10, ["Agent", "Read Only"]),
     ]
+    # Agent 4's row for team 1 has in_section false: not a membership.
     assert query(
         warehouse_path,
         "SELECT agent_id, list(team_id ORDER BY team_id) FROM halo.agent_teams "
         "WHERE agent_id <= 10 GROUP BY 1 ORDER BY 1",
     ) == [(2, [1, 3]), (3, [5]), (4, [2]), (5, [2, 6]), (6, [1]), (9, [3])]
+    # Each membership keeps its flags: Zoë Müller manages team 1.
     assert query(
-        warehouse_path, "SELECT ticket_type_id, name FROM halo.ticket_types ORDER BY 1"
+        warehouse_path,
+        "SELECT * EXCLUDE (sync_id, synced_at) FROM halo.agent_teams WHERE agent_id = 2 ORDER BY team_id",
     ) == [
-        (1, "Incident"),
-        (3, "Service Request"),
-        (25, "Access Request"),
+        (2, 1, True, True, True, False, True, True, False),
+        (2, 3, False, True, False, False, False, False, False),
     ]
     assert query(
         warehouse_path,
+        "SELECT ticket_type_id, name, has_mandatory_fields FROM halo.ticket_types ORDER BY 1",
+    ) == [
+        (1, "Incident", False),
+        (3, "Service Request", False),
+        (25, "Access Request", True),
+    ]
+    # 1 token + 1 agent page + roles, teams, ticket types + the role filter's proof + 5 roles.
+    assert query(
+        warehouse_path,
         "SELECT sync_id, status, error, api_requests, memberships_from, agents FROM halo.sync_runs",
-    ) == [(1, "succeeded", None, 5, "agent rows", 40)]
+    ) == [(1, "succeeded", None, 11, "per roles", 40)]
     assert query(
         warehouse_path,
         "SELECT DISTINCT sync_id FROM halo.agent_roles UNION SELECT DISTINCT "
@@ -127,7 +139,7 @@ def test_sync_metadata_and_checks(halo_env, run_job, warehouse_path):
     assert metadata["halo/teams"]["dagster/row_count"].value == 6
     assert metadata["halo/agent_roles"]["dagster/row_count"].value == counts["agent_roles"]
     assert metadata["halo/sync_runs"]["dagster/row_count"].value == 1
-    assert metadata["halo/agents"]["api_requests"].value == 5
+    assert metadata["halo/agents"]["api_requests"].value == 11
     assert metadata["halo/agents"]["source_url"].value == halo_env["HALO_BASE_URL"]
     preview = metadata["halo/agents"]["preview"].value.splitlines()
     cells = [[cell.strip() for cell in line.strip("|").split("|")] for line in preview]
@@ -250,7 +262,10 @@ def test_failing_column_test_fails_its_check(halo_env, run_job, warehouse_path, 
     from halo_pipeline.warehouse import connect
 
     with connect(warehouse_path) as con:
-        con.execute("INSERT INTO halo.agent_teams SELECT 999, 1, 1, now()")
+        con.execute(
+            "INSERT INTO halo.agent_teams (agent_id, team_id, sync_id, synced_at) "
+            "SELECT 999, 1, 1, now()"
+        )
         con.execute("INSERT INTO halo.agents SELECT * FROM halo.agents WHERE agent_id = 2")
     from halo_pipeline.definitions import build_definitions
 
@@ -292,7 +307,7 @@ def test_dagster_cli_runs_the_sync(halo_env, warehouse_path, tmp_path):
     assert halo_env["HALO_CLIENT_SECRET"] not in completed.stdout + completed.stderr
     assert query(warehouse_path, "SELECT count(*) FROM halo.agents") == [(40,)]
     assert query(warehouse_path, "SELECT status, api_requests FROM halo.sync_runs") == [
-        ("succeeded", 5)
+        ("succeeded", 11)
     ]
 
 
@@ -339,3 +354,67 @@ def test_a_sync_keeping_exactly_half_the_agents_is_allowed(sim, warehouse_path):
     sync(sim, warehouse_path)
 
     assert query(warehouse_path, "SELECT count(*) FROM halo.agents") == [(20,)]
+
+
+def test_a_server_that_ignores_the_role_filter_fails_the_sync_and_changes_nothing(
+    sim, warehouse_path
+):
+    from halo_pipeline.sync import SyncFailedError
+    from halo_pipeline_tests.helpers import access_tables, build_access, sync
+
+    sync(sim, warehouse_path)
+    build_access(warehouse_path)
+    tables = "SELECT * FROM halo.{} ORDER BY ALL"
+    halo_before = {t: query(warehouse_path, tables.format(t)) for t in HALO_ASSETS[:-1]}
+    access_before = access_tables(warehouse_path)
+    sim.config.ignore_role_filter = True
+    sim.set_agent_roles(9, [generate_dataset().roles[1].id])  # a change the sync must not half-see
+
+    with pytest.raises(SyncFailedError) as error:
+        sync(sim, warehouse_path)
+
+    assert str(error.value).startswith(
+        "sync 2 failed: GET /api/agent?role=6 (a role id no role has) answered 40 agents: this "
+        "HaloITSM ignores the `role` filter"
+    )
+    assert {t: query(warehouse_path, tables.format(t)) for t in HALO_ASSETS[:-1]} == halo_before
+    assert access_tables(warehouse_path) == access_before
+    assert query(warehouse_path, "SELECT sync_id, status, starts_with(error, 'GET /api/agent?role=6') FROM halo.sync_runs ORDER BY 1") == [
+        (1, "succeeded", None), (2, "failed", True),
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("retry_after", [None, "2"])
+def test_a_sync_rate_limited_midway_waits_and_stays_exact(sim, warehouse_path, retry_after):
+    from halo_pipeline.halo import fetch_snapshot
+    from halo_pipeline.sync import sync_halo
+    from halo_pipeline.warehouse import connect
+    from halo_pipeline_tests.helpers import halo_client, sync
+
+    sync(sim, warehouse_path)
+    expected = query(
+        warehouse_path, "SELECT * EXCLUDE (sync_id, synced_at) FROM halo.agent_roles ORDER BY ALL"
+    )
+    headers = {"Retry-After": retry_after} if retry_after else {}
+    # The third role asked for is refused once, as a busy tenant would.
+    sim.inject(
+        Fault(path="/api/agent", status=429, body="Rate Limit Reached", headers=headers, after=3)
+    )
+    waits: list[float] = []
+    with halo_client(sim, sleep=waits.append) as client:
+        result = sync_halo(client, lambda: connect(warehouse_path))
+        reference = fetch_snapshot(client)
+
+    assert (
+        query(
+            warehouse_path,
+            "SELECT * EXCLUDE (sync_id, synced_at) FROM halo.agent_roles ORDER BY ALL",
+        )
+        == expected
+    )
+    assert [a for a, _ in reference.agent_roles] == [a for a, *_ in expected]
+    assert result.counts["agents"] == 40
+    if retry_after:
+        assert waits == [2.0]
+    else:  # the rolling window: until this sync's first request is 5 minutes old
+        assert 295 <= sum(waits) <= 301

@@ -52,9 +52,8 @@ class HaloClient:
 
     # Agents
 
-    def list_agents(self, progress: Progress | None = None) -> list[Agent]:
-        """Every agent (enabled, disabled, API-only) except the Unassigned placeholder."""
-        where = "GET /api/agent"
+    def agent_page(self, page_no: int) -> Any:
+        """One page of the agent list, as HaloITSM sent it."""
         params = {
             **ALL_AGENTS,
             "includeroles": "true",
@@ -62,10 +61,16 @@ class HaloClient:
             "include_membership_info": "true",
             "pageinate": "true",
             "page_size": self.settings.page_size,
+            "page_no": page_no,
         }
+        return self.http.get("/agent", params)
+
+    def list_agents(self, progress: Progress | None = None) -> list[Agent]:
+        """Every agent (enabled, disabled, API-only) except the Unassigned placeholder."""
+        where = "GET /api/agent"
 
         def fetch(page_no: int) -> Page:
-            return parse_page(self.http.get("/agent", {**params, "page_no": page_no}), where)
+            return parse_page(self.agent_page(page_no), where)
 
         rows = fetch_all_pages(
             fetch,
@@ -119,33 +124,53 @@ class HaloClient:
 
         def fetch(page_no: int) -> Page:
             payload = self.http.get("/tickets", {**params, "page_no": page_no})
-            return parse_page(payload, where, "tickets")
+            return parse_page(payload, where, ("tickets",))
 
         rows = fetch_all_pages(fetch, page_size=self.settings.page_size, concurrency=1, where=where)
         return _validate(Ticket, rows, where)
 
+    def add_action(self, ticket_id: int, note: str, new_status: int | None = None) -> None:
+        """A note on a ticket, and optionally a new status, as an action: the ticket's own
+        text (what was asked) stays as it was."""
+        action: dict[str, Any] = {
+            "ticket_id": ticket_id,
+            "outcome": "halo-pipeline",
+            "note": note,
+            "hiddenfromuser": False,
+        }
+        if new_status is not None:
+            action["new_status"] = new_status
+        self.http.post("/actions", [action])
+
     # Reference data
 
     def list_roles(self) -> list[Role]:
-        return self._list(Role, "/roles", "roles")
+        return self._list(Role, "/roles", ("roles",))
 
     def list_teams(self) -> list[Team]:
         """All teams, inactive ones included."""
-        return self._list(Team, "/team", "teams", {"includedisabled": "true"})
+        return self._list(
+            Team, "/team", ("teams",), {"includeenabled": "true", "includedisabled": "true"}
+        )
 
     def list_ticket_types(self) -> list[TicketType]:
-        return self._list(TicketType, "/tickettype", "tickettypes")
+        return self._list(TicketType, "/tickettype", ("tickettypes",))
 
     def list_statuses(self) -> list[Status]:
-        return self._list(Status, "/status", "statuses")
+        """Ticket statuses: names repeat across types (a project's "Closed"), so only these."""
+        return self._list(Status, "/status", ("statuses",), {"type": "ticket"})
 
     def _list(
-        self, model: type[M], path: str, list_key: str, params: dict[str, str] | None = None
+        self,
+        model: type[M],
+        path: str,
+        list_keys: tuple[str, ...],
+        params: dict[str, str] | None = None,
     ) -> list[M]:
-        """An unpaged list: a bare array, or an object holding the array under `list_key`."""
+        """An unpaged list: a bare array, or an object holding the array."""
         where = f"GET /api{path}"
         return _validate(
-            model, parse_page(self.http.get(path, params), where, list_key).rows, where
+            model, parse_page(self.http.get(path, params), where, list_keys).rows, where
         )
 
 

@@ -73,3 +73,8 @@ class HaloMalformedResponseError(HaloError):
 
 class HaloBudgetExhaustedError(HaloError):
     """The client-side request budget would have to wait longer than allowed."""
+
+
+class HaloInconsistentError(HaloError):
+    """HaloITSM's answers contradict each other (a filter it ignores, memberships that disagree
+    with the agents' own role list): using them would store false facts."""

@@ -2,8 +2,14 @@
 
 Every request, token requests included, passes the same event hook, which spends one unit of
 the client-side budget (a rolling five-minute window, like Halo's own limit) and counts it.
-Retries use tenacity: exponential backoff with jitter, or the server's `Retry-After` when it
-sends one, and a bounded number of attempts.
+The budget lives in a SQLite file when `budget_path` is set, so every process of one
+installation (the schedule, the sensor's runs, the command line) draws on the same one.
+
+Retries use tenacity: exponential backoff with jitter for 5xx and network errors, at most
+`max_attempts`. A 429 waits as long as `Retry-After` says or, when Halo sends none (usual),
+until the oldest request of this installation leaves the rolling window: Halo counts per
+5 minutes, so seconds of backoff would only spend more requests. Waits are bounded in all by
+`rate_limit_max_wait_s`.
 """
 
 from __future__ import annotations
@@ -15,22 +21,18 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
-from pyrate_limiter import Limiter, Rate
-from tenacity import (
-    RetryCallState,
-    Retrying,
-    retry_if_exception,
-    stop_after_attempt,
-    wait_exponential_jitter,
-)
+from pyrate_limiter import AbstractBucket, InMemoryBucket, Limiter, Rate, SQLiteBucket
+from tenacity import RetryCallState, Retrying, retry_if_exception, wait_exponential_jitter
 
 from halo_pipeline.halo.auth import BearerAuth, TokenCache, parse_token_response, token_request
 from halo_pipeline.halo.errors import (
     HaloBudgetExhaustedError,
     HaloError,
+    HaloRateLimitError,
     HaloTransientError,
     HaloUnreachableError,
 )
@@ -44,6 +46,13 @@ _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 _TRANSIENT_TOKEN_STATUSES = {429, 502, 503, 504}
 
 _ID_SEGMENT = re.compile(r"/\d+(?=/|$)")
+# Long waits are slept in steps, each logged, so a run that waits shows it is alive.
+_PROGRESS_EVERY_S = 60.0
+# After a 429 that names no wait: retry a little after the oldest request leaves the window
+# (a second of a five-minute window), and never sooner than 5 s of it. Fractions of the window,
+# so a test's short window keeps the same shape.
+_WINDOW_MARGIN = 1 / 300
+_WINDOW_MIN_WAIT = 5 / 300
 log = logging.getLogger(__name__)
 
 
@@ -64,9 +73,10 @@ class HaloHttp:
         self._sleep = sleep
         self._count_lock = threading.Lock()
         self.requests_by_endpoint: Counter[str] = Counter()
-        self._budget = Limiter(
-            Rate(settings.max_requests_per_5_min, int(settings.budget_window_s * 1000))
-        )
+        self.rate_limited: list[float | None] = []
+        """The Retry-After of every 429 met (None when Halo sent none)."""
+        self._bucket = _budget_bucket(settings)
+        self._budget = Limiter(self._bucket)
         hooks = {"request": [self._spend_budget]}
         timeout = httpx.Timeout(settings.timeout_s)
         self._token_http = httpx.Client(transport=transport, timeout=timeout, event_hooks=hooks)
@@ -89,6 +99,7 @@ class HaloHttp:
     def close(self) -> None:
         self._api.close()
         self._token_http.close()
+        self._budget.close()
 
     def get(self, path: str, params: dict[str, Any] | None = None) -> Any:
         return self._call("GET", path, params=params, idempotent=True)
@@ -139,10 +150,10 @@ class HaloHttp:
         retrying = Retrying(
             retry=retry_if_exception(retryable),
             wait=self._wait,
-            stop=stop_after_attempt(self.settings.max_attempts),
-            sleep=self._sleep,
+            stop=self._stop,
+            sleep=self._sleep_logged,
             before_sleep=self._log_retry,
-            retry_error_callback=_give_up,
+            retry_error_callback=self._give_up,
         )
         try:
             for attempt in retrying:
@@ -161,24 +172,84 @@ class HaloHttp:
     def _wait(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
         retry_after = getattr(exc, "retry_after", None)
+        if isinstance(exc, HaloRateLimitError):
+            self.rate_limited.append(retry_after)
         if retry_after is not None:
-            if retry_after > self.settings.max_retry_after_s:
-                # Waiting that long is no longer a retry: stop, say so, and let no outer retry
-                # (an API call around a token request) start over.
-                exc.args = (f"{exc.args[0]} Retry-After asked for {retry_after:.0f}s.",)
-                exc.exhausted = True
-                raise exc
             return retry_after
+        if isinstance(exc, HaloRateLimitError):
+            return self._window_frees_in()
         return _backoff(self.settings)(state)
+
+    def _stop(self, state: RetryCallState) -> bool:
+        """429s and server-told waits are bounded by the time they take; other failures by
+        the number of attempts."""
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, HaloRateLimitError) or getattr(exc, "retry_after", None) is not None:
+            waited = state.idle_for + (state.upcoming_sleep or 0.0)
+            return waited > self.settings.rate_limit_max_wait_s
+        return state.attempt_number >= self.settings.max_attempts
+
+    def budget_in_use(self) -> list[int]:
+        """When (ms) each request the budget counts in its current window was sent, newest
+        first: this process's, or every process's when the budget is shared."""
+        window_start = self._bucket.now() - self.settings.budget_window_s * 1000
+        sent, index = [], 0
+        # peek counts from the newest; items older than the window may not have leaked yet.
+        while (item := self._bucket.peek(index)) is not None and item.timestamp > window_start:
+            sent.append(item.timestamp)
+            index += 1
+        return sent
+
+    def _window_frees_in(self) -> float:
+        """Seconds until the oldest request this installation sent in the budget's window
+        leaves it (Halo's window then holds one request fewer), or a whole window when the
+        budget has seen none: someone else is spending the tenant's requests."""
+        window_s = self.settings.budget_window_s
+        sent = self.budget_in_use()
+        if not sent:
+            return window_s
+        frees_in_s = (sent[-1] + window_s * 1000 - self._bucket.now()) / 1000
+        return max(window_s * _WINDOW_MIN_WAIT, frees_in_s + window_s * _WINDOW_MARGIN)
+
+    def _sleep_logged(self, seconds: float) -> None:
+        while seconds > _PROGRESS_EVERY_S:
+            self._sleep(_PROGRESS_EVERY_S)
+            seconds -= _PROGRESS_EVERY_S
+            self.log.info(f"still waiting for HaloITSM: {seconds:.0f} s left")
+        self._sleep(seconds)
 
     def _log_retry(self, state: RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None
         wait = state.next_action.sleep if state.next_action else 0.0
         failure = _scrub(str(exc), self.settings.client_secret)
+        if isinstance(exc, HaloRateLimitError):
+            self.log.warning(
+                f"rate limited, waiting {wait:.0f} s ({failure}; at most "
+                f"{self.settings.rate_limit_max_wait_s:.0f} s in all, HALO_RATE_LIMIT_MAX_WAIT_S)"
+            )
+            return
         self.log.warning(
             f"HaloITSM request failed ({failure}); attempt {state.attempt_number} of "
             f"{self.settings.max_attempts}, retrying in {wait:.1f}s"
         )
+
+    def _give_up(self, state: RetryCallState) -> Any:
+        exc = state.outcome.exception() if state.outcome else None
+        assert isinstance(exc, HaloTransientError)
+        told = exc.retry_after
+        if told is not None and told > self.settings.rate_limit_max_wait_s:
+            why = f"Retry-After asked for {told:.0f}s, longer than HALO_RATE_LIMIT_MAX_WAIT_S."
+        elif isinstance(exc, HaloRateLimitError) or told is not None:
+            why = (
+                f"Still refused after waiting {state.idle_for:.0f}s in all "
+                f"(HALO_RATE_LIMIT_MAX_WAIT_S={self.settings.rate_limit_max_wait_s:.0f})."
+            )
+        else:
+            why = f"Gave up after {state.attempt_number} attempts."
+        exc.args = (f"{exc.args[0]} {why}",)
+        # An outer retry (an API call around a token request) must not start over.
+        exc.exhausted = True
+        raise exc
 
     def _spend_budget(self, request: httpx.Request) -> None:
         # The wait is bounded by the window itself: after one window a slot is always free.
@@ -203,12 +274,16 @@ def _backoff(settings: HaloSettings) -> wait_exponential_jitter:
     )
 
 
-def _give_up(state: RetryCallState) -> Any:
-    exc = state.outcome.exception() if state.outcome else None
-    assert isinstance(exc, HaloTransientError)
-    exc.args = (f"{exc.args[0]} Gave up after {state.attempt_number} attempts.",)
-    exc.exhausted = True
-    raise exc
+def _budget_bucket(settings: HaloSettings) -> AbstractBucket:
+    """The request log the budget counts: in memory, or in a SQLite file shared, under a file
+    lock, by every process that names it."""
+    rates = [Rate(settings.max_requests_per_5_min, int(settings.budget_window_s * 1000))]
+    if settings.budget_path is None:
+        return InMemoryBucket(rates)
+    Path(settings.budget_path).parent.mkdir(parents=True, exist_ok=True)
+    return SQLiteBucket.init_from_file(
+        rates, table="halo_requests", db_path=str(settings.budget_path), use_file_lock=True
+    )
 
 
 def _unreachable(exc: httpx.TransportError, method: str, url: str) -> HaloUnreachableError:

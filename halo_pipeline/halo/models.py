@@ -1,13 +1,31 @@
 """Typed views of HaloITSM API objects, with Halo's own field names.
 
 Only the fields this project uses are declared; the rest are ignored, so a Halo release that
-adds fields changes nothing. Validation failures become `HaloMalformedResponseError` in the
-client, naming the endpoint and the field.
+adds fields changes nothing. A field the server did not send is None: unknown, never false.
+Validation failures become `HaloMalformedResponseError` in the client, naming the endpoint and
+the field.
 """
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+
+def halo_id(value: Any) -> Any:
+    """An integer id, also when Halo sends it as an integral float (`18.0`, seen on real
+    tenants). Anything else that is not an id (a bool, `18.5`, text) is refused."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"expected an integer id, got {type(value).__name__}")
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise ValueError("expected an integer id, got a fraction")
+        return int(value)
+    return value
+
+
+HaloId = Annotated[int, BeforeValidator(halo_id)]
 
 
 class HaloModel(BaseModel):
@@ -21,42 +39,87 @@ class AgentRoleRef(HaloModel):
     name: str | None = None
 
 
-class AgentTeamRef(HaloModel):
-    """A team membership as it appears inside an agent (`agent.teams[]`)."""
+MEMBERSHIP_FLAGS = (
+    "is_manager",
+    "fortickets",
+    "foropps",
+    "forprojects",
+    "unassigned_access",
+    "otheragent_access",
+    "no_config_access",
+)
+"""What a team membership says besides the team: kept in `halo.agent_teams`, and compared
+after every write so that a change to one membership never resets another."""
 
-    team_id: int
+
+class TeamMembership(BaseModel):
+    """A row of `agent.teams[]` (Halo's `UnameSection`).
+
+    Every field Halo sent is kept, declared or not (`extra="allow"`), because a team write
+    must post each kept membership back exactly as it was read: a row posted with only its
+    `team_id` is reset to Halo's defaults, losing `is_manager` and the permissions.
+    """
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    team_id: HaloId
     team_name: str | None = None
-    department_id: int | None = None
-    is_manager: bool = False
+    in_section: bool | None = None
+    is_manager: bool | None = None
+    fortickets: bool | None = None
+    foropps: bool | None = None
+    forprojects: bool | None = None
+    unassigned_access: bool | None = None
+    otheragent_access: bool | None = None
+    no_config_access: bool | None = None
+
+    @property
+    def is_member(self) -> bool:
+        """`in_section: false` rows name a team the agent is not in."""
+        return self.in_section is not False
+
+    def as_read(self) -> dict[str, Any]:
+        """The row as HaloITSM sent it, for writing back unchanged."""
+        return self.model_dump(exclude_unset=True)
+
+    def flags(self) -> dict[str, bool | None]:
+        return {flag: getattr(self, flag) for flag in MEMBERSHIP_FLAGS}
 
 
 class Agent(HaloModel):
-    """`GET /api/agent` rows and `GET /api/agent/{id}`.
+    """`GET /api/agent` rows (Halo's `Uname_List`) and `GET /api/agent/{id}` (`Uname`).
 
-    `roles` and `teams` are None when the server left them out of the row (as opposed to an
-    empty list, which means the agent holds none): the sync then fetches memberships per role
-    and per team instead.
+    List rows carry no `roles`, `is_admin` or `department` (Halo's OpenAPI file); those stay
+    None, which the warehouse stores as NULL. `roles` and `teams` are None when the server
+    left them out, as opposed to an empty list, which means the agent holds none: the sync
+    then reads memberships per role and per team instead.
     """
 
-    id: int
+    id: HaloId
     name: str
     firstname: str | None = None
     surname: str | None = None
     email: str | None = None
     isdisabled: bool = False
     isapiagent: bool = False
-    is_admin: bool = False
+    is_admin: bool | None = None
     team: str | None = None
     department: str | None = None
-    teams: tuple[AgentTeamRef, ...] | None = None
+    role_list: str | None = None
+    teams: tuple[TeamMembership, ...] | None = None
     roles: tuple[AgentRoleRef, ...] | None = None
+
+    @property
+    def memberships(self) -> tuple[TeamMembership, ...] | None:
+        """The team rows that are memberships (`in_section` not false)."""
+        return None if self.teams is None else tuple(t for t in self.teams if t.is_member)
 
 
 class Role(HaloModel):
     """`GET /api/roles`. `id` is a GUID; `id_int` is what the agent list's `role` filter takes."""
 
     id: str
-    id_int: int
+    id_int: HaloId
     name: str
     notes: str | None = None
     is_integration: bool = False
@@ -65,38 +128,41 @@ class Role(HaloModel):
 class Team(HaloModel):
     """`GET /api/team` (with `includedisabled=true` so inactive teams come too)."""
 
-    id: int
+    id: HaloId
     name: str
-    department_id: int | None = None
+    department_id: HaloId | None = None
     department_name: str | None = None
     inactive: bool = False
 
 
 class TicketType(HaloModel):
-    """`GET /api/tickettype`: Halo's "ticket schemas"."""
+    """`GET /api/tickettype` (Halo's `RequestType_List`): the "ticket schemas". The list
+    carries no initial status; `hasmandatorytechfields` says whether a create must name
+    fields that only the tenant knows (HALO_TICKET_FIELDS)."""
 
-    id: int
+    id: HaloId
     name: str
     use: int | str | None = None
-    initial_status: int | None = None
+    hasmandatorytechfields: bool | None = None
+    fieldidlist: list[Any] | None = None
 
 
 class Status(HaloModel):
-    """`GET /api/status`. Ids differ per tenant, so they are looked up by name."""
+    """`GET /api/status?type=ticket`. Ids differ per tenant, so they are looked up by name."""
 
-    id: int
+    id: HaloId
     name: str
 
 
 class Ticket(HaloModel):
     """`GET/POST /api/tickets`."""
 
-    id: int
+    id: HaloId
     summary: str = ""
     details: str | None = None
-    status_id: int | None = None
-    tickettype_id: int | None = None
-    agent_id: int | None = None
+    status_id: HaloId | None = None
+    tickettype_id: HaloId | None = None
+    agent_id: HaloId | None = None
     datecreated: str | None = None
 
 

@@ -17,9 +17,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from halo_pipeline.halo.errors import HaloMalformedResponseError
+from halo_pipeline.halo.models import halo_id
 
 # A safety net for servers that never send a short page: 10,000 pages is a million rows.
 MAX_PAGES = 10_000
+
+# Where paged lists keep their rows: `results` on tenants seen live, `agents` in other clients.
+LIST_KEYS = ("results", "agents")
 
 Progress = Callable[[int, int | None], None]
 
@@ -31,18 +35,33 @@ class Page:
     enveloped: bool
 
 
-def parse_page(payload: Any, where: str, list_key: str = "results") -> Page:
+def parse_page(payload: Any, where: str, list_keys: tuple[str, ...] = LIST_KEYS) -> Page:
+    """A page in any of the shapes Halo answers with: a bare array, or an object holding the
+    array under one of `list_keys`, or under the only key whose value is a list."""
     if isinstance(payload, list):
         return Page(payload, None, enveloped=False)
-    if isinstance(payload, dict) and isinstance(payload.get(list_key), list):
-        count = payload.get("record_count")
-        if count is not None and (isinstance(count, bool) or not isinstance(count, int)):
-            raise HaloMalformedResponseError(f"{where}: record_count is not a number: {count!r}")
-        return Page(payload[list_key], count, enveloped=True)
-    shape = type(payload).__name__ if not isinstance(payload, dict) else f"keys {sorted(payload)}"
-    raise HaloMalformedResponseError(
-        f"{where}: expected a JSON array or an object with {list_key!r}, got {shape}"
-    )
+    if not isinstance(payload, dict):
+        raise HaloMalformedResponseError(
+            f"{where}: expected a JSON array or an object holding one, got {type(payload).__name__}"
+        )
+    key = next((k for k in list_keys if isinstance(payload.get(k), list)), None)
+    if key is None:
+        lists = [k for k, value in payload.items() if isinstance(value, list)]
+        if len(lists) != 1:
+            raise HaloMalformedResponseError(
+                f"{where}: expected the list under {' or '.join(map(repr, list_keys))} (or the "
+                f"only list-valued key), got keys {sorted(payload)}"
+            )
+        [key] = lists
+    count = payload.get("record_count")
+    if count is not None:
+        try:
+            count = halo_id(count)
+        except ValueError:
+            raise HaloMalformedResponseError(
+                f"{where}: record_count is not a number: {str(count)[:40]!r}"
+            ) from None
+    return Page(payload[key], count, enveloped=True)
 
 
 class _Rows:
@@ -55,11 +74,12 @@ class _Rows:
     def add(self, rows: Iterable[dict[str, Any]]) -> int:
         before = len(self.by_id)
         for row in rows:
-            row_id = row.get("id") if isinstance(row, dict) else None
-            if isinstance(row_id, bool) or not isinstance(row_id, int):
+            try:
+                row_id = halo_id(row.get("id") if isinstance(row, dict) else None)
+            except ValueError:
                 raise HaloMalformedResponseError(
                     f"{self.where}: a row has no integer 'id' (got {str(row)[:120]!r})"
-                )
+                ) from None
             self.by_id.setdefault(row_id, row)
         return len(self.by_id) - before
 
