@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import json
 from pathlib import Path
 
 import pytest
@@ -190,6 +192,140 @@ def test_merge_mode_revoke_is_reported_as_failed(sim, path):
     assert sim.request_counts[("GET", "/api/agent/<id>")] == 1 + 6
 
 
+MANAGER_OF_TEAM_1 = {
+    "team_id": 1, "team_name": "1st Line Support", "department_id": 1.0, "in_section": True,
+    "is_manager": True, "fortickets": True, "foropps": True, "forprojects": False,
+    "unassigned_access": True, "otheragent_access": True, "no_config_access": False,
+    "role_id": None, "role_name": None,
+}  # fmt: skip
+
+
+def team_rows(sim: Simulator, agent_id: int) -> dict[int, dict]:
+    return {row["team_id"]: row for row in sim.get_agent(agent_id)["teams"]}
+
+
+@pytest.mark.parametrize("array_writes", ["replace", "merge"])
+def test_a_team_add_keeps_every_other_membership_exactly_as_it_was(sim, path, array_writes):
+    """Zoë Müller manages team 1. Adding her to team 2 posts team 1 back exactly as read (a
+    row posted with its team_id alone would lose is_manager and the permissions), and team 2
+    as {"team_id": 2} alone, so HaloITSM gives it its defaults."""
+    sim.config.array_writes = array_writes
+    before = team_rows(sim, 2)
+    assert before[1] == MANAGER_OF_TEAM_1
+    request = grant(path, "2", team="2nd Line Support")
+
+    provision(sim, path, enabled=True)
+
+    assert status(path, request) == ("applied", None)
+    after = team_rows(sim, 2)
+    assert (after[1], after[3]) == (before[1], before[3])
+    assert after[2] | {"team_name": None} == {
+        "team_id": 2, "team_name": None, "department_id": 1.0, "in_section": True,
+        "is_manager": False, "fortickets": True, "foropps": False, "forprojects": False,
+        "unassigned_access": False, "otheragent_access": False, "no_config_access": False,
+        "role_id": None, "role_name": None,
+    }  # fmt: skip
+    [(plan,)] = query(
+        path, "SELECT plan FROM provisioning.requests WHERE request_id = ?", [request]
+    )
+    posted = json.loads(plan.removeprefix("POST /api/agent ").rsplit(" (", 1)[0])
+    assert posted == [{"id": 2, "teams": [MANAGER_OF_TEAM_1, before[3], {"team_id": 2}]}]
+    # The warehouse keeps the flags too (the targeted sync after the run).
+    assert query(path, "SELECT team_id, is_manager, otheragent_access FROM halo.agent_teams WHERE agent_id = 2 ORDER BY 1") == [
+        (1, True, True), (2, False, False), (3, False, False),
+    ]  # fmt: skip
+
+
+def test_a_team_removal_leaves_out_that_team_alone(sim, path):
+    request = grant(path, "2", team="3", action="revoke")
+
+    provision(sim, path, enabled=True)
+
+    assert status(path, request) == ("applied", None)
+    assert team_rows(sim, 2) == {1: MANAGER_OF_TEAM_1}
+
+
+def test_a_row_that_is_not_a_membership_is_written_back_and_a_grant_replaces_it(sim, path):
+    # Robert Tables (4) is in team 2 and has an in_section=false row for team 1.
+    assert [(r["team_id"], r["in_section"]) for r in sim.get_agent(4)["teams"]] == [
+        (2, True),
+        (1, False),
+    ]
+    add_6 = grant(path, "4", team="6")
+    provision(sim, path, enabled=True)
+    assert status(path, add_6) == ("applied", None)
+    assert [(r["team_id"], r["in_section"]) for r in sim.get_agent(4)["teams"]] == [
+        (2, True),
+        (1, False),
+        (6, True),
+    ]
+
+    add_1 = grant(path, "4", team="1")
+    provision(sim, path, enabled=True)
+
+    assert status(path, add_1) == ("applied", None)
+    assert [(r["team_id"], r["in_section"]) for r in sim.get_agent(4)["teams"]] == [
+        (2, True),
+        (6, True),
+        (1, True),
+    ]
+
+
+class FlagsDropped:
+    """A WSGI wrapper playing a HaloITSM that keeps only team_id of each posted membership,
+    so every kept membership is reset to the defaults."""
+
+    def __init__(self, sim: Simulator) -> None:
+        self.sim = sim
+
+    def __call__(self, environ, start_response):
+        if environ["REQUEST_METHOD"] == "POST" and environ["PATH_INFO"] == "/api/agent":
+            body = json.loads(environ["wsgi.input"].read(int(environ["CONTENT_LENGTH"])))
+            for element in body:
+                if "teams" in element:
+                    element["teams"] = [{"team_id": t["team_id"]} for t in element["teams"]]
+            raw = json.dumps(body).encode()
+            environ = {**environ, "wsgi.input": io.BytesIO(raw), "CONTENT_LENGTH": str(len(raw))}
+        return self.sim.app(environ, start_response)
+
+
+def test_a_write_that_resets_another_membership_fails_its_request_naming_the_damage(sim, path):
+    request = grant(path, "2", team="2nd Line Support")
+
+    provision(sim, path, app=FlagsDropped(sim), enabled=True)
+
+    state, error = status(path, request)
+    assert state == "failed"
+    assert error.startswith(
+        "HaloITSM wrote agent 2 but also changed what was not asked: team 1 is_manager True -> "
+        "False; team 1 foropps True -> False; team 1 unassigned_access True -> False; team 1 "
+        "otheragent_access True -> False. Put those back in HaloITSM by hand; the write was "
+        'POST /api/agent [{"id": 2, "teams": [{"team_id": 1, '
+    )
+    assert team_rows(sim, 2)[1]["is_manager"] is False  # what the person must put back
+
+
+def test_every_id_as_a_float_syncs_and_provisions_the_same(sim, path):
+    sim.config.float_ids = "all"
+    request = grant(path, "2", team="2nd Line Support")
+    revoke = grant(path, "2", role="Administrator", action="revoke")
+
+    provision(sim, path, enabled=True, ticketing=True)
+    sync(sim, path)
+
+    assert [status(path, r) for r in (request, revoke)] == [("applied", None)] * 2
+    assert team_rows(sim, 2)[1] == MANAGER_OF_TEAM_1 | {"team_id": 1.0, "department_id": 1.0}
+    assert query(path, "SELECT team_id FROM halo.agent_teams WHERE agent_id = 2 ORDER BY 1") == [
+        (1,),
+        (2,),
+        (3,),
+    ]
+    assert (
+        query(path, "SELECT ticket_id IS NOT NULL, ticket_closed FROM provisioning.requests")
+        == [(True, True)] * 2
+    )
+
+
 def test_verification_waits_for_halos_read_after_write_lag(sim, path):
     sim.config.write_lag_s = 0.4
     request = grant(path, "9", role="Read Only")
@@ -230,13 +366,12 @@ def test_unknown_or_ambiguous_names_are_refused_with_candidates_and_nothing_is_w
         'Security "Red" Team (4)? Nothing was filed.\n'
     )
     assert neither.output == "Error: Name exactly one of --role and --team. Nothing was filed.\n"
-    assert query(
-        path, "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'provisioning'"
-    ) == [(0,)]
+    assert query(path, "SELECT count(*) FROM provisioning.requests") == [(0,)]
+    assert query(path, "SELECT count(*) FROM provisioning.request_events") == [(0,)]
 
 
 def test_a_sql_filed_request_with_a_bad_entitlement_is_failed_by_the_job(sim, path):
-    grant(path, "9", role="Read Only")  # makes the provisioning schema
+    grant(path, "9", role="Read Only")
     with connect(path) as con:
         con.execute(
             "INSERT INTO provisioning.requests (action, entitlement_id, agent_id, reason, requested_by) "
@@ -292,26 +427,40 @@ def test_each_request_gets_one_ticket_opened_then_closed_with_the_outcome(sim, p
         == f"{ticket_tag(path, applied)} Grant role 'Read Only' to agent 9 (Priya Patel)"
     )
     assert ticket["tickettype_id"] == 3  # "Service Request", the default type
-    assert ticket["status_id"] == 9  # Closed
-    assert ticket["details"].endswith("\n\nOutcome: applied")
-    assert "Reason: on call" in ticket["details"] and "Requested by: ana" in ticket["details"]
-    assert tickets[ticket_tag(path, satisfied)]["details"].endswith("Outcome: already_satisfied")
+    assert ticket["status_id"] == 9  # Closed, by the action below
+    # What was asked stays the ticket's text; the outcome is an action beside it.
+    assert ticket["details"] == (
+        "Access request #1, filed with halo-pipeline: grant role 'Read Only' to agent 9 "
+        "(Priya Patel).\nReason: on call\nRequested by: ana\nhalo-pipeline makes the change "
+        "and closes this ticket with the outcome."
+    )
+    actions = {a["ticket_id"]: a for a in sim.actions}
+    assert {k: actions[ticket["id"]][k] for k in ("outcome", "note", "new_status", "hiddenfromuser")} == {
+        "outcome": "halo-pipeline", "note": "Outcome: applied", "new_status": 9, "hiddenfromuser": False,
+    }  # fmt: skip
+    assert (
+        actions[tickets[ticket_tag(path, satisfied)]["id"]]["note"] == "Outcome: already_satisfied"
+    )
     assert query(path, "SELECT request_id, ticket_id IS NOT NULL, ticket_closed FROM provisioning.requests ORDER BY 1") == [
         (applied, True, True), (satisfied, True, True), (failing, False, False),
     ]  # fmt: skip
-    assert sim.request_counts[("POST", "/api/tickets")] == 4  # two creates, two closes
+    assert sim.request_counts[("POST", "/api/tickets")] == 2  # two creates
+    assert sim.request_counts[("POST", "/api/actions")] == 2  # two closes
     assert sim.request_counts[("GET", "/api/tickets")] == 0  # no search without a crash
+    # Statuses are read as ticket statuses: names repeat in other status types.
+    assert [r.query for r in sim.request_log if r.path == "/api/status"] == [{"type": "ticket"}]
 
     provision(sim, path, enabled=True, ticketing=True)  # nothing left to do
 
     assert len(sim.tickets) == 2
-    assert sim.request_counts[("POST", "/api/tickets")] == 4
+    assert sim.request_counts[("POST", "/api/tickets")] == 2
+    assert sim.request_counts[("POST", "/api/actions")] == 2
 
 
 def test_ticket_type_by_name_and_a_clear_error_for_an_unknown_one(sim, path):
     first = grant(path, "9", role="Read Only")
-    provision(sim, path, enabled=True, ticketing=True, ticket_type="Access Request")
-    assert sim.tickets[0]["tickettype_id"] == 25
+    provision(sim, path, enabled=True, ticketing=True, ticket_type="Incident")
+    assert sim.tickets[0]["tickettype_id"] == 1
 
     second = grant(path, "9", role="Agent")
     provision(sim, path, enabled=True, ticketing=True, ticket_type="Onboarding")
@@ -323,6 +472,67 @@ def test_ticket_type_by_name_and_a_clear_error_for_an_unknown_one(sim, path):
         "one of: Incident (1), Service Request (3), Access Request (25).",
     )
     assert role_names(sim, 9) == ["Read Only"]  # no change without its ticket
+
+
+def test_a_ticket_type_with_a_mandatory_field_needs_halo_ticket_fields(sim, path):
+    """Access Request makes category_1 mandatory: without HALO_TICKET_FIELDS HaloITSM refuses
+    the ticket, and the request fails with its message before anything is written."""
+    refused = grant(path, "9", role="Read Only")
+
+    provision(sim, path, enabled=True, ticketing=True, ticket_type="Access Request")
+
+    message = "POST /api/tickets: HaloITSM refused the data (HTTP 400, 'Category is required')."
+    assert status(path, refused) == ("failed", message)
+    assert query(path, "SELECT to_status, detail FROM provisioning.request_events WHERE request_id = ? ORDER BY event_id DESC LIMIT 1", [refused]) == [("failed", message)]  # fmt: skip
+    assert sim.tickets == []
+    assert sim.request_counts[("POST", "/api/agent")] == 0
+    assert role_names(sim, 9) == []
+
+    applied = grant(path, "9", role="Read Only")
+    provision(
+        sim, path, enabled=True, ticketing=True, ticket_type="Access Request",
+        ticket_fields={"category_1": "Access", "client_id": 12},
+    )  # fmt: skip
+
+    assert status(path, applied) == ("applied", None)
+    assert role_names(sim, 9) == ["Read Only"]
+    [ticket] = sim.tickets
+    assert (ticket["tickettype_id"], ticket["category_1"], ticket["client_id"]) == (
+        25,
+        "Access",
+        12,
+    )
+    assert ticket["status_id"] == 9
+    assert ticket["details"].startswith(f"Access request #{applied}, filed with halo-pipeline:")
+    assert "Outcome" not in ticket["details"]  # closed by an action, its text left intact
+    assert [(a["ticket_id"], a["note"], a["new_status"]) for a in sim.actions] == [
+        (ticket["id"], "Outcome: applied", 9)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (
+            '{"category_1": ',
+            'HALO_TICKET_FIELDS is not valid JSON (Expecting value: line 1 column 16 (char 15)); write an object such as {"category_1": "Access", "client_id": 12}.',
+        ),
+        (
+            '["Access"]',
+            'HALO_TICKET_FIELDS must be a JSON object such as {"category_1": "Access"}, not a list.',
+        ),
+        (
+            '{"summary": "x", "status_id": 2}',
+            "HALO_TICKET_FIELDS sets status_id, summary, which the pipeline sets itself; use HALO_TICKET_TYPE and HALO_TICKET_OPEN_STATUS for the type and status.",
+        ),
+    ],
+)
+def test_halo_ticket_fields_that_cannot_be_used_are_named(value, message):
+    from halo_pipeline.provisioning.settings import ProvisioningSettings, SettingsError
+
+    with pytest.raises(SettingsError) as error:
+        ProvisioningSettings.from_env({"HALO_TICKET_FIELDS": value})
+    assert str(error.value) == message
 
 
 def test_a_crash_after_the_write_is_finished_without_writing_again(sim, path):

@@ -82,7 +82,7 @@ class Catalog:
             roles = con.execute("SELECT role_id, role_int_id, name FROM halo.roles").fetchall()
             teams = con.execute("SELECT team_id, name FROM halo.teams").fetchall()
             ticket_types = con.execute(
-                "SELECT ticket_type_id, name, initial_status FROM halo.ticket_types"
+                "SELECT ticket_type_id, name, has_mandatory_fields FROM halo.ticket_types"
             ).fetchall()
             # Two queries, not a UNION: that would turn the team ids into text.
             memberships = con.execute("SELECT agent_id, role_id FROM halo.agent_roles").fetchall()
@@ -91,7 +91,7 @@ class Catalog:
             raise RequestRefused(
                 "The warehouse has no synced HaloITSM data yet: run halo_sync_job first."
             ) from None
-        types = [TicketType(id=i, name=n, initial_status=s) for i, n, s in ticket_types]
+        types = [TicketType(id=i, name=n, hasmandatorytechfields=m) for i, n, m in ticket_types]
         return cls(
             [AgentRef(*row) for row in agents], roles, teams, types, set(map(tuple, memberships))
         )

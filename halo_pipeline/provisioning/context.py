@@ -59,7 +59,7 @@ class RunContext:
         # A dry run writes nothing to HaloITSM, not even to a ticket an earlier run opened.
         if close_tickets and self.settings.enabled:
             with_tickets = [r for r in finished if r.ticket_id is not None and not r.ticket_closed]
-            self.tickets.close([(r, self.ticket_text(r)) for r in with_tickets])
+            self.tickets.close(with_tickets)
 
     def fail(self, requests: list[Request], reason: str, *, close_tickets: bool = True) -> None:
         self.finish(

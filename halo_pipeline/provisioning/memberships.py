@@ -51,13 +51,27 @@ def apply_memberships(
         latest = {request.request_id: request for request in moved}
         pairs = [(latest.get(r.request_id, r), e) for r, e in pairs]
         ctx.client.save_agent(plan.payload)
-        live = ctx.verify(agent_id, lambda agent: all(satisfied(agent, r, e) for r, e in pairs))
+        live = ctx.verify(
+            agent_id,
+            lambda agent: (
+                all(satisfied(agent, r, e) for r, e in pairs) and not plan.side_effects(agent)
+            ),
+        )
+        damage = plan.side_effects(live)
     else:
         ctx.verified[agent_id] = live
+        damage = []
 
     outcomes = []
     for request, entitlement in pairs:
-        if not satisfied(live, request, entitlement):
+        if damage and request.status == Status.APPLYING:
+            reason = (
+                f"HaloITSM wrote agent {agent_id} but also changed what was not asked: "
+                f"{'; '.join(damage)}. Put those back in HaloITSM by hand; the write was "
+                f"{plan.description}."
+            )
+            outcomes.append(Step(request, Status.FAILED, reason, {"error": reason}))
+        elif not satisfied(live, request, entitlement):
             reason = (
                 "HaloITSM accepted the write but the change did not take: after "
                 f"{ctx.settings.verify_attempts} reads agent {agent_id} still "

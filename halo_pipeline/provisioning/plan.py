@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from halo_pipeline.halo import HaloMalformedResponseError
-from halo_pipeline.halo.models import Agent
+from halo_pipeline.halo.models import MEMBERSHIP_FLAGS, Agent, TeamMembership
 from halo_pipeline.provisioning.catalog import Entitlement
 from halo_pipeline.provisioning.queue import Request, Status
 
@@ -22,7 +22,7 @@ def post_text(payload: dict[str, Any]) -> str:
 def holds(agent: Agent, entitlement: Entitlement) -> bool:
     if entitlement.kind == "role":
         return any(role.id == entitlement.target for role in agent.roles or ())
-    return any(team.team_id == entitlement.target for team in agent.teams or ())
+    return any(team.team_id == entitlement.target for team in agent.memberships or ())
 
 
 def satisfied(agent: Agent, request: Request, entitlement: Entitlement) -> bool:
@@ -42,6 +42,12 @@ class MembershipPlan:
     payload: dict[str, Any] | None
     """The element to POST to /api/agent, or None when every request is already satisfied."""
     changes: list[str]
+    kept_teams: tuple[TeamMembership, ...] = ()
+    """The team rows written back as they were read: they must read back the same."""
+    roles_after: frozenset[str] = frozenset()
+    teams_after: frozenset[int] = frozenset()
+    asked: frozenset[str | int] = frozenset()
+    """The roles and teams the requests change: whether those took is each request's check."""
 
     @property
     def description(self) -> str:
@@ -49,14 +55,43 @@ class MembershipPlan:
             return f"nothing to change: agent {self.agent.id} is already as asked"
         return f"{post_text(self.payload)} ({'; '.join(self.changes)})"
 
+    def side_effects(self, after: Agent) -> list[str]:
+        """What the write changed that it did not ask for: roles or teams gained or lost, and
+        any flag of a membership it posted back unchanged."""
+        found = []
+        if after.roles is not None:
+            roles = {role.id for role in after.roles}
+            lost, gained = self.roles_after - roles, roles - self.roles_after
+            found += [f"role {r} was removed" for r in sorted(lost - self.asked)]
+            found += [f"role {r} was added" for r in sorted(gained - self.asked)]
+        if after.teams is None:
+            return found
+        rows = {team.team_id: team for team in after.teams}
+        members = {team.team_id for team in after.memberships or ()}
+        found += [f"agent joined team {t}" for t in sorted(members - self.teams_after - self.asked)]
+        found += [f"agent left team {t}" for t in sorted(self.teams_after - members - self.asked)]
+        for kept in self.kept_teams:
+            now = rows.get(kept.team_id)
+            if now is None:
+                continue  # reported above, or an in_section=false row gone: nothing held
+            for field in ("in_section", *MEMBERSHIP_FLAGS):
+                was, became = getattr(kept, field), getattr(now, field)
+                if was is not None and became != was:
+                    found.append(f"team {kept.team_id} {field} {was} -> {became}")
+        return found
+
 
 def plan_memberships(agent: Agent, requests: list[tuple[Request, Entitlement]]) -> MembershipPlan:
     """The agent's whole `roles` and/or `teams` list as it must be written back.
 
     Halo has no PATCH: the list is read, changed and written whole, so an agent read without
-    its roles or teams is refused rather than written back empty. Requests for the same
-    entitlement that agree share the outcome; when they disagree the later one wins, unless the
-    earlier may already have been written (a rerun must finish it first).
+    its roles or teams is refused rather than written back empty. Every team row the agent
+    keeps is posted exactly as it was read (a row posted with its `team_id` alone is reset to
+    Halo's defaults: `is_manager` false, permissions off); a new membership is `{"team_id": N}`
+    alone, so Halo gives it its defaults; a removal leaves out that team's row and nothing
+    else. Requests for the same entitlement that agree share the outcome; when they disagree
+    the later one wins, unless the earlier may already have been written (a rerun must finish
+    it first).
     """
     kinds = {entitlement.kind for _, entitlement in requests}
     for kind, held in (("role", agent.roles), ("team", agent.teams)):
@@ -80,24 +115,41 @@ def plan_memberships(agent: Agent, requests: list[tuple[Request, Entitlement]]) 
         served.append((request, entitlement))
 
     roles = [role.id for role in agent.roles or ()]
-    teams = [team.team_id for team in agent.teams or ()]
+    rows = list(agent.teams or ())
+    joined: list[int] = []
     changes = []
     for request, entitlement in latest.values():
         if satisfied(agent, request, entitlement):
             continue
-        members: list[Any] = roles if entitlement.kind == "role" else teams
-        if request.action == "grant":
-            members.append(entitlement.target)
-            changes.append(f"adds {entitlement.label}")
+        if entitlement.kind == "role":
+            if request.action == "grant":
+                roles.append(str(entitlement.target))
+            else:
+                roles.remove(str(entitlement.target))
         else:
-            members.remove(entitlement.target)
-            changes.append(f"removes {entitlement.label}")
+            # A grant also replaces an `in_section: false` row of the team: a row per team.
+            rows = [row for row in rows if row.team_id != entitlement.target]
+            if request.action == "grant":
+                joined.append(int(entitlement.target))
+        verb = "adds" if request.action == "grant" else "removes"
+        changes.append(f"{verb} {entitlement.label}")
 
     payload: dict[str, Any] | None = None
     if changes:
         payload = {"id": agent.id}
         if roles != [role.id for role in agent.roles or ()]:
             payload["roles"] = [{"id": role_id} for role_id in roles]
-        if teams != [team.team_id for team in agent.teams or ()]:
-            payload["teams"] = [{"team_id": team_id} for team_id in teams]
-    return MembershipPlan(agent, served, superseded, payload, changes)
+        if len(rows) != len(agent.teams or ()) or joined:
+            payload["teams"] = [row.as_read() for row in rows]
+            payload["teams"] += [{"team_id": team_id} for team_id in joined]
+    return MembershipPlan(
+        agent,
+        served,
+        superseded,
+        payload,
+        changes,
+        kept_teams=tuple(rows),
+        roles_after=frozenset(roles),
+        teams_after=frozenset({row.team_id for row in rows if row.is_member} | set(joined)),
+        asked=frozenset(entitlement.target for _, entitlement in latest.values()),
+    )

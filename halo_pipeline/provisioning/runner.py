@@ -41,7 +41,6 @@ from halo_pipeline.provisioning.queue import (
     Status,
     adopt_sql_filed,
     attempt_failed,
-    ensure_provisioning_schema,
     load_requests,
     queue_id,
 )
@@ -83,7 +82,6 @@ class Provisioner:
 
     def run(self) -> RunSummary:
         with self._open() as con:
-            ensure_provisioning_schema(con)
             adopt_sql_filed(con, self._run_id)
             catalog = Catalog.load(con)
             work = load_work(con, self._settings)
@@ -111,9 +109,7 @@ class Provisioner:
     def _work_through(self, ctx: RunContext, work: Work) -> None:
         # Finished by a run that stopped before it closed their tickets.
         for request in work.unclosed:
-            self._guarded(
-                ctx, [request], partial(ctx.tickets.close, [(request, ctx.ticket_text(request))])
-            )
+            self._guarded(ctx, [request], partial(ctx.tickets.close, [request], look_first=True))
         memberships: dict[int, list[tuple[Request, Entitlement]]] = defaultdict(list)
         for request in work.todo:
             if request.status == Status.AWAITING_TICKET:

@@ -110,22 +110,24 @@ class TicketDesk:
             by_id.update((r.request_id, r) for r in self._queue.record(opened))
         return [by_id[request.request_id] for request, _ in requests]
 
-    def close(self, requests: list[tuple[Request, TicketText]]) -> None:
-        """Add each outcome to its ticket and close it. Updates by id: safe to repeat."""
+    def close(self, requests: list[Request], *, look_first: bool = False) -> None:
+        """Write each outcome on its ticket as an action that also closes it; the ticket's own
+        text, what was asked, stays as it was. An action is a new record, so repeating one
+        would repeat the note: `look_first` (a run finishing what an earlier one left) skips
+        tickets that are already closed."""
+        open_ones = [r for r in requests if r.ticket_id is not None and not r.ticket_closed]
+        if not open_ones:
+            return
+        closed_id = self.statuses.id_of(self._settings.closed_status)
         closed = []
         try:
-            for request, text in requests:
-                if request.ticket_id is None or request.ticket_closed:
-                    continue
+            for request in open_ones:
+                ticket_id = request.ticket_id
+                assert ticket_id is not None
                 outcome = request.status + (f": {request.error}" if request.error else "")
-                self._client.save_ticket(
-                    {
-                        "id": request.ticket_id,
-                        "status_id": self.statuses.id_of(self._settings.closed_status),
-                        "details": f"{text.details}\n\nOutcome: {outcome}",
-                    }
-                )
-                closed.append(Step.note(request, f"ticket {request.ticket_id} closed: {outcome}",
+                if not (look_first and self._client.get_ticket(ticket_id).status_id == closed_id):
+                    self._client.add_action(ticket_id, f"Outcome: {outcome}", closed_id)
+                closed.append(Step.note(request, f"ticket {ticket_id} closed: {outcome}",
                                         ticket_closed=True))  # fmt: skip
         finally:
             self._queue.record(closed)
@@ -144,6 +146,7 @@ class TicketDesk:
 
     def _open(self, request: Request, text: TicketText) -> Ticket:
         ticket = {
+            **self._settings.ticket_fields,
             "tickettype_id": self.ticket_type_id,
             "summary": f"{tag(self._queue_id, request)} {text.summary}"[:250],
             "details": text.details,
