@@ -86,6 +86,42 @@ def query(sql: str, output_format: str, warehouse: str, wait: float) -> None:
 
 
 @main.command()
+@click.option(
+    "--warehouse",
+    default=configured_path,
+    show_default="HALO_DUCKDB_PATH or data/warehouse.duckdb",
+    help="The warehouse whose request budget (a file beside it) the reads count against.",
+)
+def doctor(warehouse: str) -> None:
+    """Read a token, an agent page, an agent, roles, teams, ticket types and statuses from the
+    HaloITSM the HALO_* variables name, and print what it speaks and what to set. Writes
+    nothing. Exits 1 when something needs setting."""
+    import os
+
+    from halo_pipeline.doctor import diagnose, render
+    from halo_pipeline.halo import HaloClient, HaloError, HaloSettings
+    from halo_pipeline.provisioning.settings import ProvisioningSettings, SettingsError
+    from halo_pipeline.warehouse import budget_path
+
+    try:
+        settings = HaloSettings.from_env(os.environ, budget_path=budget_path(warehouse))
+        provisioning = ProvisioningSettings.from_env(os.environ)
+        click.echo(f"HaloITSM at {settings.base_url} (client id {settings.client_id})")
+        with HaloClient(settings) as client:
+            findings = diagnose(client, provisioning)
+            requests = client.request_count
+    except (HaloError, SettingsError) as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(render(findings))
+    to_fix = [finding for finding in findings if finding.advice]
+    click.echo(f"{requests} requests, none of them writes. ", nl=False)
+    if to_fix:
+        click.echo(f"{len(to_fix)} thing(s) to set or check: see the arrows above.")
+        raise SystemExit(1)
+    click.echo("Nothing to change: run halo_sync_job.")
+
+
+@main.command()
 @click.option("--port", default=3000, show_default=True, help="Port of the Dagster UI.")
 @click.option("--host", default="127.0.0.1", show_default=True)
 def dev(port: int, host: str) -> None:
