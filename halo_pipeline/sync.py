@@ -7,8 +7,6 @@ and leaves the last good tables as they were.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -16,14 +14,14 @@ import duckdb
 
 from halo_pipeline.halo import HaloClient, HaloError, fetch_snapshot
 from halo_pipeline.halo.paging import Progress
-from halo_pipeline.warehouse import WarehouseError
+from halo_pipeline.halo.snapshot import fetch_agents
+from halo_pipeline.warehouse import OpenWarehouse, WarehouseError
 from halo_pipeline.warehouse.halo_tables import (
     record_sync_failure,
     record_sync_start,
+    replace_agents,
     replace_halo_tables,
 )
-
-OpenWarehouse = Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]]
 
 
 @dataclass(frozen=True)
@@ -47,29 +45,47 @@ def sync_halo(
     client: HaloClient,
     open_warehouse: OpenWarehouse,
     *,
+    agent_ids: list[int] | None = None,
     dagster_run_id: str | None = None,
     allow_large_drop: bool = False,
     progress: Progress | None = None,
 ) -> SyncResult:
+    """A full sync, or with `agent_ids` a targeted one: the roles, teams and ticket types and
+    those agents only, read one by one (what provisioning runs after changing them)."""
+    kind = "full" if agent_ids is None else "targeted"
     with open_warehouse() as con:
         sync_id = record_sync_start(
-            con, dagster_run_id=dagster_run_id, source_url=client.settings.base_url
+            con, dagster_run_id=dagster_run_id, source_url=client.settings.base_url, kind=kind
         )
     requests = None
     try:
         try:
-            snapshot = fetch_snapshot(client, progress)
+            if agent_ids is None:
+                snapshot = fetch_snapshot(client, progress)
+            else:
+                snapshot = fetch_agents(client, agent_ids)
         finally:
             requests = client.request_count
+        synced_at = datetime.now(UTC)
         with open_warehouse() as con:
-            counts = replace_halo_tables(
-                con,
-                snapshot,
-                sync_id=sync_id,
-                synced_at=datetime.now(UTC),
-                api_requests=requests,
-                allow_large_drop=allow_large_drop,
-            )
+            if agent_ids is None:
+                counts = replace_halo_tables(
+                    con,
+                    snapshot,
+                    sync_id=sync_id,
+                    synced_at=synced_at,
+                    api_requests=requests,
+                    allow_large_drop=allow_large_drop,
+                )
+            else:
+                counts = replace_agents(
+                    con,
+                    snapshot,
+                    agent_ids=agent_ids,
+                    sync_id=sync_id,
+                    synced_at=synced_at,
+                    api_requests=requests,
+                )
     except Exception as exc:
         # Halo and warehouse errors already say what to fix; anything else is named by type.
         known = isinstance(exc, HaloError | WarehouseError)

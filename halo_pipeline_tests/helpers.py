@@ -15,15 +15,16 @@ import httpx
 
 from halo_pipeline.halo import HaloClient, HaloSettings
 from halo_pipeline.halo.models import Agent
+from halo_pipeline.halo.snapshot import snapshot_of
 from halo_pipeline.provisioning.context import RunSummary
 from halo_pipeline.provisioning.filing import file_membership
 from halo_pipeline.provisioning.runner import Provisioner
 from halo_pipeline.provisioning.settings import ProvisioningSettings
 from halo_pipeline.simulator import Simulator
-from halo_pipeline.sql_models.project import DEFAULT_MODELS_DIR, build_models, load_project
+from halo_pipeline.sql_models.project import PROJECT_MODELS_DIR, build_models, load_project
 from halo_pipeline.sync import SyncResult, sync_halo
 from halo_pipeline.warehouse import connect
-from halo_pipeline.warehouse.halo_tables import replace_agents
+from halo_pipeline.warehouse.halo_tables import record_sync_start, replace_agents
 
 
 def query(path: Path, sql: str, params: list | None = None) -> list[tuple]:
@@ -52,16 +53,25 @@ def sync(sim: Simulator, path: Path) -> SyncResult:
         return sync_halo(client, lambda: connect(path))
 
 
-def targeted_sync(path: Path, agents: list[Agent]) -> int:
-    """A targeted sync of these agents, as a provisioning run ends."""
+def targeted_sync(sim: Simulator, path: Path, agents: list[Agent]) -> int:
+    """A targeted sync of these agents as given (read back, or read without some of their
+    memberships), with the simulator's roles, teams and ticket types."""
+    with halo_client(sim) as client:
+        snapshot = snapshot_of(
+            agents, client.list_roles(), client.list_teams(), client.list_ticket_types()
+        )
     with connect(path) as con:
-        return replace_agents(
-            con, agents, dagster_run_id=None, source_url="http://halo.test",
+        sync_id = record_sync_start(
+            con, dagster_run_id=None, source_url="http://halo.test", kind="targeted"
+        )
+        replace_agents(
+            con, snapshot, agent_ids=[agent.id for agent in agents], sync_id=sync_id,
             synced_at=datetime.now(UTC), api_requests=0,
         )  # fmt: skip
+    return sync_id
 
 
-def build_access(path: Path, sql_dir: Path = DEFAULT_MODELS_DIR) -> None:
+def build_access(path: Path, sql_dir: Path = PROJECT_MODELS_DIR) -> None:
     """Every model of `sql_dir`, in dependency order, as halo_sync_job builds them."""
     with connect(path) as con:
         build_models(con, load_project(sql_dir))
@@ -81,10 +91,18 @@ def access_tables(path: Path) -> dict[str, list[tuple]]:
 
 def provision(sim: Simulator, path: Path, app: Any = None, **settings: Any) -> RunSummary:
     """One provisioning run against the simulator (or `app`, a WSGI app wrapping it),
-    in-process, without waiting between reads or retries."""
+    in-process, without waiting between reads or retries, then the targeted sync and model
+    rebuild of the agents it touched, as provisioning_job runs them."""
     settings.setdefault("verify_interval_s", 0)
     with halo_client(sim, app) as client:
-        return Provisioner(client, lambda: connect(path), ProvisioningSettings(**settings)).run()
+        provisioner = Provisioner(client, lambda: connect(path), ProvisioningSettings(**settings))
+        try:
+            return provisioner.run()
+        finally:
+            touched = sorted(provisioner.summary.touched_agents)
+            if touched:
+                sync_halo(client, lambda: connect(path), agent_ids=touched)
+                build_access(path)
 
 
 def posts(sim: Simulator) -> int:

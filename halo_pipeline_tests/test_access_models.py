@@ -11,7 +11,7 @@ import pytest
 from halo_pipeline.definitions import build_definitions
 from halo_pipeline.halo.models import Agent
 from halo_pipeline.simulator import Simulator, generate_dataset
-from halo_pipeline.sql_models.project import DEFAULT_MODELS_DIR, SqlModelError, load_project
+from halo_pipeline.sql_models.project import PROJECT_MODELS_DIR, SqlModelError, load_project
 from halo_pipeline.sql_models.schema_tests import SchemaFileError
 from halo_pipeline.warehouse import connect
 from halo_pipeline_tests.helpers import (
@@ -187,7 +187,7 @@ def test_rerunning_the_models_changes_nothing(sim, path):
 
 def test_changing_a_model_from_view_to_table_and_back(sim, path, tmp_path):
     models = tmp_path / "models"
-    shutil.copytree(DEFAULT_MODELS_DIR, models)
+    shutil.copytree(PROJECT_MODELS_DIR, models)
     sync(sim, path)
     build_access(path, models)
     admin = models / "admin_agents.sql"
@@ -204,7 +204,7 @@ def test_changing_a_model_from_view_to_table_and_back(sim, path, tmp_path):
 
 def copy_models(tmp_path: Path) -> Path:
     models = tmp_path / "models"
-    shutil.copytree(DEFAULT_MODELS_DIR, models)
+    shutil.copytree(PROJECT_MODELS_DIR, models)
     return models
 
 
@@ -315,25 +315,42 @@ def test_schema_yml_naming_an_unknown_model_fails_at_load(tmp_path):
     )
 
 
-def test_a_failing_schema_test_fails_its_asset_check(halo_env, run_job, tmp_path):
+def test_failing_schema_tests_fail_their_checks_inside_the_step_that_built_them(
+    halo_env, run_job, tmp_path
+):
     models = copy_models(tmp_path)
     schema = models / "schema.yml"
     schema.write_text(
-        schema.read_text().replace(
+        schema.read_text()
+        .replace(
             "  - name: grants\n    columns:\n",
             "  - name: grants\n    columns:\n      - name: resource_type\n"
             "        tests:\n          - accepted_values: {values: [role]}\n",
+        )
+        .replace(
+            "      - name: agents\n        columns:\n",
+            "      - name: agents\n        columns:\n          - name: default_team\n"
+            "            tests:\n              - accepted_values: {values: [Закупки]}\n",
         )
     )
 
     result = run_job("halo_sync_job", sql_dir=models)
 
+    assert result.success  # a failing check says so; it does not fail the run
     failed = [
         (e.asset_key.to_user_string(), e.check_name, e.metadata["failing_rows"].value)
         for e in result.get_asset_check_evaluations()
         if not e.passed
     ]
-    assert failed == [("access/grants", "accepted_values_resource_type", 1)]
+    # Five other default teams in the dataset; team sizes by kind in grants.
+    assert failed == [
+        ("halo/agents", "accepted_values_default_team", 5),
+        ("access/grants", "accepted_values_resource_type", 1),
+    ]
+    steps = {
+        e.step_key for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"
+    }
+    assert steps == {"halo_tables", "access_models"}
     sample = next(
         e.metadata["sample"].value
         for e in result.get_asset_check_evaluations()
@@ -397,7 +414,9 @@ def test_a_targeted_sync_is_credited_only_with_the_agents_it_read(sim, path):
     sim.set_agent_roles(5, [])  # agent 5 loses its role in HaloITSM, unseen until a full sync
     sim.set_agent_roles(9, [ROLE["Read Only"]])
     with halo_client(sim) as client:
-        targeted_sync(path, [client.get_agent(9)])  # 2: reads agent 9 only, as provisioning does
+        targeted_sync(
+            sim, path, [client.get_agent(9)]
+        )  # 2: reads agent 9 only, as provisioning does
     sync(sim, path)  # 3: full
     build_access(path)
 
@@ -412,7 +431,7 @@ def test_a_targeted_sync_is_credited_only_with_the_agents_it_read(sim, path):
 
 def test_a_targeted_sync_keeps_memberships_an_agent_was_read_without(sim, path):
     sync(sim, path)
-    targeted_sync(path, [Agent(id=2, name="Zoë Müller", roles=(), teams=None)])
+    targeted_sync(sim, path, [Agent(id=2, name="Zoë Müller", roles=(), teams=None)])
     build_access(path)
 
     assert query(path, "SELECT team_id FROM halo.agent_teams WHERE agent_id = 2 ORDER BY 1") == [

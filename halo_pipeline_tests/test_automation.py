@@ -5,7 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from halo_pipeline.definitions import build_definitions
-from halo_pipeline.resources import DuckDBWarehouse
+from halo_pipeline.defs.resources import DuckDBWarehouse
 from halo_pipeline.warehouse import connect
 from halo_pipeline_tests.helpers import grant, hold_write_lock, query
 
@@ -26,18 +26,13 @@ def test_schedule_and_sensors_are_on_by_default(monkeypatch):
 def test_sync_cron_and_timezone_come_from_the_environment(monkeypatch):
     monkeypatch.setenv("HALO_SYNC_CRON", "*/15 6-18 * * 1-5")
     monkeypatch.setenv("HALO_SYNC_TIMEZONE", "Europe/London")
-    import importlib
 
-    import halo_pipeline.schedules
-
-    schedule = importlib.reload(halo_pipeline.schedules).halo_sync_schedule
+    schedule = build_definitions().resolve_schedule_def("halo_sync_schedule")
 
     assert (schedule.cron_schedule, schedule.execution_timezone) == (
         "*/15 6-18 * * 1-5",
         "Europe/London",
     )
-    monkeypatch.undo()
-    importlib.reload(halo_pipeline.schedules)
 
 
 def record_failures(instance: dg.DagsterInstance, env: dict, cursor: str | None = None):

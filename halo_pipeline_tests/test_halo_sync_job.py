@@ -248,44 +248,25 @@ def test_large_drop_is_refused_unless_allowed(halo_env, run_job, warehouse_path,
     ]
 
 
-def test_a_missing_variable_is_named(halo_env, run_job, monkeypatch):
-    monkeypatch.delenv("HALO_CLIENT_ID")
-
-    with pytest.raises(dg.DagsterInvalidConfigError) as error:
-        run_job("halo_sync_job")
-
-    assert 'environment variable "HALO_CLIENT_ID" which is not set' in str(error.value)
-
-
-def test_failing_column_test_fails_its_check(halo_env, run_job, warehouse_path, instance):
-    assert run_job("halo_sync_job").success
-    from halo_pipeline.warehouse import connect
-
-    with connect(warehouse_path) as con:
-        con.execute(
-            "INSERT INTO halo.agent_teams (agent_id, team_id, sync_id, synced_at) "
-            "SELECT 999, 1, 1, now()"
-        )
-        con.execute("INSERT INTO halo.agents SELECT * FROM halo.agents WHERE agent_id = 2")
+def test_settings_are_read_when_the_run_starts_and_a_missing_one_is_named(
+    halo_env, run_job, monkeypatch, warehouse_path
+):
     from halo_pipeline.definitions import build_definitions
 
-    defs = build_definitions()
-    only_checks = dg.define_asset_job("only_checks", selection=dg.AssetSelection.all_asset_checks())
-    job = dg.Definitions.merge(defs, dg.Definitions(jobs=[only_checks])).resolve_job_def(
-        "only_checks"
+    defs = build_definitions()  # built once, as a code location is, with every variable set
+    monkeypatch.delenv("HALO_CLIENT_ID")
+
+    result = defs.resolve_job_def("halo_sync_job").execute_in_process(raise_on_error=False)
+
+    [failure] = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    assert failure.step_key == "halo_tables"
+    assert str(failure.step_failure_data.error.cause.message).startswith(
+        "halo_pipeline.halo.errors.HaloConfigError: HALO_CLIENT_ID not set: put the HaloITSM "
+        "instance and its API application's credentials in the environment or in .env"
     )
-
-    result = job.execute_in_process(instance=instance, raise_on_error=False)
-
-    failed = {
-        (e.asset_key.to_user_string(), e.check_name): e.metadata["failing_rows"].value
-        for e in result.get_asset_check_evaluations()
-        if not e.passed
-    }
-    assert failed == {
-        ("halo/agents", "unique_agent_id"): 1,
-        ("halo/agent_teams", "relationships_agent_id__agents"): 1,
-    }
+    monkeypatch.setenv("HALO_CLIENT_ID", halo_env["HALO_CLIENT_ID"])
+    assert defs.resolve_job_def("halo_sync_job").execute_in_process().success
+    assert query(warehouse_path, "SELECT count(*) FROM halo.agents") == [(40,)]
 
 
 def test_dagster_cli_runs_the_sync(halo_env, warehouse_path, tmp_path):

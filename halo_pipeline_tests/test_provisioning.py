@@ -126,7 +126,8 @@ def test_several_requests_for_one_agent_are_one_write(sim, path):
     provision(sim, path, enabled=True)
 
     assert sim.request_counts[("POST", "/api/agent")] == 1
-    assert sim.request_counts[("GET", "/api/agent/<id>")] == 2  # the read and the verification
+    # The read, the verification, and the targeted sync's read after the run.
+    assert sim.request_counts[("GET", "/api/agent/<id>")] == 3
     assert role_names(sim, 10) == ["Read Only", "Administrator"]
     assert [team["team_id"] for team in sim.get_agent(10)["teams"]] == [1]
     assert [status(path, r)[0] for r in requests] == ["applied"] * 3
@@ -189,7 +190,7 @@ def test_merge_mode_revoke_is_reported_as_failed(sim, path):
         "them; make the change in HaloITSM by hand.",
     )
     assert status(path, also) == ("applied", None)  # the grant in the same write did take
-    assert sim.request_counts[("GET", "/api/agent/<id>")] == 1 + 6
+    assert sim.request_counts[("GET", "/api/agent/<id>")] == 1 + 6 + 1  # read, verify, sync
 
 
 MANAGER_OF_TEAM_1 = {

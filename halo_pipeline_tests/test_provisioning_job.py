@@ -14,8 +14,9 @@ import pytest
 from dagster._core.instance.ref import InstanceRef
 
 from halo_pipeline.definitions import build_definitions
-from halo_pipeline.resources import DuckDBWarehouse, HaloResource, ProvisioningResource
-from halo_pipeline.simulator import Simulator
+from halo_pipeline.defs.provisioning import ProvisioningResource
+from halo_pipeline.defs.resources import DuckDBWarehouse, HaloResource
+from halo_pipeline.simulator import Simulator, generate_dataset
 from halo_pipeline.simulator.server import serve_in_background
 from halo_pipeline.warehouse import connect
 from halo_pipeline_tests.helpers import (
@@ -29,6 +30,8 @@ from halo_pipeline_tests.helpers import (
     sync,
     ticket_tag,
 )
+
+ROLE = {role.name: role.id for role in generate_dataset().roles}
 
 
 @pytest.fixture
@@ -157,6 +160,29 @@ def test_dagster_cli_runs_the_provisioning_job(sim, halo_env, path, tmp_path):
     ) == [("applied", True)]
     assert [role["name"] for role in sim.get_agent(9)["roles"]] == ["Read Only"]
     assert halo_env["HALO_CLIENT_SECRET"] not in completed.stdout + completed.stderr
+    # The change reaches the warehouse through halo_sync_job in targeted mode: the same assets
+    # and checks as every sync, as a run of its own, with nobody but this command running.
+    assert query(path, "SELECT kind, status FROM halo.sync_runs ORDER BY sync_id") == [
+        ("full", "succeeded"), ("targeted", "succeeded"),
+    ]  # fmt: skip
+    assert query(path, "SELECT count(*) FROM access.grants WHERE grant_id = ?", [f"role:{ROLE['Read Only']}:assigned:agent:9"]) == [(1,)]  # fmt: skip
+    with dg.DagsterInstance.from_ref(InstanceRef.from_dir(env["DAGSTER_HOME"])) as instance:
+        runs = {r.dagster_run.job_name: r.dagster_run for r in instance.get_run_records()}
+        assert set(runs) == {"provisioning_job", "halo_sync_job"}
+        refresh = runs["halo_sync_job"]
+        assert refresh.status == dg.DagsterRunStatus.SUCCESS
+        assert refresh.tags["halo/after_provisioning_run"] == runs["provisioning_job"].run_id
+        for key in (["halo", "agent_roles"], ["access", "grants"]):
+            event = instance.get_latest_materialization_event(dg.AssetKey(key))
+            assert event.run_id == refresh.run_id
+        checks = instance.event_log_storage.get_latest_asset_check_execution_by_key(
+            [dg.AssetCheckKey(dg.AssetKey(["access", "grants"]), "unique_grant_id")]
+        )
+        assert [c.run_id for c in checks.values()] == [refresh.run_id]
+        requests = instance.get_latest_materialization_event(
+            dg.AssetKey(["provisioning", "requests"])
+        )
+        assert requests.run_id == runs["provisioning_job"].run_id
 
 
 def release_dead_runs(home: Path) -> None:
@@ -255,7 +281,7 @@ def test_sensor_sends_an_unreadable_manual_ticket_to_a_run_instead_of_skipping(s
 
 
 def test_after_a_failed_run_the_sensor_waits_then_starts_a_new_run(sim, path, url):
-    from halo_pipeline.provisioning.queue import record_failed_run
+    from halo_pipeline.provisioning.requests import record_failed_run
 
     grant(path, "9", role="Read Only")
     first = evaluate(path, url, sim).run_requests[0].run_key
@@ -272,7 +298,7 @@ def test_after_a_failed_run_the_sensor_waits_then_starts_a_new_run(sim, path, ur
 
 
 def test_a_request_fails_for_good_after_eight_failed_runs(path):
-    from halo_pipeline.provisioning.queue import record_failed_run
+    from halo_pipeline.provisioning.requests import record_failed_run
 
     request = grant(path, "9", role="Read Only")
     for attempt in range(8):

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from halo_pipeline.halo.client import HaloClient
-from halo_pipeline.halo.errors import HaloInconsistentError
+from halo_pipeline.halo.errors import HaloInconsistentError, HaloNotFoundError
 from halo_pipeline.halo.models import MEMBERSHIP_FLAGS, Agent, Role, Team, TicketType
 from halo_pipeline.halo.paging import Progress
 
@@ -84,6 +84,40 @@ def fetch_snapshot(client: HaloClient, progress: Progress | None = None) -> Halo
         agent_roles=agent_roles,
         agent_teams=agent_teams,
         memberships_from="per " + " and per ".join(sources) if sources else "agent rows",
+    )
+
+
+def fetch_agents(client: HaloClient, agent_ids: list[int]) -> HaloSnapshot:
+    """The roles, teams and ticket types, and these agents with their details (roles and
+    teams), read one by one: what a targeted sync after provisioning needs. An agent HaloITSM
+    no longer has is left out."""
+    roles = client.list_roles()
+    teams = client.list_teams()
+    ticket_types = client.list_ticket_types()
+
+    def detail(agent_id: int) -> Agent | None:
+        try:
+            return client.get_agent(agent_id)
+        except HaloNotFoundError:
+            return None
+
+    with ThreadPoolExecutor(max_workers=client.settings.concurrency) as pool:
+        agents = [agent for agent in pool.map(detail, agent_ids) if agent is not None]
+    return snapshot_of(agents, roles, teams, ticket_types)
+
+
+def snapshot_of(
+    agents: list[Agent], roles: list[Role], teams: list[Team], ticket_types: list[TicketType]
+) -> HaloSnapshot:
+    """A snapshot whose memberships are those the agents were read with."""
+    return HaloSnapshot(
+        agents=agents,
+        roles=roles,
+        teams=teams,
+        ticket_types=ticket_types,
+        agent_roles=sorted({(a.id, r.id) for a in agents for r in a.roles or ()}),
+        agent_teams=sorted(row for agent in agents for row in agent_team_rows(agent)),
+        memberships_from="agent details",
     )
 
 

@@ -8,8 +8,8 @@ from halo_pipeline.halo import HaloNotFoundError
 from halo_pipeline.halo.models import Agent
 from halo_pipeline.provisioning.catalog import RequestRefused
 from halo_pipeline.provisioning.context import RunContext
-from halo_pipeline.provisioning.plan import DRY_RUN, post_text
-from halo_pipeline.provisioning.queue import ACTIONS, Request, Status, Step
+from halo_pipeline.provisioning.planning import DRY_RUN, post_text
+from halo_pipeline.provisioning.requests import ACTIONS, Request, Status, Step
 
 
 def apply_account(ctx: RunContext, request: Request) -> None:
@@ -63,7 +63,7 @@ def create_account(ctx: RunContext, request: Request) -> None:
     else:
         # List rows may lack roles and teams: read the whole agent for the warehouse.
         live = ctx.client.get_agent(existing.id)
-        ctx.verified[live.id] = live
+        ctx.summary.touched_agents.add(live.id)
         if request.status == Status.APPLYING:
             outcome, detail = Status.APPLIED, f"agent {live.id} created by an interrupted run"
         else:
@@ -99,7 +99,7 @@ def set_disabled(ctx: RunContext, request: Request, disabled: bool) -> None:
         ctx.client.save_agent(payload)
         live = ctx.verify(agent.agent_id, lambda a: a.isdisabled == disabled)
     else:
-        ctx.verified[live.id] = live
+        ctx.summary.touched_agents.add(live.id)
     if live.isdisabled != disabled:
         reason = f"HaloITSM accepted the write but agent {agent.agent_id} is still not {word}."
         ctx.fail([request], reason)

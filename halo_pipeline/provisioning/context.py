@@ -13,19 +13,18 @@ from tenacity import Retrying, retry_if_result, stop_after_attempt, wait_fixed
 from halo_pipeline.halo import HaloClient
 from halo_pipeline.halo.models import Agent
 from halo_pipeline.provisioning.catalog import Catalog
-from halo_pipeline.provisioning.queue import FINAL, Queue, Request, Status, Step
+from halo_pipeline.provisioning.planning import ticket_text
+from halo_pipeline.provisioning.requests import FINAL, Queue, Request, Status, Step
 from halo_pipeline.provisioning.settings import ProvisioningSettings
 from halo_pipeline.provisioning.tickets import TicketDesk, TicketText
-from halo_pipeline.provisioning.wording import ticket_text
 
 
 @dataclass
 class RunSummary:
     outcomes: dict[int, str] = field(default_factory=dict)
     """Each request this run moved, and the status it left it in."""
-    refreshed_agents: list[int] = field(default_factory=list)
-    sync_id: int | None = None
-    """The targeted sync that brought the changed agents into the warehouse."""
+    touched_agents: set[int] = field(default_factory=set)
+    """Agents this run wrote or read back: a targeted sync brings them into the warehouse."""
 
     @property
     def counts(self) -> Counter[str]:
@@ -42,8 +41,6 @@ class RunContext:
     log: Any
     sleep: Callable[[float], None] = time.sleep
     summary: RunSummary = field(default_factory=RunSummary)
-    verified: dict[int, Agent] = field(default_factory=dict)
-    """Agents as read back after this run's writes (or reads): refreshed in the warehouse."""
 
     def record(self, steps: list[Step]) -> list[Request]:
         updated = self.queue.record(steps)
@@ -87,7 +84,7 @@ class RunContext:
             sleep=self.sleep,
         )
         agent = retrying(self.client.get_agent, agent_id)
-        self.verified[agent_id] = agent
+        self.summary.touched_agents.add(agent_id)
         return agent
 
     def is_final(self, request: Request) -> bool:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import duckdb
 
 from halo_pipeline.provisioning.catalog import Catalog, Entitlement, RequestRefused
-from halo_pipeline.provisioning.queue import (
+from halo_pipeline.provisioning.requests import (
     FINAL,
     file_request,
     load_requests,

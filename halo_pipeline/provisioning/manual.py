@@ -7,9 +7,8 @@ from datetime import datetime
 
 from halo_pipeline.provisioning.catalog import Entitlement, RequestRefused
 from halo_pipeline.provisioning.context import RunContext
-from halo_pipeline.provisioning.plan import DRY_RUN
-from halo_pipeline.provisioning.queue import Request, Status, Step
-from halo_pipeline.provisioning.wording import change
+from halo_pipeline.provisioning.planning import DRY_RUN, change
+from halo_pipeline.provisioning.requests import Request, Status, Step
 
 
 def open_manual(ctx: RunContext, request: Request, entitlement: Entitlement) -> None:

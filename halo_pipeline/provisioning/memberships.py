@@ -6,9 +6,14 @@ from __future__ import annotations
 from halo_pipeline.halo import HaloNotFoundError
 from halo_pipeline.provisioning.catalog import Entitlement
 from halo_pipeline.provisioning.context import RunContext
-from halo_pipeline.provisioning.plan import DRY_RUN, plan_memberships, satisfied
-from halo_pipeline.provisioning.queue import Request, Status, Step
-from halo_pipeline.provisioning.wording import already, change
+from halo_pipeline.provisioning.planning import (
+    DRY_RUN,
+    already,
+    change,
+    plan_memberships,
+    satisfied,
+)
+from halo_pipeline.provisioning.requests import Request, Status, Step
 
 
 def apply_memberships(
@@ -59,7 +64,7 @@ def apply_memberships(
         )
         damage = plan.side_effects(live)
     else:
-        ctx.verified[agent_id] = live
+        ctx.summary.touched_agents.add(agent_id)
         damage = []
 
     outcomes = []

@@ -14,7 +14,6 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
@@ -34,21 +33,20 @@ from halo_pipeline.provisioning.catalog import Catalog, Entitlement, RequestRefu
 from halo_pipeline.provisioning.context import RunContext, RunSummary
 from halo_pipeline.provisioning.manual import confirm, open_manual, poll_ticket
 from halo_pipeline.provisioning.memberships import apply_memberships
-from halo_pipeline.provisioning.queue import (
+from halo_pipeline.provisioning.requests import (
     OpenWarehouse,
     Queue,
     Request,
     Status,
+    Work,
     adopt_sql_filed,
     attempt_failed,
     load_requests,
+    load_work,
     queue_id,
 )
 from halo_pipeline.provisioning.settings import ProvisioningSettings
 from halo_pipeline.provisioning.tickets import TicketDesk
-from halo_pipeline.provisioning.work import Work, load_work
-from halo_pipeline.sql_models.project import build_models, load_project
-from halo_pipeline.warehouse.halo_tables import replace_agents
 
 # Errors about the connection, not about one request: the run stops and the queue waits for
 # the next run (the job's retries, or the sensor's next tick).
@@ -79,6 +77,9 @@ class Provisioner:
         self._run_id = run_id
         self._log = logger or logging.getLogger(__name__)
         self._sleep = sleep
+        self.summary = RunSummary()
+        """What this run did so far: kept when it stops early, so the caller still refreshes
+        the agents it touched."""
 
     def run(self) -> RunSummary:
         with self._open() as con:
@@ -95,15 +96,11 @@ class Provisioner:
             settings=self._settings,
             log=self._log,
             sleep=self._sleep,
+            summary=self.summary,
         )
         mode = "on" if self._settings.enabled else "off: a dry run, nothing is written"
         self._log.info(f"{len(work.todo)} requests to look at; provisioning {mode}")
-        try:
-            self._work_through(ctx, work)
-        finally:
-            # Even when the run stops early, what it changed reaches the warehouse.
-            if ctx.verified:
-                self._refresh(ctx)
+        self._work_through(ctx, work)
         return ctx.summary
 
     def _work_through(self, ctx: RunContext, work: Work) -> None:
@@ -152,21 +149,3 @@ class Provisioner:
                 ctx.record([attempt_failed(r, f"interrupted: {error}") for r in current])
             else:
                 ctx.fail(current, str(error), close_tickets=False)
-
-    def _refresh(self, ctx: RunContext) -> None:
-        """Bring the agents this run read back into the warehouse as a targeted sync and
-        rebuild the access model, so a query right after the run sees the changes."""
-        agents = sorted(ctx.verified.values(), key=lambda agent: agent.id)
-        with self._open() as con:
-            sync_id = replace_agents(
-                con,
-                agents,
-                dagster_run_id=self._run_id,
-                source_url=self._client.settings.base_url,
-                synced_at=datetime.now(UTC),
-                api_requests=self._client.request_count,
-            )
-            build_models(con, load_project())
-        ctx.summary.sync_id = sync_id
-        ctx.summary.refreshed_agents = [agent.id for agent in agents]
-        self._log.info(f"targeted sync {sync_id}: {len(agents)} agents re-read, access rebuilt")

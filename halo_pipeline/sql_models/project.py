@@ -29,11 +29,15 @@ from halo_pipeline.sql_models.schema_tests import (
 )
 from halo_pipeline.warehouse.halo_tables import SOURCE_TABLES
 
-# The project's folder; an installed package (a container image) points at it with
-# HALO_SQL_MODELS_DIR.
-DEFAULT_MODELS_DIR = Path(
-    os.environ.get("HALO_SQL_MODELS_DIR") or Path(__file__).resolve().parents[2] / "dbt_like_sql"
-)
+PROJECT_MODELS_DIR = Path(__file__).resolve().parents[2] / "dbt_like_sql"
+
+
+def models_dir() -> Path:
+    """HALO_SQL_MODELS_DIR, or the project's dbt_like_sql/: an installed package (a container
+    image) points at the models with the variable."""
+    return Path(os.environ.get("HALO_SQL_MODELS_DIR") or PROJECT_MODELS_DIR)
+
+
 HALO_SOURCES = frozenset(("halo", table) for table in SOURCE_TABLES)
 MATERIALIZATIONS = ("view", "table")
 _NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
@@ -88,10 +92,11 @@ class SqlProject:
 
 
 def load_project(
-    directory: Path = DEFAULT_MODELS_DIR, sources: frozenset[tuple[str, str]] = HALO_SOURCES
+    directory: Path | None = None, sources: frozenset[tuple[str, str]] = HALO_SOURCES
 ) -> SqlProject:
     """Every model in `directory`, checked: refs name models, sources name tables the sync
     writes, and no cycles."""
+    directory = directory or models_dir()
     paths = sorted(directory.glob("*.sql"))
     if not paths:
         raise SqlModelError(

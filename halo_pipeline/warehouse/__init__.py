@@ -2,6 +2,7 @@
 
 from halo_pipeline.warehouse.connection import (
     DEFAULT_PATH,
+    OpenWarehouse,
     WarehouseBusyError,
     WarehouseError,
     budget_path,
@@ -13,6 +14,7 @@ from halo_pipeline.warehouse.transactions import transaction
 
 __all__ = [
     "DEFAULT_PATH",
+    "OpenWarehouse",
     "WarehouseBusyError",
     "WarehouseError",
     "budget_path",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,10 @@ DEFAULT_PATH = "data/warehouse.duckdb"
 SCHEMAS = ("halo", "access", "provisioning")
 # DuckDB names the catalog after the file: `halo.duckdb` would make `halo.agents` ambiguous.
 _RESERVED_STEMS = {*SCHEMAS, "main", "temp", "system", "information_schema", "pg_catalog"}
+
+
+OpenWarehouse = Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]]
+"""How the plain layers get a connection: open it for one block of work, closed after."""
 
 
 class WarehouseError(Exception):

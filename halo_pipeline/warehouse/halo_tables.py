@@ -9,8 +9,8 @@ from importlib.resources import files
 import duckdb
 import pandas as pd
 
-from halo_pipeline.halo.models import MEMBERSHIP_FLAGS, Agent
-from halo_pipeline.halo.snapshot import HaloSnapshot, agent_team_rows
+from halo_pipeline.halo.models import MEMBERSHIP_FLAGS
+from halo_pipeline.halo.snapshot import HaloSnapshot
 from halo_pipeline.warehouse.connection import WarehouseError
 from halo_pipeline.warehouse.transactions import transaction
 
@@ -185,39 +185,46 @@ def replace_halo_tables(
 
 def replace_agents(
     con: duckdb.DuckDBPyConnection,
-    agents: list[Agent],
+    snapshot: HaloSnapshot,
     *,
-    dagster_run_id: str | None,
-    source_url: str,
+    agent_ids: list[int],
+    sync_id: int,
     synced_at: datetime,
     api_requests: int,
-) -> int:
-    """A targeted sync: replace the rows of these agents (as just read back from HaloITSM),
-    keep every other row, and extend the history as a full sync would, all in one transaction
-    with its `halo.sync_runs` row. Memberships an agent was read without (`roles` or `teams`
-    of None) keep their rows: unknown is not none. Returns the sync id."""
-    with_roles = [a for a in agents if a.roles is not None]
-    with_teams = [a for a in agents if a.teams is not None]
-    frames = snapshot_frames(
-        HaloSnapshot(
-            agents=agents,
-            roles=[],
-            teams=[],
-            ticket_types=[],
-            agent_roles=[(a.id, r.id) for a in with_roles for r in a.roles or ()],
-            agent_teams=[row for agent in with_teams for row in agent_team_rows(agent)],
-            memberships_from="agent details",
-        )
-    )
-    replaced = {"agents": agents, "agent_roles": with_roles, "agent_teams": with_teams}
+) -> dict[str, int]:
+    """A targeted sync: replace the roles, teams and ticket types with the snapshot's, and the
+    rows of `agent_ids` with the snapshot's agents (an id the snapshot lacks was deleted in
+    HaloITSM), keep every other agent's rows, and extend the history as a full sync would, all
+    in one transaction that marks the sync succeeded.
+
+    Memberships an agent was read without (`roles` or `teams` of None) keep their rows: unknown
+    is not none. Memberships of a role or team that no longer exists go: nobody holds it now.
+    """
+    frames = snapshot_frames(snapshot)
+    read = {
+        "agents": agent_ids,
+        "agent_roles": [a.id for a in snapshot.agents if a.roles is not None],
+        "agent_teams": [a.id for a in snapshot.agents if a.teams is not None],
+    }
+    gone = sorted(set(agent_ids) - {agent.id for agent in snapshot.agents})
     with transaction(con):
-        sync_id = _new_sync(con, "targeted", dagster_run_id, source_url)
-        for table, rows_of in replaced.items():
-            ids = [agent.id for agent in rows_of]
-            con.execute(f"DELETE FROM halo.{table} WHERE list_contains(?, agent_id)", [ids])
+        for table in ("roles", "teams", "ticket_types"):
+            con.execute(f"DELETE FROM halo.{table}")
             _insert(con, table, frames[table], sync_id, synced_at)
-        _finish(con, sync_id, synced_at, api_requests, "agent details")
-    return sync_id
+        for table, ids in read.items():
+            # Table names are this module's own; ids are parameters.
+            con.execute(
+                f"DELETE FROM halo.{table} WHERE list_contains(?, agent_id)", [[*ids, *gone]]
+            )
+            _insert(con, table, frames[table], sync_id, synced_at)
+        for table, key, of in (
+            ("agent_roles", "role_id", "roles"),
+            ("agent_teams", "team_id", "teams"),
+        ):
+            con.execute(
+                f"DELETE FROM halo.{table} WHERE {key} NOT IN (SELECT {key} FROM halo.{of})"
+            )
+        return _finish(con, sync_id, synced_at, api_requests, snapshot.memberships_from)
 
 
 def _insert(

@@ -1,17 +1,31 @@
-"""failed_run_recorder: failed syncs and provisioning runs, written where SQL can see them."""
+"""Running it unattended: the sync schedule, and failed runs written where SQL can see them."""
 
+import os
 from datetime import UTC, datetime
 
 import dagster as dg
 
-from halo_pipeline.jobs import halo_sync_job
-from halo_pipeline.provisioning import queue
-from halo_pipeline.provisioning.job import provisioning_job
-from halo_pipeline.resources import DuckDBWarehouse
+from halo_pipeline.defs.provisioning import PROVISIONING_JOB
+from halo_pipeline.defs.resources import DuckDBWarehouse
+from halo_pipeline.defs.sync import SYNC_JOB
+from halo_pipeline.provisioning import requests
 from halo_pipeline.warehouse import WarehouseBusyError, halo_tables
 
-WATCHED_JOBS = (halo_sync_job.name, provisioning_job.name)
+WATCHED_JOBS = (SYNC_JOB, PROVISIONING_JOB)
 BATCH = 50
+
+
+def halo_sync_schedule() -> dg.ScheduleDefinition:
+    """`HALO_SYNC_CRON` (hourly by default) in `HALO_SYNC_TIMEZONE` (UTC): read when the
+    definitions load, because Dagster needs the cron then."""
+    return dg.ScheduleDefinition(
+        name="halo_sync_schedule",
+        job_name=SYNC_JOB,
+        cron_schedule=os.getenv("HALO_SYNC_CRON") or "0 * * * *",
+        execution_timezone=os.getenv("HALO_SYNC_TIMEZONE") or "UTC",
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+        description="Syncs HaloITSM into the warehouse and rebuilds the access model.",
+    )
 
 
 # A plain sensor with its own cursor rather than a run_failure_sensor: the cursor of a run
@@ -49,10 +63,10 @@ def failed_run_recorder(
             for record in failed:
                 run = record.dagster_run
                 error = _failure(context.instance, run.run_id)
-                if run.job_name == halo_sync_job.name:
+                if run.job_name == SYNC_JOB:
                     halo_tables.record_failed_run(con, dagster_run_id=run.run_id, error=error)
                 else:
-                    queue.record_failed_run(con, run_id=run.run_id, error=error)
+                    requests.record_failed_run(con, run_id=run.run_id, error=error)
                     halo_tables.record_failed_run(
                         con, dagster_run_id=run.run_id, error=error, its_own_row=False
                     )
@@ -76,3 +90,7 @@ def _failure(instance: dg.DagsterInstance, run_id: str) -> str:
         return "; ".join(steps)
     failures = instance.all_logs(run_id, of_type=dg.DagsterEventType.RUN_FAILURE)
     return failures[-1].message if failures else "the run failed"
+
+
+def operations_definitions() -> dg.Definitions:
+    return dg.Definitions(schedules=[halo_sync_schedule()], sensors=[failed_run_recorder])

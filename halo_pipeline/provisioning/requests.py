@@ -1,4 +1,5 @@
-"""The provisioning queue in DuckDB: requests, their states, and the event for every change.
+"""The provisioning requests in DuckDB: their states, the event for every change, and which
+ones a run has something to do for (shared by the job and its sensor).
 
 Every write is its own short transaction, committed before the step it describes goes to
 HaloITSM, so a run killed at any point leaves a queue the next run can finish from.
@@ -7,17 +8,16 @@ HaloITSM, so a run killed at any point leaves a queue the next run can finish fr
 from __future__ import annotations
 
 from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import nullcontext
 from dataclasses import dataclass, field, fields, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
 import duckdb
 
-from halo_pipeline.warehouse.transactions import transaction
-
-OpenWarehouse = Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]]
+from halo_pipeline.provisioning.settings import ProvisioningSettings
+from halo_pipeline.warehouse import OpenWarehouse, transaction
 
 ACTIONS = ("grant", "revoke", "create_account", "disable_account", "enable_account")
 # Runs that may fail on a request before it is failed for good; between them the sensor waits
@@ -201,3 +201,57 @@ class Queue:
                     )
                 )  # fmt: skip
         return updated
+
+
+FIRST_RETRY_AFTER = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class Work:
+    todo: list[Request]
+    """Requests whose status a run acts on."""
+    unclosed: list[Request]
+    """Finished requests whose ticket is still open: a run stopped before closing it."""
+    last_full_sync: datetime | None
+    now: datetime
+
+    def due(self, ticket_finished: Callable[[Request], bool]) -> list[Request]:
+        """The requests a run would move now. Manual tickets count once a person has finished
+        them, done requests once a full sync has run since, and a request whose last attempt
+        failed after a pause that doubles with every failure."""
+        due = list(self.unclosed)
+        for request in self.todo:
+            if request.failed_attempts:
+                pause = FIRST_RETRY_AFTER * 2 ** (request.failed_attempts - 1)
+                if self.now < request.updated_at + pause:
+                    continue
+            if request.status == Status.AWAITING_TICKET:
+                if ticket_finished(request):
+                    due.append(request)
+            elif request.status == Status.DONE:
+                if self.last_full_sync and self.last_full_sync > request.updated_at:
+                    due.append(request)
+            else:
+                due.append(request)
+        return due
+
+
+def load_work(con: duckdb.DuckDBPyConnection, settings: ProvisioningSettings) -> Work:
+    statuses = [Status.PENDING, Status.AWAITING_TICKET, Status.DONE]
+    if settings.enabled:
+        statuses += [Status.PLANNED, Status.APPLYING]
+    todo = load_requests(con, "list_contains(?, status)", [[str(s) for s in statuses]])
+    unclosed = (
+        load_requests(
+            con,
+            "ticket_id IS NOT NULL AND NOT ticket_closed AND list_contains(?, status)",
+            [[str(s) for s in FINAL]],
+        )
+        if settings.enabled
+        else []
+    )
+    [(last_full_sync, now)] = con.execute(
+        "SELECT max(synced_at), now() FROM halo.sync_runs "
+        "WHERE status = 'succeeded' AND kind = 'full'"
+    ).fetchall()
+    return Work(todo, unclosed, last_full_sync, now)

@@ -1,0 +1,223 @@
+"""The `provisioning` stage: the request queue applied to HaloITSM, and the sensor that starts it.
+
+After the changes, the agents they touched are brought into the warehouse by running
+`halo_sync_job` in targeted mode: the same asset definitions, checks included, as every sync,
+as a run of its own, whether this run was started headless or by the daemon.
+"""
+
+import hashlib
+import os
+from collections.abc import Iterator
+from functools import partial
+
+import dagster as dg
+import duckdb
+from pydantic import Field
+
+from halo_pipeline.defs.reporting import OWNERS, table_metadata
+from halo_pipeline.defs.resources import DuckDBWarehouse, HaloResource
+from halo_pipeline.defs.sync import SYNC_JOB
+from halo_pipeline.halo import HaloError, HaloMalformedResponseError, HaloNotFoundError
+from halo_pipeline.provisioning.requests import Request, Status, load_work
+from halo_pipeline.provisioning.runner import Provisioner
+from halo_pipeline.provisioning.settings import ProvisioningSettings
+from halo_pipeline.provisioning.tickets import TicketStatuses
+from halo_pipeline.warehouse import WarehouseBusyError, WarehouseError
+
+PROVISIONING_JOB = "provisioning_job"
+# What the queue is checked against: the catalog of the last sync.
+CATALOG = ["agents", "roles", "teams", "agent_roles", "agent_teams", "ticket_types"]
+
+
+class ProvisioningResource(dg.ConfigurableResource):
+    """What provisioning may do: write to HaloITSM or only plan, and how to ticket. A field
+    left unset is read from its HALO_* variable when the run starts (see .env.example)."""
+
+    provisioning: str | None = Field(default=None, description="HALO_PROVISIONING: 'true' writes.")
+    ticketing: str | None = Field(default=None, description="HALO_TICKETING: a ticket each.")
+    ticket_type: str | None = Field(default=None, description="HALO_TICKET_TYPE: id or name.")
+    ticket_fields: str | None = Field(default=None, description="HALO_TICKET_FIELDS: JSON.")
+    manual_entitlements: str | None = Field(default=None, description="HALO_MANUAL_ENTITLEMENTS")
+
+    def settings(self) -> ProvisioningSettings:
+        given = {
+            "HALO_PROVISIONING": self.provisioning,
+            "HALO_TICKETING": self.ticketing,
+            "HALO_TICKET_TYPE": self.ticket_type,
+            "HALO_TICKET_FIELDS": self.ticket_fields,
+            "HALO_MANUAL_ENTITLEMENTS": self.manual_entitlements,
+        }
+        env = {**os.environ, **{name: value for name, value in given.items() if value is not None}}
+        return ProvisioningSettings.from_env(env)
+
+
+@dg.multi_asset(
+    name="access_requests",
+    specs=[
+        dg.AssetSpec(
+            ["provisioning", "requests"],
+            deps=[dg.AssetKey(["halo", table]) for table in CATALOG],
+            description="The provisioning queue: one row per access request, filed with "
+            "`halo-pipeline request` or SQL, and its outcome. Each run plans every waiting "
+            "request from HaloITSM as it is now and, with HALO_PROVISIONING=true, applies it.",
+            group_name="provisioning",
+            kinds={"duckdb", "python"},
+            owners=OWNERS,
+            metadata={"dagster/table_name": "provisioning.requests"},
+        ),
+        dg.AssetSpec(
+            ["provisioning", "request_events"],
+            description="Every change of a request's state, with time and detail: the audit trail.",
+            group_name="provisioning",
+            kinds={"duckdb"},
+            owners=OWNERS,
+            metadata={"dagster/table_name": "provisioning.request_events"},
+        ),
+    ],
+    can_subset=False,
+    pool="duckdb",
+)
+def access_requests(
+    context: dg.AssetExecutionContext,
+    halo: HaloResource,
+    warehouse: DuckDBWarehouse,
+    provisioning: ProvisioningResource,
+) -> Iterator[dg.MaterializeResult]:
+    """Plans every waiting request from HaloITSM as it is now; with HALO_PROVISIONING=true
+    applies and verifies it, with a HaloITSM ticket per request when HALO_TICKETING=true. The
+    agents it touched are then synced by a targeted `halo_sync_job` run."""
+    with halo.get_client(logger=context.log) as client:
+        provisioner = Provisioner(
+            client,
+            warehouse.get_connection,
+            provisioning.settings(),
+            run_id=context.run.run_id,
+            logger=context.log,
+        )
+        try:
+            provisioner.run()
+        finally:
+            # Even when the run stops early, what it changed reaches the warehouse.
+            touched = sorted(provisioner.summary.touched_agents)
+            if touched:
+                _refresh(context, touched)
+        requests = client.request_count
+    outcomes = dict(provisioner.summary.counts)
+    context.log.info(f"outcomes {outcomes} using {requests} HaloITSM requests")
+    with warehouse.get_connection(read_only=True) as con:
+        for table in ("requests", "request_events"):
+            yield dg.MaterializeResult(
+                asset_key=["provisioning", table],
+                metadata={
+                    **table_metadata(con, f"provisioning.{table}"),
+                    "outcomes": outcomes,
+                    "halo_requests": requests,
+                    "refreshed_agents": touched,
+                },
+            )
+
+
+def _refresh(context: dg.AssetExecutionContext, agent_ids: list[int]) -> None:
+    """The targeted sync and the model rebuild, as `halo_sync_job` runs them, in this process."""
+    context.log.info(f"running {SYNC_JOB} for agents {agent_ids}")
+    result = context.repository_def.get_job(SYNC_JOB).execute_in_process(
+        instance=context.instance,
+        run_config={"ops": {"halo_tables": {"config": {"agent_ids": agent_ids}}}},
+        tags={"halo/after_provisioning_run": context.run.run_id},
+        raise_on_error=False,
+    )
+    if not result.success:
+        raise dg.Failure(
+            f"The changes were made, but the targeted {SYNC_JOB} run {result.run_id} that "
+            "brings them into the warehouse failed; the next sync will show them.",
+            allow_retries=False,
+        )
+    context.log.info(f"{SYNC_JOB} run {result.run_id} refreshed agents {agent_ids}")
+
+
+provisioning_job = dg.define_asset_job(
+    PROVISIONING_JOB,
+    selection=dg.AssetSelection.assets(access_requests),
+    description="Apply every pending access request to HaloITSM (or plan it, in a dry run).",
+)
+
+
+@dg.sensor(
+    job=provisioning_job,
+    minimum_interval_seconds=30,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+)
+def provisioning_request_sensor(
+    context: dg.SensorEvaluationContext,
+    warehouse: DuckDBWarehouse,
+    halo: HaloResource,
+    provisioning: ProvisioningResource,
+) -> dg.SensorResult | dg.SkipReason:
+    """Looks at the provisioning queue with a short read-only connection and starts
+    provisioning_job when a request is pending, a manual ticket has been finished in
+    HaloITSM, or a sync has run that can confirm a manual change. The run key is derived from
+    the requests and their states, so the same requests never start two runs."""
+    settings = provisioning.settings()
+    try:
+        # No waiting: a busy warehouse means a sync or a provisioning run is writing, and the
+        # next tick will look again.
+        with warehouse.get_connection(read_only=True, wait_s=0) as con:
+            work = load_work(con, settings)
+    except WarehouseBusyError:
+        return dg.SkipReason("The warehouse is being written; looking again next tick.")
+    except WarehouseError as error:
+        return dg.SkipReason(str(error))
+    except duckdb.CatalogException:
+        return dg.SkipReason("No provisioning request has been filed yet.")
+
+    if not any(request.status == Status.AWAITING_TICKET for request in work.todo):
+        due = work.due(lambda request: False)
+    else:
+        try:
+            with halo.get_client(logger=context.log) as client:
+                due = work.due(partial(_ticket_finished, TicketStatuses(client), settings))
+        except HaloError as error:
+            return dg.SkipReason(f"Could not reach HaloITSM to read manual tickets: {error}")
+    if not due:
+        return dg.SkipReason("No provisioning request is waiting.")
+    ids = ",".join(str(r.request_id) for r in sorted(due, key=lambda r: r.request_id))
+    return dg.SensorResult(
+        run_requests=[dg.RunRequest(run_key=run_key(due), tags={"requests": _tag_value(ids)})]
+    )
+
+
+def _ticket_finished(
+    statuses: TicketStatuses, settings: ProvisioningSettings, request: Request
+) -> bool:
+    """Whether a person has finished the request's ticket. A ticket that cannot be read counts
+    as finished, so the run looks at it and says why, instead of every tick skipping."""
+    assert request.ticket_id is not None
+    try:
+        status = statuses.of_ticket(request.ticket_id)
+    except (HaloNotFoundError, HaloMalformedResponseError):
+        return True
+    return status in settings.done_statuses | settings.failed_statuses
+
+
+def run_key(requests: list[Request]) -> str:
+    state = "|".join(
+        f"{r.request_id}:{r.status}:{r.updated_at.isoformat()}"
+        for r in sorted(requests, key=lambda r: r.request_id)
+    )
+    return "requests-" + hashlib.sha256(state.encode()).hexdigest()[:16]
+
+
+def _tag_value(ids: str) -> str:
+    """Dagster tag values are short: whole ids only, then how many more."""
+    if len(ids) <= 200:
+        return ids
+    kept = ids[:190].rsplit(",", 1)[0]
+    return f"{kept} and {ids.count(',') - kept.count(',')} more"
+
+
+defs = dg.Definitions(
+    assets=[access_requests],
+    jobs=[provisioning_job],
+    sensors=[provisioning_request_sensor],
+    resources={"provisioning": ProvisioningResource()},
+)

@@ -1,0 +1,85 @@
+"""The resources every stage shares: HaloITSM and the DuckDB warehouse.
+
+Settings are read when a run starts, not when the definitions load: a field left unset takes
+its `HALO_*` variable at that moment, so a deployment (or a test) changes the environment
+without reloading the code location. Secrets are `EnvVar`s, never values in run config.
+"""
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import dagster as dg
+import duckdb
+from dagster_duckdb import DuckDBResource
+from pydantic import Field
+
+from halo_pipeline.halo import HaloClient, HaloSettings
+from halo_pipeline.warehouse import budget_path, configured_path, connect
+
+
+class DuckDBWarehouse(DuckDBResource):
+    """`DuckDBResource` with the warehouse's connection discipline.
+
+    The stock resource always opens read-write, retries the connect for about 100 s and leaves
+    the connection open when the body raises; this one can open read-only, waits for a bounded
+    time, refuses a file name that would shadow a schema, migrates an older warehouse before
+    writing, and always closes. An empty `database` is HALO_DUCKDB_PATH when the run starts.
+    """
+
+    database: str = Field(default="", description="The warehouse; empty: HALO_DUCKDB_PATH.")
+
+    @property
+    def path(self) -> str:
+        return self.database or configured_path()
+
+    @contextmanager
+    def get_connection(  # type: ignore[override]
+        self, read_only: bool = False, wait_s: float = 60.0
+    ) -> Iterator[duckdb.DuckDBPyConnection]:
+        with connect(
+            self.path, read_only=read_only, wait_s=wait_s, config=self.connection_config
+        ) as con:
+            yield con
+
+
+class HaloResource(dg.ConfigurableResource):
+    """A HaloITSM instance reached with an API application's client credentials. What is not
+    set here is read from the HALO_* variables when a run starts (see .env.example)."""
+
+    base_url: str | None = Field(default=None, description="HALO_BASE_URL; API at {base}/api.")
+    client_id: str | None = Field(default=None, description="HALO_CLIENT_ID.")
+    client_secret: str | None = Field(
+        default=None, description="HALO_CLIENT_SECRET, as an EnvVar; never logged."
+    )
+    warehouse: str | None = Field(
+        default=None,
+        description="The warehouse beside which the request budget is shared; empty: "
+        "HALO_DUCKDB_PATH.",
+    )
+
+    def settings(self) -> HaloSettings:
+        given = {
+            "HALO_BASE_URL": self.base_url,
+            "HALO_CLIENT_ID": self.client_id,
+            "HALO_CLIENT_SECRET": self.client_secret,
+        }
+        env = {**os.environ, **{name: value for name, value in given.items() if value}}
+        return HaloSettings.from_env(
+            env, budget_path=budget_path(self.warehouse or configured_path())
+        )
+
+    @contextmanager
+    def get_client(self, logger: Any = None) -> Iterator[HaloClient]:
+        with HaloClient(self.settings(), logger=logger) as client:
+            yield client
+
+
+def shared_resources() -> dict[str, dg.ConfigurableResource]:
+    """The resources as `dg dev`, `dagster dev` and the command line use them: the secret as an
+    EnvVar (resolved when a run starts, never stored), everything else read then too."""
+    return {
+        "halo": HaloResource(client_secret=dg.EnvVar("HALO_CLIENT_SECRET")),
+        "warehouse": DuckDBWarehouse(),
+    }

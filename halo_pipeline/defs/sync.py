@@ -1,0 +1,135 @@
+"""The `halo` stage: one step reads HaloITSM and replaces every `halo` table at once, then runs
+the column tests `dbt_like_sql/schema.yml` sets on them."""
+
+from collections.abc import Iterator
+
+import dagster as dg
+from pydantic import Field
+
+from halo_pipeline.defs.reporting import OWNERS, check_results, check_specs, table_metadata
+from halo_pipeline.defs.resources import DuckDBWarehouse, HaloResource
+from halo_pipeline.halo.paging import Progress
+from halo_pipeline.sql_models.project import SqlProject
+from halo_pipeline.sync import SyncFailedError, sync_halo
+from halo_pipeline.warehouse.halo_tables import SOURCE_TABLES
+
+SYNC_JOB = "halo_sync_job"
+DESCRIPTIONS = {
+    "agents": "Every HaloITSM agent (account): enabled, disabled and API-only, from "
+    "`GET /api/agent`, without the Unassigned placeholder (id 1). `is_admin` and `department` "
+    "are NULL when the list rows do not carry them.",
+    "roles": "HaloITSM roles from `GET /api/roles`; `role_id` is Halo's GUID.",
+    "teams": "HaloITSM teams from `GET /api/team`, inactive ones included.",
+    "agent_roles": "Which agent holds which role: from the agent rows, or from "
+    "`GET /api/agent?role=<id_int>` per role when the rows omit roles.",
+    "agent_teams": "Which agent is in which team, with the membership's manager and permission "
+    "flags: from the agent rows, or from `GET /api/agent?team_id=<id>` per team.",
+    "ticket_types": 'HaloITSM ticket types ("ticket schemas") from `GET /api/tickettype`.',
+    "agent_role_history": "Every continuous period an agent held a role, kept by each sync "
+    "in the transaction that replaces the tables.",
+    "agent_team_history": "Every continuous period an agent was in a team, kept by each sync "
+    "in the transaction that replaces the tables.",
+    "sync_runs": "One row per sync attempt: when, outcome, error, API requests, row counts.",
+}
+
+
+class HaloSyncConfig(dg.Config):
+    allow_large_drop: bool = Field(
+        default=False,
+        description="Replace the tables even when halo.agents would shrink by more than half "
+        "compared with the last good sync (after a real clean-up in HaloITSM).",
+    )
+    agent_ids: list[int] | None = Field(
+        default=None,
+        description="A targeted sync of these agents only (and the roles, teams and ticket "
+        "types), as provisioning_job runs after changing them. Empty: a full sync.",
+    )
+
+
+def sync_definitions(project: SqlProject) -> dg.Definitions:
+    tests = [test for test in project.column_tests() if test.schema == "halo"]
+
+    @dg.multi_asset(
+        name="halo_tables",
+        specs=[
+            dg.AssetSpec(
+                ["halo", table],
+                description=DESCRIPTIONS[table],
+                group_name="halo",
+                kinds={"duckdb", "python"},
+                owners=OWNERS,
+                metadata={"dagster/table_name": f"halo.{table}"},
+            )
+            for table in SOURCE_TABLES
+        ],
+        check_specs=check_specs(tests),
+        pool="duckdb",
+        # One sync replaces every table in one transaction: they cannot be materialised apart.
+        can_subset=False,
+    )
+    def halo_tables(
+        context: dg.AssetExecutionContext,
+        config: HaloSyncConfig,
+        halo: HaloResource,
+        warehouse: DuckDBWarehouse,
+    ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
+        """Reads agents, roles, teams, memberships and ticket types from the HaloITSM API, then
+        replaces the `halo` tables in one DuckDB transaction and extends the membership
+        history. Everything is fetched before the warehouse is opened for writing, so a failed
+        or interrupted sync leaves the last good tables as they were. Each attempt is a row in
+        `halo.sync_runs`. With `agent_ids` it re-reads only those agents (a targeted sync)."""
+        settings = halo.settings()
+        context.log.info(f"reading HaloITSM at {settings.base_url}")
+        with halo.get_client(logger=context.log) as client:
+            try:
+                result = sync_halo(
+                    client,
+                    warehouse.get_connection,
+                    agent_ids=config.agent_ids,
+                    dagster_run_id=context.run.run_id,
+                    allow_large_drop=config.allow_large_drop,
+                    progress=_progress(context),
+                )
+            except SyncFailedError as failure:
+                raise dg.Failure(
+                    description=str(failure),
+                    metadata={"sync_id": failure.sync_id, "api_requests": failure.api_requests},
+                    allow_retries=False,
+                ) from None
+        context.log.info(
+            f"sync {result.sync_id}: {result.counts} rows from {result.api_requests} API requests"
+        )
+        with warehouse.get_connection(read_only=True) as con:
+            for table in SOURCE_TABLES:
+                yield dg.MaterializeResult(
+                    asset_key=["halo", table],
+                    metadata={
+                        **table_metadata(con, f"halo.{table}"),
+                        "sync_id": result.sync_id,
+                        "sync_kind": "full" if config.agent_ids is None else "targeted",
+                        "api_requests": result.api_requests,
+                        "memberships_from": result.memberships_from,
+                        "source_url": dg.MetadataValue.url(settings.base_url),
+                    },
+                )
+            yield from check_results(con, tests, context.selected_asset_check_keys)
+
+    halo_sync_job = dg.define_asset_job(
+        SYNC_JOB,
+        selection=dg.AssetSelection.groups("halo", "access"),
+        description="Sync HaloITSM agents, roles, teams and ticket types into the warehouse, "
+        "rebuild the access model from them, and run every check. With the run config "
+        "`ops: {halo_tables: {config: {agent_ids: [...]}}}` a targeted sync of those agents.",
+    )
+    return dg.Definitions(assets=[halo_tables], jobs=[halo_sync_job])
+
+
+def _progress(context: dg.AssetExecutionContext) -> Progress:
+    def report(page: int, known: int | None) -> None:
+        if known is None:
+            if page % 10 == 0:
+                context.log.info(f"agents: {page} pages fetched (total not reported)")
+        elif page % 10 == 0 or page == known:
+            context.log.info(f"agents: {page} of {known} pages fetched")
+
+    return report
