@@ -4,10 +4,10 @@
 {{ config(materialized='table') }}
 
 SELECT
-    'role:' || role_id || ':assigned' AS entitlement_id,
+    {{ entitlement_id('role', 'role_id') }} AS entitlement_id,
     'role' AS resource_type,
     role_id AS resource_id,
-    'assigned' AS slug,
+    {{ entitlement_slug('role') }} AS slug,
     name || ' role' AS display_name,
     name AS resource_name,
     FALSE AS resource_is_inactive
@@ -16,10 +16,10 @@ FROM {{ source('halo', 'roles') }}
 UNION ALL
 
 SELECT
-    'team:' || team_id || ':member' AS entitlement_id,
+    {{ entitlement_id('team', 'team_id') }} AS entitlement_id,
     'team' AS resource_type,
     CAST(team_id AS VARCHAR) AS resource_id,
-    'member' AS slug,
+    {{ entitlement_slug('team') }} AS slug,
     name || ' team member' AS display_name,
     name AS resource_name,
     is_inactive AS resource_is_inactive

@@ -24,7 +24,7 @@ full_syncs AS (
 
 periods AS (
     SELECT
-        'role:' || role_id || ':assigned' AS entitlement_id,
+        {{ entitlement_id('role', 'role_id') }} AS entitlement_id,
         'role' AS resource_type,
         role_id AS resource_id,
         role_name AS resource_name,
@@ -35,7 +35,7 @@ periods AS (
     FROM {{ source('halo', 'agent_role_history') }}
     UNION ALL
     SELECT
-        'team:' || team_id || ':member' AS entitlement_id,
+        {{ entitlement_id('team', 'team_id') }} AS entitlement_id,
         'team' AS resource_type,
         CAST(team_id AS VARCHAR) AS resource_id,
         team_name AS resource_name,
@@ -47,7 +47,7 @@ periods AS (
 )
 
 SELECT
-    p.entitlement_id || ':agent:' || p.agent_id AS grant_id,
+    {{ grant_id('p.entitlement_id', 'p.agent_id') }} AS grant_id,
     p.entitlement_id,
     p.resource_type,
     p.resource_id,

@@ -3,15 +3,15 @@
 {{ config(materialized='table') }}
 
 WITH memberships AS (
-    SELECT 'role:' || role_id || ':assigned' AS entitlement_id, agent_id, sync_id, synced_at
+    SELECT {{ entitlement_id('role', 'role_id') }} AS entitlement_id, agent_id, sync_id, synced_at
     FROM {{ source('halo', 'agent_roles') }}
     UNION ALL
-    SELECT 'team:' || team_id || ':member' AS entitlement_id, agent_id, sync_id, synced_at
+    SELECT {{ entitlement_id('team', 'team_id') }} AS entitlement_id, agent_id, sync_id, synced_at
     FROM {{ source('halo', 'agent_teams') }}
 )
 
 SELECT
-    m.entitlement_id || ':agent:' || m.agent_id AS grant_id,
+    {{ grant_id('m.entitlement_id', 'm.agent_id') }} AS grant_id,
     m.entitlement_id,
     e.resource_type,
     e.resource_id,

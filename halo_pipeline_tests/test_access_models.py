@@ -451,3 +451,24 @@ def test_a_models_folder_without_models_fails_at_load(tmp_path):
     assert str(error.value) == (
         f"No SQL models in {tmp_path}: set HALO_SQL_MODELS_DIR to the project's dbt_like_sql folder."
     )
+
+
+def test_entitlement_and_grant_ids_are_built_by_one_macro(tmp_path):
+    from halo_pipeline.sql_models.project import entitlement_id, grant_id
+
+    assert entitlement_id("role", "r.role_id") == "'role:' || r.role_id || ':assigned'"
+    assert entitlement_id("team", "team_id") == "'team:' || team_id || ':member'"
+    assert (
+        grant_id("e.entitlement_id", "a.agent_id") == "e.entitlement_id || ':agent:' || a.agent_id"
+    )
+    (tmp_path / "bad.sql").write_text("SELECT {{ entitlement_id('group', 'group_id') }}")
+    with pytest.raises(SqlModelError) as error:
+        load_project(tmp_path)
+    assert (
+        str(error.value)
+        == f"{tmp_path / 'bad.sql'}: entitlement ids exist for role, team, not 'group'"
+    )
+    # Every model that names an entitlement or grant builds it with the macro.
+    for model in load_project().models:
+        text = model.path.read_text()
+        assert "':assigned'" not in text and "':member'" not in text and "':agent:'" not in text

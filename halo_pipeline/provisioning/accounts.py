@@ -27,7 +27,7 @@ def create_account(ctx: RunContext, request: Request) -> None:
     if not request.account_name or not request.account_email:
         ctx.fail([request], "create_account needs account_name and account_email.")
         return
-    if request.account_team and request.account_team not in ctx.catalog.teams.values():
+    if request.account_team and request.account_team not in ctx.catalog.team_names:
         ctx.fail([request], f"Unknown team {request.account_team!r}: not in the last sync.")
         return
     payload: dict[str, Any] = {

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import difflib
-import re
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -14,8 +13,6 @@ import duckdb
 from halo_pipeline.halo.models import TicketType
 
 T = TypeVar("T")
-_ROLE = re.compile(r"^role:(?P<id>[^:]+):assigned$")
-_TEAM = re.compile(r"^team:(?P<id>\d+):member$")
 
 
 class RequestRefused(ValueError):
@@ -24,11 +21,15 @@ class RequestRefused(ValueError):
 
 @dataclass(frozen=True)
 class Entitlement:
+    """A row of `access.entitlements`: its id is built there, by the models, and only read here."""
+
     entitlement_id: str
     kind: Literal["role", "team"]
     target: str | int
     """The role's GUID or the team's id: what goes into the agent's `roles` or `teams`."""
     name: str
+    int_id: int | None = None
+    """A role's `id_int`, by which people also name it."""
 
     @property
     def label(self) -> str:
@@ -47,31 +48,21 @@ class AgentRef:
         return f"agent {self.agent_id} ({self.name}{', disabled' if self.is_disabled else ''})"
 
 
-def role_entitlement(role_id: str) -> str:
-    return f"role:{role_id}:assigned"
-
-
-def team_entitlement(team_id: int) -> str:
-    return f"team:{team_id}:member"
-
-
 class Catalog:
-    """Agents, roles and teams of the latest sync, looked up the ways people name them."""
+    """Agents, entitlements and grants of the latest sync, looked up the ways people name them."""
 
     def __init__(
         self,
         agents: list[AgentRef],
-        roles: list[tuple[str, int, str]],
-        teams: list[tuple[int, str]],
+        entitlements: list[Entitlement],
         ticket_types: list[TicketType] | None = None,
-        memberships: set[tuple[int, str | int]] | None = None,
+        grants: set[tuple[int, str]] | None = None,
     ) -> None:
         self.agents = {agent.agent_id: agent for agent in agents}
-        self.roles = {role_id: (int_id, name) for role_id, int_id, name in roles}
-        self.teams = dict(teams)
+        self.entitlements = {e.entitlement_id: e for e in entitlements}
         self.ticket_types = ticket_types or []
-        self.memberships = memberships or set()
-        """(agent_id, role GUID or team id) as the last sync saw them."""
+        self.grants = grants or set()
+        """(agent_id, entitlement_id) as the last sync saw them."""
 
     @classmethod
     def load(cls, con: duckdb.DuckDBPyConnection) -> Catalog:
@@ -79,42 +70,55 @@ class Catalog:
             agents = con.execute(
                 "SELECT agent_id, name, email, is_disabled FROM halo.agents"
             ).fetchall()
-            roles = con.execute("SELECT role_id, role_int_id, name FROM halo.roles").fetchall()
-            teams = con.execute("SELECT team_id, name FROM halo.teams").fetchall()
+            entitlements = con.execute(
+                "SELECT e.entitlement_id, e.resource_type, e.resource_id, e.resource_name, "
+                "r.role_int_id FROM access.entitlements AS e LEFT JOIN halo.roles AS r "
+                "ON e.resource_type = 'role' AND r.role_id = e.resource_id"
+            ).fetchall()
             ticket_types = con.execute(
                 "SELECT ticket_type_id, name, has_mandatory_fields FROM halo.ticket_types"
             ).fetchall()
-            # Two queries, not a UNION: that would turn the team ids into text.
-            memberships = con.execute("SELECT agent_id, role_id FROM halo.agent_roles").fetchall()
-            memberships += con.execute("SELECT agent_id, team_id FROM halo.agent_teams").fetchall()
+            grants = con.execute(
+                "SELECT principal_id, entitlement_id FROM access.grants"
+            ).fetchall()
         except duckdb.CatalogException:
             raise RequestRefused(
                 "The warehouse has no synced HaloITSM data yet: run halo_sync_job first."
             ) from None
-        types = [TicketType(id=i, name=n, hasmandatorytechfields=m) for i, n, m in ticket_types]
         return cls(
-            [AgentRef(*row) for row in agents], roles, teams, types, set(map(tuple, memberships))
+            [AgentRef(*row) for row in agents],
+            [
+                Entitlement(eid, kind, target if kind == "role" else int(target), name, int_id)
+                for eid, kind, target, name, int_id in entitlements
+            ],
+            [TicketType(id=i, name=n, hasmandatorytechfields=m) for i, n, m in ticket_types],
+            set(map(tuple, grants)),
         )
+
+    def of_kind(self, kind: str) -> list[Entitlement]:
+        return sorted(
+            (e for e in self.entitlements.values() if e.kind == kind), key=lambda e: e.name
+        )
+
+    @property
+    def team_names(self) -> set[str]:
+        return {team.name for team in self.of_kind("team")}
 
     def holds(self, agent_id: int | None, entitlement: Entitlement) -> bool:
         """Whether the last sync saw the agent with the entitlement."""
-        return (agent_id, entitlement.target) in self.memberships
+        return (agent_id, entitlement.entitlement_id) in self.grants
 
     def entitlement(self, entitlement_id: str | None) -> Entitlement:
         """The entitlement an id names, or a refusal that lists what exists."""
         text = entitlement_id or ""
-        if match := _ROLE.match(text):
-            role = self.roles.get(match["id"])
-            if role:
-                return Entitlement(text, "role", match["id"], role[1])
-            known = ", ".join(f"{name} ({rid})" for rid, (_, name) in sorted(self.roles.items()))
-            raise RequestRefused(f"Unknown entitlement {text!r}: no such role. Roles: {known}.")
-        if match := _TEAM.match(text):
-            team = self.teams.get(int(match["id"]))
-            if team:
-                return Entitlement(text, "team", int(match["id"]), team)
-            known = ", ".join(f"{name} ({tid})" for tid, name in sorted(self.teams.items()))
-            raise RequestRefused(f"Unknown entitlement {text!r}: no such team. Teams: {known}.")
+        if text in self.entitlements:
+            return self.entitlements[text]
+        kind = text.split(":", 1)[0]
+        if kind in ("role", "team"):
+            known = ", ".join(f"{e.name} ({e.target})" for e in self.of_kind(kind))
+            raise RequestRefused(
+                f"Unknown entitlement {text!r}: no such {kind}. {kind.capitalize()}s: {known}."
+            )
         raise RequestRefused(
             f"Unknown entitlement {text!r}: use role:<role_id>:assigned or team:<team_id>:member "
             "(see access.entitlements)."
@@ -147,39 +151,23 @@ class Catalog:
 
     def find_role(self, ref: str) -> Entitlement:
         """A role by GUID, integer id or exact name."""
-        ref = ref.strip()
-        matches = [
-            role_id
-            for role_id, (int_id, name) in self.roles.items()
-            if ref in (role_id, str(int_id)) or ref.casefold() == name.casefold()
-        ]
-        label = {role_id: f"{name} ({role_id})" for role_id, (_, name) in self.roles.items()}
-        chosen = _one(
-            "role",
-            ref,
-            matches,
-            {label[rid]: (name,) for rid, (_, name) in self.roles.items()},
-            label.__getitem__,
-        )
-        return self.entitlement(role_entitlement(chosen))
+        return self._find("role", ref, lambda e: ref in (e.target, str(e.int_id)))
 
     def find_team(self, ref: str) -> Entitlement:
         """A team by id or exact name."""
+        return self._find("team", ref, lambda e: ref == str(e.target))
+
+    def _find(self, kind: str, ref: str, by_id: Callable[[Entitlement], bool]) -> Entitlement:
         ref = ref.strip()
-        matches = [
-            team_id
-            for team_id, name in self.teams.items()
-            if ref == str(team_id) or ref.casefold() == name.casefold()
-        ]
-        label = {team_id: f"{name} ({team_id})" for team_id, name in self.teams.items()}
-        chosen = _one(
-            "team",
+        candidates = self.of_kind(kind)
+        matches = [e for e in candidates if by_id(e) or ref.casefold() == e.name.casefold()]
+        return _one(
+            kind,
             ref,
             matches,
-            {label[tid]: (name,) for tid, name in self.teams.items()},
-            label.__getitem__,
+            {f"{e.name} ({e.target})": (e.name,) for e in candidates},
+            lambda e: f"{e.name} ({e.target})",
         )
-        return self.entitlement(team_entitlement(chosen))
 
 
 def _agent_label(agent: AgentRef) -> str:

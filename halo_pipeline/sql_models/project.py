@@ -40,6 +40,8 @@ def models_dir() -> Path:
 
 HALO_SOURCES = frozenset(("halo", table) for table in SOURCE_TABLES)
 MATERIALIZATIONS = ("view", "table")
+# ConductorOne's entitlement slugs, so the ids line up with a baton sync of the same tenant.
+ENTITLEMENT_SLUGS = {"role": "assigned", "team": "member"}
 _NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 
 
@@ -158,6 +160,27 @@ def build_models(con: duckdb.DuckDBPyConnection, project: SqlProject) -> None:
         build_model(con, model)
 
 
+def entitlement_slug(resource_type: str) -> str:
+    """`'assigned'` or `'member'`, as a SQL literal."""
+    if resource_type not in ENTITLEMENT_SLUGS:
+        raise SqlModelError(
+            f"entitlement ids exist for {', '.join(ENTITLEMENT_SLUGS)}, not {resource_type!r}"
+        )
+    return f"'{ENTITLEMENT_SLUGS[resource_type]}'"
+
+
+def entitlement_id(resource_type: str, id_column: str) -> str:
+    """The SQL of an entitlement id: `role:<role_id>:assigned`, `team:<team_id>:member`. The one
+    place these ids are built; Python reads them from access.entitlements."""
+    slug = entitlement_slug(resource_type).strip("'")
+    return f"'{resource_type}:' || {id_column} || ':{slug}'"
+
+
+def grant_id(entitlement_column: str, agent_column: str) -> str:
+    """The SQL of a grant id: `<entitlement_id>:agent:<agent_id>`."""
+    return f"{entitlement_column} || ':agent:' || {agent_column}"
+
+
 def _render(path: Path) -> SqlModel:
     name = path.stem
     if not _NAME.match(name):
@@ -184,10 +207,17 @@ def _render(path: Path) -> SqlModel:
     text = path.read_text(encoding="utf-8")
     environment = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
     try:
-        sql = environment.from_string(text).render(ref=ref, source=source, config=set_config)
+        sql = environment.from_string(text).render(
+            ref=ref,
+            source=source,
+            config=set_config,
+            entitlement_id=entitlement_id,
+            entitlement_slug=entitlement_slug,
+            grant_id=grant_id,
+        )
     except jinja2.TemplateSyntaxError as error:
         raise SqlModelError(f"{path}:{error.lineno}: {error.message}") from None
-    except (jinja2.UndefinedError, TypeError) as error:
+    except (jinja2.UndefinedError, TypeError, SqlModelError) as error:
         raise SqlModelError(f"{path}: {error}") from None
     materialized = config.get("materialized", "view")
     if materialized not in MATERIALIZATIONS:
