@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: demo dev test lint clean
+.PHONY: demo dev test lint screenshots clean
 
 demo: $(INSTALLED)
 	$(BIN)/halo-pipeline demo
@@ -14,10 +14,18 @@ dev: $(INSTALLED)
 
 test: $(INSTALLED)
 	scripts/install-system-deps.sh
+	$(BIN)/dg check defs
 	$(BIN)/pytest
 
 lint: $(INSTALLED)
-	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/pylint --disable=all --enable=duplicate-code --min-similarity-lines=6 halo_pipeline
+
+# The README's pictures of the Dagster UI, taken by the browser test against the simulator.
+screenshots: $(INSTALLED)
+	scripts/install-system-deps.sh
+	HALO_SCREENSHOTS_DIR=$(CURDIR)/docs $(BIN)/pytest halo_pipeline_tests/test_ui_browser.py
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)

@@ -186,8 +186,9 @@ def _print_outcomes(warehouse: str, request_ids: list[int]) -> None:
 
 
 def run_dev(host: str, port: int) -> None:
-    """What `make dev` does: `dagster dev` with the simulator (unless a real HaloITSM is
-    configured) and the project's Dagster instance, until Ctrl-C or SIGTERM."""
+    """What `make dev` does: `dg dev` (Dagster's webserver and daemon, for the `dg` project in
+    pyproject.toml) with the simulator (unless a real HaloITSM is configured) and the project's
+    Dagster instance, until Ctrl-C or SIGTERM."""
     home = prepare_dagster_home()
     use_simulator = not real_halo_configured()
     with simulated_halo() if use_simulator else nullcontext((None, {})) as (_, env):
@@ -197,14 +198,15 @@ def run_dev(host: str, port: int) -> None:
                 "(set HALO_BASE_URL to use a real instance)"
             )
         click.echo(f"Dagster UI at http://{host}:{port} (DAGSTER_HOME={home}); Ctrl-C stops it.")
-        command = [sys.executable, "-m", "dagster", "dev", "-w", "workspace.yaml",
-                   "-h", host, "-p", str(port)]  # fmt: skip
+        # The dg beside this interpreter: the project's environment, activated or not.
+        dg = Path(sys.executable).with_name("dg")
+        command = [str(dg), "dev", "-h", host, "-p", str(port)]
         process = subprocess.Popen(command, env={**os.environ, **env})
         # `kill` or a service manager signals this process alone: pass it on as the Ctrl-C
-        # that makes dagster dev stop its webserver and daemon.
+        # that makes dg dev stop its webserver and daemon.
         signal.signal(signal.SIGTERM, lambda *_: process.send_signal(signal.SIGINT))
         try:
             process.wait()
         except KeyboardInterrupt:
-            # A Ctrl-C in the terminal reached dagster dev too; let it finish shutting down.
+            # A Ctrl-C in the terminal reached dg dev too; let it finish shutting down.
             process.wait()

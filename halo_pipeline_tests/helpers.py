@@ -176,3 +176,16 @@ def wait_for(what: str, check: Callable[[], bool], log: Path, timeout: float = 1
     raise AssertionError(
         f"timed out waiting for {what}; dagster dev said:\n{log.read_text()[-4000:]}"
     )
+
+
+PROJECT = Path(__file__).resolve().parents[1]
+
+
+def project_copy(directory: Path) -> Path:
+    """The project as `dg dev` sees it, in `directory`: its configuration copied, its code and
+    models linked. A developer's .env stays out, so nothing reaches their HaloITSM."""
+    for name in ("pyproject.toml", "workspace.yaml", "dagster.yaml"):
+        (directory / name).write_text((PROJECT / name).read_text())
+    for name in ("halo_pipeline", "dbt_like_sql"):
+        (directory / name).symlink_to(PROJECT / name)
+    return directory

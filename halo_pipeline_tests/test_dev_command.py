@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -15,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from halo_pipeline_tests.helpers import free_port, wait_for
+from halo_pipeline_tests.helpers import free_port, project_copy, wait_for
 
 PROJECT = Path(__file__).resolve().parents[1]
 
@@ -28,9 +27,7 @@ PROJECT = Path(__file__).resolve().parents[1]
     ],
 )
 def test_dev_starts_the_simulator_and_dagster_and_stopping_it_stops_both(tmp_path, stop):
-    # A directory of its own, so a developer's .env cannot point it at a real HaloITSM.
-    for name in ("workspace.yaml", "dagster.yaml"):
-        shutil.copyfile(PROJECT / name, tmp_path / name)
+    project_copy(tmp_path)
     env = {k: v for k, v in os.environ.items() if not k.startswith("HALO_")}
     env["DAGSTER_HOME"] = str(tmp_path / "dagster_home")
     port = free_port()

@@ -1,7 +1,8 @@
 """The Dagster UI as a user sees it: `halo-pipeline dev` (what `make dev` runs) against the
 simulator, driven by Debian's Chromium through Playwright.
 
-Saves the screenshots the README shows to docs/.
+Takes the screenshots the README shows: into a temporary folder, or into HALO_SCREENSHOTS_DIR
+(`make screenshots` sets it to docs/ to refresh them on purpose).
 """
 
 from __future__ import annotations
@@ -19,10 +20,9 @@ import httpx
 import pytest
 
 from halo_pipeline.simulator import Simulator
-from halo_pipeline_tests.helpers import free_port, query, wait_for
+from halo_pipeline_tests.helpers import free_port, project_copy, query, wait_for
 
 CHROMIUM = shutil.which("chromium")
-PROJECT = Path(__file__).resolve().parents[1]
 # As the machine's notes advise: without the background-networking flags Chromium keeps
 # trying hosts this closed network refuses.
 CHROMIUM_ARGS = [
@@ -43,6 +43,17 @@ class Ui:
     env: dict[str, str]
     warehouse: Path
     log: Path
+    screenshots: Path
+
+    def screenshot(self, name: str) -> None:
+        self.page.wait_for_timeout(1500)  # the graph animates into place
+        self.page.screenshot(path=str(self.screenshots / name))
+
+    def graph_setting(self, item: str) -> None:
+        """An item of the asset graph's settings menu (the cog beside the zoom buttons)."""
+        self.page.locator('[aria-label="settings"]').last.click()
+        self.page.get_by_role("menuitem", name=item).click()
+        self.page.keyboard.press("Escape")
 
     def graphql(self, query_text: str, variables: dict | None = None) -> dict:
         """The GraphQL API the UI itself uses."""
@@ -76,6 +87,8 @@ def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ui]:
     from playwright.sync_api import sync_playwright
 
     tmp = tmp_path_factory.mktemp("ui")
+    (tmp / "project").mkdir()
+    screenshots = Path(os.environ.get("HALO_SCREENSHOTS_DIR") or tmp)
     sim = Simulator()
     with sim.serve() as halo_url:
         port = free_port()
@@ -91,7 +104,7 @@ def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ui]:
         with log.open("w") as out:
             dev = subprocess.Popen(
                 [sys.executable, "-m", "halo_pipeline.cli", "dev", "--port", str(port)],
-                cwd=PROJECT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                cwd=project_copy(tmp / "project"), env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
             )  # fmt: skip
         ui_url = f"http://127.0.0.1:{port}"
         try:
@@ -105,7 +118,7 @@ def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ui]:
             with sync_playwright() as playwright:
                 browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
                 page = browser.new_page(viewport={"width": 1600, "height": 1000})
-                yield Ui(ui_url, page, env, tmp / "warehouse.duckdb", log)
+                yield Ui(ui_url, page, env, tmp / "warehouse.duckdb", log, screenshots)
                 browser.close()
         finally:
             os.killpg(dev.pid, signal.SIGINT)  # Ctrl-C in the terminal that runs `make dev`
@@ -123,8 +136,16 @@ def test_the_asset_graph_shows_the_halo_and_access_assets_and_their_lineage(ui):
     page.get_by_text("Global asset lineage").wait_for()
     for group in ("halo", "access", "provisioning"):
         page.get_by_text(group, exact=True).first.wait_for()
-    page.wait_for_timeout(1500)
-    page.screenshot(path=str(PROJECT / "docs" / "asset-graph.png"))
+    # Every asset, not three group boxes: laid out top to bottom so the whole graph fits.
+    page.set_viewport_size({"width": 2000, "height": 1300})
+    ui.graph_setting("Change graph to vertical orientation")
+    ui.graph_setting("Expand all groups")
+    page.get_by_role("button", name="Hide navigation").click()
+    page.reload()  # the graph fits itself to the window when it loads
+    for asset in ("agents", "agent_roles", "entitlements", "grants", "requests"):
+        page.get_by_text(asset, exact=True).first.wait_for()
+    ui.screenshot("asset-graph.png")
+    page.set_viewport_size({"width": 1600, "height": 1000})
 
     ui.open("/assets/access/grants?view=lineage&lineageScope=upstream&lineageDepth=2")
     graph = page.locator("body")
@@ -138,13 +159,12 @@ def test_the_asset_graph_shows_the_halo_and_access_assets_and_their_lineage(ui):
         "teams",
     ):
         page.get_by_text(asset, exact=True).first.wait_for()
-    page.wait_for_timeout(1500)
     assert "halo" in graph.inner_text() and "access" in graph.inner_text()
-    page.screenshot(path=str(PROJECT / "docs" / "grants-lineage.png"))
+    ui.screenshot("grants-lineage.png")
 
 
 def test_materializing_halo_sync_job_from_the_ui_shows_row_counts(ui):
-    ui.open("/locations/halo_pipeline.definitions/jobs/halo_sync_job")
+    ui.open("/locations/halo_pipeline/jobs/halo_sync_job")
     before = len(ui.runs("halo_sync_job"))
     ui.page.get_by_role("button", name="Materialize all").click()
 
