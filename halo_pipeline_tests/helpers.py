@@ -189,3 +189,11 @@ def project_copy(directory: Path) -> Path:
     for name in ("halo_pipeline", "dbt_like_sql"):
         (directory / name).symlink_to(PROJECT / name)
     return directory
+
+
+def md_rows(markdown: str) -> list[list[str]]:
+    """The cells of a markdown table's body rows (the metadata previews and test reports)."""
+    return [
+        [cell.strip() for cell in line.strip().strip("|").split("|")]
+        for line in markdown.splitlines()[2:]
+    ]

@@ -18,6 +18,7 @@ from halo_pipeline_tests.helpers import (
     access_tables,
     build_access,
     halo_client,
+    md_rows,
     query,
     sync,
     targeted_sync,
@@ -337,27 +338,26 @@ def test_failing_schema_tests_fail_their_checks_inside_the_step_that_built_them(
     result = run_job("halo_sync_job", sql_dir=models)
 
     assert result.success  # a failing check says so; it does not fail the run
-    failed = [
-        (e.asset_key.to_user_string(), e.check_name, e.metadata["failing_rows"].value)
+    failed = {
+        e.asset_key.to_user_string(): e
         for e in result.get_asset_check_evaluations()
         if not e.passed
-    ]
-    # Five other default teams in the dataset; team sizes by kind in grants.
-    assert failed == [
-        ("halo/agents", "accepted_values_default_team", 5),
-        ("access/grants", "accepted_values_resource_type", 1),
-    ]
+    }
+    assert sorted(failed) == ["access/grants", "halo/agents"]
+    assert failed["halo/agents"].metadata["failed_tests"].value == "accepted_values_default_team"
+    grants = failed["access/grants"]
+    assert grants.metadata["failed_tests"].value == "accepted_values_resource_type"
+    assert grants.severity == dg.AssetCheckSeverity.ERROR
+    # Five other default teams in the dataset; grants of teams counted in the sample.
+    assert ["accepted_values_default_team", "5", "error"] in md_rows(
+        failed["halo/agents"].metadata["tests"].value
+    )
+    sample = grants.metadata["sample accepted_values_resource_type"].value
+    assert sample.splitlines()[-1].split() == ["|", "team", "|", "64", "|"]
     steps = {
         e.step_key for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"
     }
     assert steps == {"halo_tables", "access_models"}
-    sample = next(
-        e.metadata["sample"].value
-        for e in result.get_asset_check_evaluations()
-        if e.check_name == "accepted_values_resource_type"
-        and e.asset_key == dg.AssetKey(["access", "grants"])
-    )
-    assert sample.splitlines()[-1].split() == ["|", "team", "|", "64", "|"]
 
 
 def test_lineage_runs_from_halo_agents_to_access_grants():

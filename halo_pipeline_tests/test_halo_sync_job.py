@@ -11,7 +11,8 @@ import dagster as dg
 import pytest
 
 from halo_pipeline.simulator import Fault, generate_dataset
-from halo_pipeline_tests.helpers import query
+from halo_pipeline.sync import SyncFailedError
+from halo_pipeline_tests.helpers import md_rows, query, sync
 
 HALO_ASSETS = [
     "agents", "roles", "teams", "agent_roles", "agent_teams", "ticket_types",
@@ -32,10 +33,9 @@ def everything_logged(instance: dg.DagsterInstance, run_id: str) -> str:
     return dg.serialize_value(instance.all_logs(run_id)) + dg.serialize_value(run)
 
 
-def test_sync_writes_exact_tables(halo_env, run_job, warehouse_path, sim):
-    result = run_job("halo_sync_job")
+def test_sync_writes_exact_tables(warehouse_path, sim):
+    sync(sim, warehouse_path)
 
-    assert result.success
     assert query(
         warehouse_path,
         "SELECT agent_id, name, email, is_disabled, is_api_agent, default_team "
@@ -150,13 +150,24 @@ def test_sync_metadata_and_checks(halo_env, run_job, warehouse_path):
         ["4", 'Robert "Bobby" Tables'],
     ]
     assert len(cells) == 2 + 10
-    checks = result.get_asset_check_evaluations()
-    assert len(checks) == 28  # every test in dbt_like_sql/schema.yml
-    assert [c.check_name for c in checks if not c.passed] == []
+    checks = {c.asset_key.to_user_string(): c for c in result.get_asset_check_evaluations()}
+    # A check per table or model with schema.yml tests, each test in its metadata.
+    assert sorted(checks) == [
+        "access/entitlements", "access/grant_changes", "access/grant_history", "access/grants",
+        "access/resources", "halo/agent_role_history", "halo/agent_roles",
+        "halo/agent_team_history", "halo/agent_teams", "halo/agents", "halo/roles",
+        "halo/teams", "halo/ticket_types",
+    ]  # fmt: skip
+    assert [key for key, check in checks.items() if not check.passed] == []
+    assert md_rows(checks["halo/agent_teams"].metadata["tests"].value) == [
+        ["unique_combination_of_columns_agent_id_team_id", "0", "error"],
+        ["relationships_agent_id__agents", "0", "error"],
+        ["relationships_team_id__teams", "0", "error"],
+    ]
 
 
 def test_failed_sync_keeps_the_last_good_tables(halo_env, run_job, warehouse_path, sim):
-    assert run_job("halo_sync_job").success
+    sync(sim, warehouse_path)
     sim.add_agent("New Person", "new@example.com")
     sim.inject(
         Fault(path="/api/team", status=200, body='{"results": [', content_type="application/json")
@@ -177,8 +188,8 @@ def test_failed_sync_keeps_the_last_good_tables(halo_env, run_job, warehouse_pat
     )
 
 
-def test_html_error_page_fails_the_sync_and_keeps_tables(halo_env, run_job, warehouse_path, sim):
-    assert run_job("halo_sync_job").success
+def test_html_error_page_fails_the_sync_and_keeps_tables(warehouse_path, sim):
+    sync(sim, warehouse_path)
     # A proxy's sign-in page where the API should be (5xx pages are retried first: see
     # test_halo_client_errors.py).
     sim.inject(
@@ -186,9 +197,8 @@ def test_html_error_page_fails_the_sync_and_keeps_tables(halo_env, run_job, ware
               body="<html><head><title>Sign in to continue</title></head></html>")
     )  # fmt: skip
 
-    result = run_job("halo_sync_job")
-
-    assert not result.success
+    with pytest.raises(SyncFailedError):
+        sync(sim, warehouse_path)
     error = query(warehouse_path, "SELECT error FROM halo.sync_runs WHERE sync_id = 2")[0][0]
     assert error.startswith(
         "GET /api/agent answered HTTP 200 with an HTML page titled 'Sign in to continue' instead "
@@ -219,20 +229,21 @@ def test_wrong_credentials_fail_clearly_and_the_secret_stays_out(
     assert halo_env["HALO_CLIENT_SECRET"] not in printed.out + printed.err
 
 
-def test_large_drop_is_refused_unless_allowed(halo_env, run_job, warehouse_path, sim):
-    assert run_job("halo_sync_job").success
+def test_large_drop_is_refused_unless_the_run_config_allows_it(
+    halo_env, run_job, warehouse_path, sim
+):
+    sync(sim, warehouse_path)
     for agent_id in range(2, 23):  # 21 of 40 agents gone: 19 left, fewer than half
         sim.delete_agent(agent_id)
 
-    refused = run_job("halo_sync_job")
+    with pytest.raises(SyncFailedError) as refused:
+        sync(sim, warehouse_path)
 
-    assert not refused.success
-    message = refused.get_step_failure_events()[0].step_failure_data.error.message
     assert (
         "This sync read 19 agents from HaloITSM, fewer than half of the 40 in the last good "
-        in (message)
+        in str(refused.value)
     )
-    assert "ops: {halo_tables: {config: {allow_large_drop: true}}}" in message
+    assert "ops: {halo_tables: {config: {allow_large_drop: true}}}" in str(refused.value)
     assert query(warehouse_path, "SELECT count(*) FROM halo.agents") == [(40,)]
 
     allowed = run_job(
@@ -296,7 +307,6 @@ def test_a_failure_inside_the_write_leaves_tables_and_history_as_they_were(
     sim, warehouse_path, monkeypatch
 ):
     from halo_pipeline.warehouse import halo_tables
-    from halo_pipeline_tests.helpers import sync
 
     sync(sim, warehouse_path)
     before = {
@@ -326,8 +336,6 @@ def test_a_failure_inside_the_write_leaves_tables_and_history_as_they_were(
 
 
 def test_a_sync_keeping_exactly_half_the_agents_is_allowed(sim, warehouse_path):
-    from halo_pipeline_tests.helpers import sync
-
     sync(sim, warehouse_path)
     for agent_id in range(2, 22):  # 20 of 40 gone: exactly half are left
         sim.delete_agent(agent_id)
@@ -340,8 +348,7 @@ def test_a_sync_keeping_exactly_half_the_agents_is_allowed(sim, warehouse_path):
 def test_a_server_that_ignores_the_role_filter_fails_the_sync_and_changes_nothing(
     sim, warehouse_path
 ):
-    from halo_pipeline.sync import SyncFailedError
-    from halo_pipeline_tests.helpers import access_tables, build_access, sync
+    from halo_pipeline_tests.helpers import access_tables, build_access
 
     sync(sim, warehouse_path)
     build_access(warehouse_path)
@@ -370,7 +377,7 @@ def test_a_sync_rate_limited_midway_waits_and_stays_exact(sim, warehouse_path, r
     from halo_pipeline.halo import fetch_snapshot
     from halo_pipeline.sync import sync_halo
     from halo_pipeline.warehouse import connect
-    from halo_pipeline_tests.helpers import halo_client, sync
+    from halo_pipeline_tests.helpers import halo_client
 
     sync(sim, warehouse_path)
     expected = query(

@@ -176,7 +176,7 @@ def test_dagster_cli_runs_the_provisioning_job(sim, halo_env, path, tmp_path):
             event = instance.get_latest_materialization_event(dg.AssetKey(key))
             assert event.run_id == refresh.run_id
         checks = instance.event_log_storage.get_latest_asset_check_execution_by_key(
-            [dg.AssetCheckKey(dg.AssetKey(["access", "grants"]), "unique_grant_id")]
+            [dg.AssetCheckKey(dg.AssetKey(["access", "grants"]), "column_tests")]
         )
         assert [c.run_id for c in checks.values()] == [refresh.run_id]
         requests = instance.get_latest_materialization_event(
@@ -217,6 +217,7 @@ class KillOnPost:
         return self.app(environ, start_response)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("kill_path", "nth"), [("/api/agent", 2), ("/api/tickets", 3)])
 def test_killed_mid_run_then_rerun_applies_each_request_once_with_one_ticket(
     sim, path, halo_env, tmp_path, kill_path, nth

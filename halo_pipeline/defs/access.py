@@ -6,7 +6,13 @@ from collections.abc import Iterator
 
 import dagster as dg
 
-from halo_pipeline.defs.reporting import OWNERS, check_results, check_specs, table_metadata
+from halo_pipeline.defs.reporting import (
+    OWNERS,
+    by_relation,
+    check_results,
+    check_specs,
+    table_metadata,
+)
 from halo_pipeline.defs.resources import DuckDBWarehouse
 from halo_pipeline.sql_models.project import SqlModel, SqlProject, build_model
 from halo_pipeline.sql_models.schema_tests import MODEL_SCHEMA
@@ -36,12 +42,12 @@ def model_spec(model: SqlModel, project: SqlProject) -> dg.AssetSpec:
 
 
 def access_definitions(project: SqlProject) -> dg.Definitions:
-    tests = [test for test in project.column_tests() if test.schema == MODEL_SCHEMA]
+    tests = by_relation(test for test in project.column_tests() if test.schema == MODEL_SCHEMA)
 
     @dg.multi_asset(
         name="access_models",
         specs=[model_spec(model, project) for model in project.models],
-        check_specs=check_specs(tests),
+        check_specs=check_specs(test for group in tests.values() for test in group),
         can_subset=True,
         pool="duckdb",
     )
@@ -59,10 +65,9 @@ def access_definitions(project: SqlProject) -> dg.Definitions:
                     yield dg.MaterializeResult(
                         asset_key=key, metadata=table_metadata(con, model.relation)
                     )
+                relation = (MODEL_SCHEMA, model.name)
                 yield from check_results(
-                    con,
-                    [test for test in tests if test.table == model.name],
-                    context.selected_asset_check_keys,
+                    con, relation, tests.get(relation, []), context.selected_asset_check_keys
                 )
 
     return dg.Definitions(assets=[access_models])

@@ -6,7 +6,13 @@ from collections.abc import Iterator
 import dagster as dg
 from pydantic import Field
 
-from halo_pipeline.defs.reporting import OWNERS, check_results, check_specs, table_metadata
+from halo_pipeline.defs.reporting import (
+    OWNERS,
+    by_relation,
+    check_results,
+    check_specs,
+    table_metadata,
+)
 from halo_pipeline.defs.resources import DuckDBWarehouse, HaloResource
 from halo_pipeline.halo.paging import Progress
 from halo_pipeline.sql_models.project import SqlProject
@@ -112,7 +118,8 @@ def sync_definitions(project: SqlProject) -> dg.Definitions:
                         "source_url": dg.MetadataValue.url(settings.base_url),
                     },
                 )
-            yield from check_results(con, tests, context.selected_asset_check_keys)
+            for relation, group in by_relation(tests).items():
+                yield from check_results(con, relation, group, context.selected_asset_check_keys)
 
     halo_sync_job = dg.define_asset_job(
         SYNC_JOB,

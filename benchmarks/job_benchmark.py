@@ -1,0 +1,119 @@
+"""What Dagster costs on top of the work it wraps: `halo_sync_job` run with `dagster job execute`
+against the simulator, and the same sync and model build in plain Python, each a fresh process.
+
+    .venv/bin/python benchmarks/job_benchmark.py [--agents 250 10000] [--repeat 3]
+
+Both sides start a new Python process and import `halo_pipeline.definitions` (the plain side
+too, so the definitions' import is counted on both), sync the simulator into a new warehouse,
+build every model and run every column test of schema.yml. The simulator runs in its own
+process. Prints the median wall time of
+each, their ratio, and the number of steps the job ran. Target: at most 2.5x at 250 agents.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from halo_pipeline.simulator.config import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
+
+PROJECT = Path(__file__).resolve().parents[1]
+PLAIN = """
+import halo_pipeline.definitions  # the same import the Dagster side pays
+from halo_pipeline.halo import HaloClient, HaloSettings
+from halo_pipeline.sql_models.project import build_models, load_project
+from halo_pipeline.sync import sync_halo
+from halo_pipeline.warehouse import configured_path, connect
+import os
+
+with HaloClient(HaloSettings.from_env(os.environ)) as client:
+    sync_halo(client, lambda: connect(configured_path()))
+project = load_project()
+with connect(configured_path()) as con:
+    build_models(con, project)
+    for test in project.column_tests():
+        con.execute(*test.failing_rows_sql()).fetchall()
+"""
+
+
+def start_simulator(agents: int) -> tuple[subprocess.Popen, str]:
+    teams, roles = (12, 8) if agents <= 1000 else (200, 40)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "halo_pipeline.cli", "simulator", "--port", "0",
+         "--agents", str(agents), "--teams", str(teams), "--roles", str(roles)],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    assert process.stdout is not None
+    for line in process.stdout:
+        if match := re.search(r"HALO_BASE_URL=(\S+)", line):
+            return process, match.group(1)
+    raise RuntimeError("the simulator did not start")
+
+
+def timed(command: list[str], env: dict[str, str]) -> tuple[float, str]:
+    started = time.perf_counter()
+    done = subprocess.run(command, env=env, cwd=PROJECT, capture_output=True, text=True)
+    elapsed = time.perf_counter() - started
+    if done.returncode != 0:
+        raise RuntimeError(f"{command[:4]} failed:\n{done.stderr[-3000:]}")
+    return elapsed, done.stderr
+
+
+def measure(agents: int, repeat: int) -> None:
+    simulator, url = start_simulator(agents)
+    dagster_s, plain_s, steps = [], [], set()
+    try:
+        for _ in range(repeat):
+            with tempfile.TemporaryDirectory() as tmp:
+                home = Path(tmp) / "dagster_home"
+                home.mkdir()
+                (home / "dagster.yaml").write_text((PROJECT / "dagster.yaml").read_text())
+                env = {
+                    **os.environ,
+                    "HALO_BASE_URL": url,
+                    "HALO_CLIENT_ID": DEMO_CLIENT_ID,
+                    "HALO_CLIENT_SECRET": DEMO_CLIENT_SECRET,
+                    # The simulator has no rate limit: the budget would only measure itself.
+                    "HALO_MAX_REQUESTS_PER_5_MIN": "1000000",
+                    "DAGSTER_HOME": str(home),
+                }
+                elapsed, log = timed(
+                    [sys.executable, "-m", "dagster", "job", "execute", "-m",
+                     "halo_pipeline.definitions", "-j", "halo_sync_job"],
+                    {**env, "HALO_DUCKDB_PATH": str(Path(tmp) / "dagster.duckdb")},
+                )  # fmt: skip
+                dagster_s.append(elapsed)
+                steps.add(len(re.findall(r"STEP_SUCCESS", log)))
+                elapsed, _ = timed(
+                    [sys.executable, "-c", PLAIN],
+                    {**env, "HALO_DUCKDB_PATH": str(Path(tmp) / "plain.duckdb")},
+                )
+                plain_s.append(elapsed)
+    finally:
+        simulator.terminate()
+        simulator.wait()
+    dagster, plain = statistics.median(dagster_s), statistics.median(plain_s)
+    print(f"\n{agents} agents ({repeat} runs each, medians)")
+    print(f"  dagster job execute -j halo_sync_job  {dagster:6.2f} s  ({sorted(steps)} steps)")
+    print(f"  plain Python, same work               {plain:6.2f} s")
+    print(f"  ratio                                 {dagster / plain:6.2f}x")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--agents", type=int, nargs="+", default=[250, 10_000])
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    for agents in args.agents:
+        measure(agents, args.repeat)
+
+
+if __name__ == "__main__":
+    main()
