@@ -15,7 +15,7 @@ dev: $(INSTALLED)
 test: $(INSTALLED)
 	scripts/install-system-deps.sh
 	$(BIN)/dg check defs
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadscope
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .

@@ -22,6 +22,8 @@ from halo_pipeline_tests.helpers import grant, query
 PROJECT = Path(__file__).resolve().parents[1]
 POSTGRES_BIN = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
 
+pytestmark = pytest.mark.slow
+
 
 def free_port() -> int:
     with socket.socket() as sock:

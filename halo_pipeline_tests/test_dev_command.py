@@ -18,6 +18,8 @@ from halo_pipeline_tests.helpers import free_port, project_copy, wait_for
 
 PROJECT = Path(__file__).resolve().parents[1]
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.mark.parametrize(
     "stop",

@@ -24,14 +24,20 @@ from halo_pipeline.simulator.shapes import agent_detail, agent_row
 from halo_pipeline.simulator.state import State
 
 WRITABLE_FIELDS = ("name", "firstname", "surname", "email", "isdisabled", "department")
+# Parameters that page a list without changing which agents are in it.
+PAGING = frozenset({"pageinate", "page_no", "page_size", "includeroles", "include_membership_info"})
 # The yes/no fields of a membership row, which a write may set.
 MEMBERSHIP_FLAGS = tuple(f.name for f in dataclasses.fields(Membership) if f.type is bool)
 
 
 def list_agents(state: State, config: SimulatorConfig, request: Request) -> Response:
     args = request.args
-    wanted = _listing_filter(args, state, config)
-    agents = [agent for agent in state.visible_agents(config.clock()) if wanted(agent)]
+    filters = tuple(sorted((k, v) for k, v in args.items(multi=True) if k not in PAGING))
+    agents = state.listing(
+        (filters, config.ignore_role_filter),
+        config.clock(),
+        _listing_filter(args, state, config),
+    )
 
     def render(selected: list[Agent]) -> list[dict]:
         return [

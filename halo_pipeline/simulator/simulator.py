@@ -150,6 +150,7 @@ class Simulator:
             id_int = max((role.id_int for role in self._state.roles.values()), default=0) + 1
             role = Role(str(uuid.uuid4()), id_int, name, notes, is_integration)
             self._state.roles[role.id] = role
+            self._state.changed()
             return role.id
 
     @property

@@ -5,6 +5,7 @@ import itertools
 import secrets
 import threading
 from collections import Counter
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
 from halo_pipeline.simulator.dataset import Agent, Dataset
@@ -41,6 +42,9 @@ class State:
         self.request_counts: Counter[tuple[str, str]] = Counter()
         self.request_log: list[LoggedRequest] = []
         self._lagging: dict[int, tuple[float, Agent | None]] = {}  # id -> (until, what reads see)
+        # What each list request's filters selected, until the directory changes: paging
+        # through a list then costs a page, not a pass over the whole directory.
+        self._listings: dict[Hashable, list[Agent]] = {}
         # Halo never reuses ids, even after a delete.
         self._agent_ids = itertools.count(max(self.agents, default=0) + 1)
         self._ticket_ids = itertools.count(1001)
@@ -61,7 +65,20 @@ class State:
         seen = (self.visible_agent(agent_id, now) for agent_id in list(self.agents))
         return [agent for agent in seen if agent is not None]
 
+    def listing(self, key: Hashable, now: float, wanted: Callable[[Agent], bool]) -> list[Agent]:
+        """The agents that `wanted` keeps, by id; `key` names the filters that `wanted` applies."""
+        if self._lagging:  # what reads see changes with time: nothing to keep
+            return [agent for agent in self.visible_agents(now) if wanted(agent)]
+        if key not in self._listings:
+            self._listings[key] = [agent for agent in self.visible_agents(now) if wanted(agent)]
+        return self._listings[key]
+
+    def changed(self) -> None:
+        """The directory changed: every kept listing is stale."""
+        self._listings.clear()
+
     def save_agents(self, agents: list[Agent], now: float = 0.0, lag_s: float = 0.0) -> None:
+        self.changed()
         for agent in agents:
             if lag_s > 0:
                 self._lagging[agent.id] = (now + lag_s, self.visible_agent(agent.id, now))
@@ -73,10 +90,12 @@ class State:
         return next(self._agent_ids)
 
     def delete_agent(self, agent_id: int) -> None:
+        self.changed()
         del self.agents[agent_id]
         self._lagging.pop(agent_id, None)
 
     def delete_team(self, team_id: int) -> None:
+        self.changed()
         team = self.teams.pop(team_id)
         # Rows with in_section False go too: they belong to the team, not to the agent.
         holders = [
