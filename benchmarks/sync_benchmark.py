@@ -30,6 +30,15 @@ from halo_pipeline.simulator.config import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
 from halo_pipeline.warehouse import connect
 from halo_pipeline.warehouse.halo_tables import record_sync_start, replace_halo_tables
 
+CASES = {
+    "documented": ("Halo's documented agent rows: teams in the rows, roles per role", ()),
+    "detailed": ("agent rows carry roles and teams", ("--agent-rows", "detailed")),
+    "omitted": (
+        "agent rows omit roles and teams (memberships per role and per team)",
+        ("--omit-memberships",),
+    ),
+}
+
 
 def start_simulator(args: argparse.Namespace, *extra: str) -> tuple[subprocess.Popen, str]:
     command = [
@@ -97,15 +106,17 @@ def main() -> None:
     parser.add_argument("--teams", type=int, default=200)
     parser.add_argument("--roles", type=int, default=40)
     parser.add_argument("--latency-ms", type=int, default=30)
+    parser.add_argument(
+        "--cases", nargs="+", choices=sorted(CASES), default=sorted(CASES), help="[default: all]"
+    )
     args = parser.parse_args()
     print(
         f"{args.agents} agents, {args.teams} teams, {args.roles} roles; "
         f"{args.latency_ms} ms latency per request; simulator in its own process"
     )
-    run_case(args, "Halo's documented agent rows: teams in the rows, roles per role")
-    run_case(args, "agent rows carry roles and teams", "--agent-rows", "detailed")
-    run_case(args, "agent rows omit roles and teams (memberships per role and per team)",
-             "--omit-memberships")  # fmt: skip
+    for case in args.cases:
+        label, switches = CASES[case]
+        run_case(args, label, *switches)
 
 
 if __name__ == "__main__":

@@ -158,7 +158,7 @@ def _role_filter(client: HaloClient, roles: list[Role], *, needed: bool) -> Find
     if not roles:
         return Finding("role filter", "not tried: no roles")
     unused = max(role.id_int for role in roles) + 1
-    answered = client.list_agents_where(role=str(unused))
+    answered = client.member_ids(role=str(unused))
     if answered:
         return Finding(
             "role filter",

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 
 from halo_pipeline.halo import HaloClient, HaloSettings
-from halo_pipeline.halo.models import Agent
+from halo_pipeline.halo.models import Agent, AgentRecord
 from halo_pipeline.halo.snapshot import snapshot_of
 from halo_pipeline.provisioning.context import RunSummary
 from halo_pipeline.provisioning.filing import file_membership
@@ -58,8 +58,9 @@ def targeted_sync(sim: Simulator, path: Path, agents: list[Agent]) -> int:
     memberships), with the simulator's roles, teams and ticket types."""
     with halo_client(sim) as client:
         snapshot = snapshot_of(
-            agents, client.list_roles(), client.list_teams(), client.list_ticket_types()
-        )
+            [AgentRecord.of(agent) for agent in agents],
+            client.list_roles(), client.list_teams(), client.list_ticket_types(),
+        )  # fmt: skip
     with connect(path) as con:
         sync_id = record_sync_start(
             con, dagster_run_id=None, source_url="http://halo.test", kind="targeted"

@@ -219,7 +219,7 @@ def test_rows_of_the_wrong_type_name_the_row_and_field(sim, make_client):
         make_client().list_agents()
 
     assert str(error.value).startswith(
-        "GET /api/agent: row 0 (id 2) field 'isdisabled': Input should be a valid boolean"
+        "GET /api/agent page 1: row 0 (id 2) field 'isdisabled': Input should be a valid boolean"
     )
 
 

@@ -291,6 +291,6 @@ def test_an_id_that_is_not_an_integer_is_named(sim, make_client, value, problem)
         client.list_agents()
 
     assert str(error.value).startswith(
-        "GET /api/agent: row 0 (id 2) field 'teams.0.team_id': Value error, expected an integer "
+        "GET /api/agent page 1: row 0 (id 2) field 'teams.0.team_id': Value error, expected an integer "
         f"id, got {problem}"
     )

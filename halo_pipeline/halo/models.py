@@ -8,7 +8,7 @@ the field.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, NamedTuple
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
@@ -113,6 +113,38 @@ class Agent(HaloModel):
     def memberships(self) -> tuple[TeamMembership, ...] | None:
         """The team rows that are memberships (`in_section` not false)."""
         return None if self.teams is None else tuple(t for t in self.teams if t.is_member)
+
+
+class AgentRecord(NamedTuple):
+    """An agent as a sync keeps it: the columns of `halo.agents`, its `role_list`, and its
+    memberships. A tuple, not a model: a 100,000-agent sync holds every one at once."""
+
+    id: int
+    name: str
+    firstname: str | None
+    surname: str | None
+    email: str | None
+    isdisabled: bool
+    isapiagent: bool
+    is_admin: bool | None
+    team: str | None
+    department: str | None
+    role_list: str | None
+    roles: tuple[str, ...] | None
+    """Role GUIDs; None when the row did not carry roles."""
+    teams: tuple[tuple[Any, ...], ...] | None
+    """(team_id, *MEMBERSHIP_FLAGS) of each membership; None when the row carried no teams."""
+
+    @classmethod
+    def of(cls, agent: Agent) -> AgentRecord:
+        teams = agent.memberships
+        return cls(
+            agent.id, agent.name, agent.firstname, agent.surname, agent.email,
+            agent.isdisabled, agent.isapiagent, agent.is_admin, agent.team, agent.department,
+            agent.role_list,
+            None if agent.roles is None else tuple(role.id for role in agent.roles),
+            None if teams is None else tuple((t.team_id, *t.flags().values()) for t in teams),
+        )  # fmt: skip
 
 
 class Role(HaloModel):

@@ -11,10 +11,11 @@ than loop when a server keeps repeating a page.
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from halo_pipeline.halo.errors import HaloMalformedResponseError
 from halo_pipeline.halo.models import halo_id
@@ -26,6 +27,7 @@ MAX_PAGES = 10_000
 LIST_KEYS = ("results", "agents")
 
 Progress = Callable[[int, int | None], None]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -64,15 +66,20 @@ def parse_page(payload: Any, where: str, list_keys: tuple[str, ...] = LIST_KEYS)
     return Page(payload[key], count, enveloped=True)
 
 
-class _Rows:
-    """Rows in arrival order, keyed by id, so repeated rows are noticed and not kept twice."""
+class _Rows(Generic[T]):
+    """Rows in arrival order, keyed by id, so repeated rows are noticed and not kept twice.
 
-    def __init__(self, where: str) -> None:
+    Each page's new rows are converted as they arrive (`convert`: a page of JSON objects to the
+    values kept), so a list of 100,000 agents is never held as JSON objects all at once.
+    """
+
+    def __init__(self, where: str, convert: Callable[[list[dict[str, Any]], str], list[T]]) -> None:
         self.where = where
-        self.by_id: dict[int, dict[str, Any]] = {}
+        self.convert = convert
+        self.by_id: dict[int, T] = {}
 
-    def add(self, rows: Iterable[dict[str, Any]]) -> int:
-        before = len(self.by_id)
+    def add(self, rows: Iterable[dict[str, Any]], page_no: int) -> int:
+        new: dict[int, dict[str, Any]] = {}
         for row in rows:
             try:
                 row_id = halo_id(row.get("id") if isinstance(row, dict) else None)
@@ -80,8 +87,15 @@ class _Rows:
                 raise HaloMalformedResponseError(
                     f"{self.where}: a row has no integer 'id' (got {str(row)[:120]!r})"
                 ) from None
-            self.by_id.setdefault(row_id, row)
-        return len(self.by_id) - before
+            if row_id not in self.by_id:
+                new.setdefault(row_id, row)
+        converted = self.convert(list(new.values()), f"{self.where} page {page_no}")
+        self.by_id.update(zip(new, converted, strict=True))
+        return len(new)
+
+
+def as_read(rows: list[dict[str, Any]], where: str) -> list[dict[str, Any]]:
+    return rows
 
 
 def fetch_all_pages(
@@ -91,12 +105,14 @@ def fetch_all_pages(
     concurrency: int,
     where: str,
     progress: Progress | None = None,
-) -> list[dict[str, Any]]:
-    """Every row of a paged list, each once, in the order the server gave them."""
+    convert: Callable[[list[dict[str, Any]], str], list[T]] = as_read,  # type: ignore[assignment]
+) -> list[T]:
+    """Every row of a paged list, each once, in the order the server gave them, each page
+    converted by `convert` (given the page's rows and where they came from) as it arrives."""
     report = progress or (lambda done, known: None)
-    rows = _Rows(where)
+    rows = _Rows(where, convert)
     first = fetch(1)
-    rows.add(first.rows)
+    rows.add(first.rows, 1)
     total = first.record_count
     if not first.rows or (total is not None and len(rows.by_id) >= total):
         report(1, 1)
@@ -127,7 +143,7 @@ def fetch_all_pages(
         report(next_page, None)
         if not page.rows:
             break
-        if rows.add(page.rows) == 0:
+        if rows.add(page.rows, next_page) == 0:
             if next_page == 2 and not first.enveloped:
                 break  # page 2 is page 1 again: the server ignores page_no and sent everything
             raise HaloMalformedResponseError(
@@ -150,15 +166,22 @@ def fetch_all_pages(
 def _fetch_concurrently(
     fetch: Callable[[int], Page],
     page_numbers: range,
-    rows: _Rows,
+    rows: _Rows[T],
     concurrency: int,
     report: Progress,
     known: int,
 ) -> None:
-    pool = ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="halo-page")
+    """Pages in order, `concurrency` in flight and as many more waiting: enough to keep the
+    connections busy, never so many that fetched pages pile up in memory."""
+    workers = max(1, concurrency)
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="halo-page")
+    waiting: deque[Future[Page]] = deque()
+    numbers = iter(page_numbers)
     try:
-        for page_no, page in zip(page_numbers, pool.map(fetch, page_numbers), strict=True):
-            rows.add(page.rows)
+        for page_no in page_numbers:
+            while len(waiting) < 2 * workers and (ahead := next(numbers, None)) is not None:
+                waiting.append(pool.submit(fetch, ahead))
+            rows.add(waiting.popleft().result().rows, page_no)
             report(page_no, known)
     finally:
         # On failure, drop queued pages instead of fetching them for nothing.

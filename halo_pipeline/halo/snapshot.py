@@ -9,7 +9,14 @@ from typing import Any, TypeVar
 
 from halo_pipeline.halo.client import HaloClient
 from halo_pipeline.halo.errors import HaloInconsistentError, HaloNotFoundError
-from halo_pipeline.halo.models import MEMBERSHIP_FLAGS, Agent, Role, Team, TicketType
+from halo_pipeline.halo.models import (
+    MEMBERSHIP_FLAGS,
+    Agent,
+    AgentRecord,
+    Role,
+    Team,
+    TicketType,
+)
 from halo_pipeline.halo.paging import Progress
 
 T = TypeVar("T")
@@ -19,7 +26,7 @@ AgentTeam = tuple[Any, ...]
 
 @dataclass(frozen=True)
 class HaloSnapshot:
-    agents: list[Agent]
+    agents: list[AgentRecord]
     roles: list[Role]
     teams: list[Team]
     ticket_types: list[TicketType]
@@ -30,12 +37,9 @@ class HaloSnapshot:
     """`agent rows` when the list carried roles and teams, else what was fetched separately."""
 
 
-def agent_team_rows(agent: Agent) -> list[AgentTeam]:
+def agent_team_rows(agent: AgentRecord) -> list[AgentTeam]:
     """The agent's memberships with their flags (rows with `in_section: false` are not)."""
-    return [
-        (agent.id, team.team_id, *(getattr(team, flag) for flag in MEMBERSHIP_FLAGS))
-        for team in agent.memberships or ()
-    ]
+    return [(agent.id, *team) for team in agent.teams or ()]
 
 
 def fetch_snapshot(client: HaloClient, progress: Progress | None = None) -> HaloSnapshot:
@@ -52,12 +56,12 @@ def fetch_snapshot(client: HaloClient, progress: Progress | None = None) -> Halo
     roles = client.list_roles()
     teams = client.list_teams()
     ticket_types = client.list_ticket_types()
-    agents = client.list_agents(progress)
+    agents = client.agent_records(progress)
     known = {agent.id for agent in agents}
     sources = []
 
     if all(agent.roles is not None for agent in agents):
-        agent_roles = sorted({(a.id, r.id) for a in agents for r in a.roles or ()})
+        agent_roles = sorted({(a.id, role) for a in agents for role in a.roles or ()})
     else:
         client.log.info(f"agent rows carry no roles: fetching members of {len(roles)} roles")
         members = role_members(client, roles)
@@ -103,11 +107,11 @@ def fetch_agents(client: HaloClient, agent_ids: list[int]) -> HaloSnapshot:
 
     with ThreadPoolExecutor(max_workers=client.settings.concurrency) as pool:
         agents = [agent for agent in pool.map(detail, agent_ids) if agent is not None]
-    return snapshot_of(agents, roles, teams, ticket_types)
+    return snapshot_of([AgentRecord.of(agent) for agent in agents], roles, teams, ticket_types)
 
 
 def snapshot_of(
-    agents: list[Agent], roles: list[Role], teams: list[Team], ticket_types: list[TicketType]
+    agents: list[AgentRecord], roles: list[Role], teams: list[Team], ticket_types: list[TicketType]
 ) -> HaloSnapshot:
     """A snapshot whose memberships are those the agents were read with."""
     return HaloSnapshot(
@@ -115,7 +119,7 @@ def snapshot_of(
         roles=roles,
         teams=teams,
         ticket_types=ticket_types,
-        agent_roles=sorted({(a.id, r.id) for a in agents for r in a.roles or ()}),
+        agent_roles=sorted({(a.id, role) for a in agents for role in a.roles or ()}),
         agent_teams=sorted(row for agent in agents for row in agent_team_rows(agent)),
         memberships_from="agent details",
     )
@@ -127,7 +131,7 @@ def role_members(client: HaloClient, roles: list[Role]) -> list[tuple[Role, set[
     if not roles:
         return []
     unused = max(role.id_int for role in roles) + 1
-    answered = client.list_agents_where(role=str(unused))
+    answered = client.member_ids(role=str(unused))
     if answered:
         raise HaloInconsistentError(
             f"GET /api/agent?role={unused} (a role id no role has) answered {len(answered)} "
@@ -139,7 +143,7 @@ def role_members(client: HaloClient, roles: list[Role]) -> list[tuple[Role, set[
     return _per_item(client, roles, lambda role: {"role": str(role.id_int)})
 
 
-def check_role_lists(members: list[tuple[Role, set[int]]], agents: list[Agent]) -> None:
+def check_role_lists(members: list[tuple[Role, set[int]]], agents: list[AgentRecord]) -> None:
     """Cross-check the members read per role against each agent's `role_list` (role names,
     comma-separated), wherever that list can be read without guessing."""
     names = [role.name.strip().casefold() for role, _ in members]
@@ -154,20 +158,22 @@ def check_role_lists(members: list[tuple[Role, set[int]]], agents: list[Agent]) 
     }
     if any(parts and not parts & known for parts in listed.values()):
         return  # a role_list that names no known role is written some other way: no guess
+    named: dict[str, set[int]] = {name: set() for name in names}
+    for agent_id, parts in listed.items():
+        for part in parts & known:
+            named[part].add(agent_id)
     problems = []
     for role, ids in members:
         name = role.name.strip().casefold()
         problems += [
             f"agent {agent_id} came back for role={role.id_int} ({role.name!r}) but its "
             "role_list does not name it"
-            for agent_id in sorted(ids)
-            if agent_id in listed and name not in listed[agent_id]
+            for agent_id in sorted((ids & listed.keys()) - named[name])
         ]
         problems += [
             f"agent {agent_id}'s role_list names {role.name!r} but role={role.id_int} did not "
             "return it"
-            for agent_id, parts in sorted(listed.items())
-            if name in parts and agent_id not in ids
+            for agent_id in sorted(named[name] - ids)
         ]
     if problems:
         raise HaloInconsistentError(
@@ -185,7 +191,7 @@ def _per_item(
     items = list(items)
 
     def member_ids(item: T) -> set[int]:
-        return {agent.id for agent in client.list_agents_where(**filters(item))}
+        return client.member_ids(**filters(item))
 
     with ThreadPoolExecutor(max_workers=client.settings.concurrency) as pool:
         return list(zip(items, pool.map(member_ids, items), strict=True))

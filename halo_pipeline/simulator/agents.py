@@ -19,7 +19,13 @@ from halo_pipeline.simulator.params import (
     page,
     path_id,
 )
-from halo_pipeline.simulator.responses import exception_error, json_response
+from halo_pipeline.simulator.responses import (
+    FLOAT_ID_KEYS,
+    JSON,
+    exception_error,
+    json_response,
+    with_float_ids,
+)
 from halo_pipeline.simulator.shapes import agent_detail, agent_row
 from halo_pipeline.simulator.state import State
 
@@ -33,37 +39,57 @@ MEMBERSHIP_FLAGS = tuple(f.name for f in dataclasses.fields(Membership) if f.typ
 def list_agents(state: State, config: SimulatorConfig, request: Request) -> Response:
     args = request.args
     filters = tuple(sorted((k, v) for k, v in args.items(multi=True) if k not in PAGING))
+    wanted, role_ids, team_ids = _listing_filter(args, state, config)
     agents = state.listing(
         (filters, config.ignore_role_filter),
         config.clock(),
-        _listing_filter(args, state, config),
+        wanted,
+        among=None if role_ids is team_ids is None else lambda: state.holders(role_ids, team_ids),
+    )
+    detailed = config.agent_rows == "detailed"
+    # Only detailed rows carry roles, so includeroles changes nothing else: one rendering.
+    options = (
+        detailed,
+        detailed and flag(args, "includeroles"),
+        not config.omit_memberships,
+        not config.omit_teams,
+        config.float_ids,
     )
 
-    def render(selected: list[Agent]) -> list[dict]:
-        return [
-            agent_row(
-                agent,
-                state,
-                detailed=config.agent_rows == "detailed",
-                roles=flag(args, "includeroles"),
-                memberships=not config.omit_memberships,
-                teams=not config.omit_teams,
-            )
-            for agent in selected
-        ]
+    def render(selected: list[Agent]) -> str:
+        return "[" + ",".join(_row_json(agent, state, options) for agent in selected) + "]"
 
     if not flag(args, "pageinate") or config.agent_paging == "legacy":
-        return json_response(render(agents))
+        return _json_text(render(agents))
     page_no, page_size = page(args, config.max_page_size)
     served_page = min(page_no, config.stuck_after_page or page_no)
     start = (served_page - 1) * page_size
     results = render(agents[start : start + page_size])
     if config.agent_paging == "bare":
-        return json_response(results)
+        return _json_text(results)
     envelope: dict = {"page_no": page_no, "page_size": page_size, "record_count": len(agents)}
     if not config.include_record_count:
         del envelope["record_count"]
-    return json_response(envelope | {config.agent_paging: results})  # the mode names the key
+    # The mode names the key.
+    return _json_text(json.dumps(envelope)[:-1] + f', "{config.agent_paging}": {results}}}')
+
+
+def _row_json(agent: Agent, state: State, options: tuple) -> str:
+    """A list row as JSON, kept until the directory changes: a page of a large directory then
+    costs joining strings, so the simulator serves pages as fast as a client reads them."""
+    detailed, roles, memberships, teams, float_ids = options
+
+    def render() -> str:
+        row = agent_row(
+            agent, state, detailed=detailed, roles=roles, memberships=memberships, teams=teams
+        )
+        return json.dumps(with_float_ids(row, FLOAT_ID_KEYS[float_ids]), ensure_ascii=False)
+
+    return state.rendered((agent.id, options), render)
+
+
+def _json_text(text: str) -> Response:
+    return Response(text, 200, content_type=JSON)
 
 
 def get_agent(state: State, config: SimulatorConfig, request: Request, id: str) -> Response:
@@ -98,7 +124,8 @@ def delete_agent(state: State, config: SimulatorConfig, request: Request, id: st
 
 def _listing_filter(
     args: MultiDict[str, str], state: State, config: SimulatorConfig
-) -> Callable[[Agent], bool]:
+) -> tuple[Callable[[Agent], bool], set[str] | None, set[int] | None]:
+    """Whether the list's filters keep an agent, and the roles and teams they narrow it to."""
     include_enabled = flag(args, "includeenabled", default=True)
     include_disabled = flag(args, "includedisabled")
     include_api_agents = flag(args, "includeapiagents")
@@ -125,7 +152,7 @@ def _listing_filter(
             and (role_ids is None or not role_ids.isdisjoint(agent.role_ids))
         )
 
-    return wanted
+    return wanted, role_ids, team_ids
 
 
 def _saved_version(element: dict, state: State, config: SimulatorConfig) -> Agent:

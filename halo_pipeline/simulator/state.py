@@ -45,6 +45,8 @@ class State:
         # What each list request's filters selected, until the directory changes: paging
         # through a list then costs a page, not a pass over the whole directory.
         self._listings: dict[Hashable, list[Agent]] = {}
+        self._rendered: dict[Hashable, str] = {}
+        self._holders: tuple[dict[str, set[int]], dict[int, set[int]]] | None = None
         # Halo never reuses ids, even after a delete.
         self._agent_ids = itertools.count(max(self.agents, default=0) + 1)
         self._ticket_ids = itertools.count(1001)
@@ -65,17 +67,60 @@ class State:
         seen = (self.visible_agent(agent_id, now) for agent_id in list(self.agents))
         return [agent for agent in seen if agent is not None]
 
-    def listing(self, key: Hashable, now: float, wanted: Callable[[Agent], bool]) -> list[Agent]:
-        """The agents that `wanted` keeps, by id; `key` names the filters that `wanted` applies."""
+    def listing(
+        self,
+        key: Hashable,
+        now: float,
+        wanted: Callable[[Agent], bool],
+        among: Callable[[], set[int]] | None = None,
+    ) -> list[Agent]:
+        """The agents that `wanted` keeps, by id; `key` names the filters that `wanted` applies
+        and `among`, when given, the only ids it can keep (from `holders`, so a role's members
+        are found without a pass over the whole directory)."""
         if self._lagging:  # what reads see changes with time: nothing to keep
             return [agent for agent in self.visible_agents(now) if wanted(agent)]
         if key not in self._listings:
-            self._listings[key] = [agent for agent in self.visible_agents(now) if wanted(agent)]
+            agents = (
+                self.visible_agents(now)
+                if among is None
+                else [self.agents[agent_id] for agent_id in sorted(among())]
+            )
+            self._listings[key] = [agent for agent in agents if wanted(agent)]
         return self._listings[key]
 
+    def holders(self, role_ids: set[str] | None, team_ids: set[int] | None) -> set[int]:
+        """Ids of the agents holding any of these roles (and in any of these teams)."""
+        if self._holders is None:
+            by_role: dict[str, set[int]] = {}
+            by_team: dict[int, set[int]] = {}
+            for agent in self.agents.values():
+                for role_id in agent.role_ids:
+                    by_role.setdefault(role_id, set()).add(agent.id)
+                for team_id in agent.team_ids:
+                    by_team.setdefault(team_id, set()).add(agent.id)
+            self._holders = by_role, by_team
+        by_role, by_team = self._holders
+        found: set[int] | None = None
+        if role_ids is not None:
+            found = set().union(*(by_role.get(role_id, set()) for role_id in role_ids))
+        if team_ids is not None:
+            in_teams = set().union(*(by_team.get(team_id, set()) for team_id in team_ids))
+            found = in_teams if found is None else found & in_teams
+        return set(self.agents) if found is None else found
+
+    def rendered(self, key: Hashable, render: Callable[[], str]) -> str:
+        """`render()`, kept under `key` until the directory changes."""
+        if self._lagging:
+            return render()
+        if key not in self._rendered:
+            self._rendered[key] = render()
+        return self._rendered[key]
+
     def changed(self) -> None:
-        """The directory changed: every kept listing is stale."""
+        """The directory changed: every kept listing and rendering is stale."""
         self._listings.clear()
+        self._rendered.clear()
+        self._holders = None
 
     def save_agents(self, agents: list[Agent], now: float = 0.0, lag_s: float = 0.0) -> None:
         self.changed()
