@@ -49,10 +49,12 @@ def build_all(path: Path) -> tuple[float, dict[str, float]]:
 
 def churn(snapshot: HaloSnapshot, share: float, rng: random.Random) -> tuple[HaloSnapshot, int]:
     """The snapshot with `share` of its grants changed: half removed, as many new ones added."""
-    roles, teams = set(snapshot.agent_roles), set(snapshot.agent_teams)
+    # Memberships carry their flags after (agent_id, team_id): a new one has them unknown.
+    roles, teams = set(snapshot.agent_roles), {row[:2]: row for row in snapshot.agent_teams}
     changes = int((len(roles) + len(teams)) * share)
     removed_roles = set(rng.sample(sorted(roles), changes // 2 * 6 // 10))
     removed_teams = set(rng.sample(sorted(teams), changes // 2 - len(removed_roles)))
+    flags = (None,) * (len(snapshot.agent_teams[0]) - 2) if snapshot.agent_teams else ()
     agent_ids = [agent.id for agent in snapshot.agents]
     added_roles: set[tuple[int, str]] = set()
     added_teams: set[tuple[int, int]] = set()
@@ -69,7 +71,10 @@ def churn(snapshot: HaloSnapshot, share: float, rng: random.Random) -> tuple[Hal
     new = dataclasses.replace(
         snapshot,
         agent_roles=sorted((roles - removed_roles) | added_roles),
-        agent_teams=sorted((teams - removed_teams) | added_teams),
+        agent_teams=sorted(
+            [row for key, row in teams.items() if key not in removed_teams]
+            + [(*key, *flags) for key in added_teams]
+        ),
     )
     return new, changes
 
