@@ -84,3 +84,15 @@ def test_dev_refuses_a_dotenv_that_would_override_the_simulator(tmp_path, monkey
     assert real_halo_configured(tmp_path) is True
     (tmp_path / ".env").write_text("HALO_PROVISIONING=true\n")
     assert real_halo_configured(tmp_path) is False
+
+
+def test_workspace_yaml_still_loads_the_code_location_for_dagster_dev(tmp_path):
+    """`dagster dev -w workspace.yaml` and a shared deployment's services load it this way."""
+    done = subprocess.run(
+        [sys.executable, "-m", "dagster", "definitions", "validate", "-w", "workspace.yaml"],
+        cwd=project_copy(tmp_path), env={**os.environ, "DAGSTER_HOME": str(tmp_path)},
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "halo_pipeline" in done.stdout + done.stderr

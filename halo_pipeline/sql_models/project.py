@@ -27,6 +27,7 @@ from halo_pipeline.sql_models.schema_tests import (
     load_schema_tests,
     quote,
 )
+from halo_pipeline.warehouse import transaction
 from halo_pipeline.warehouse.halo_tables import SOURCE_TABLES
 
 PROJECT_MODELS_DIR = Path(__file__).resolve().parents[2] / "dbt_like_sql"
@@ -134,8 +135,7 @@ def load_project(
 def build_model(con: duckdb.DuckDBPyConnection, model: SqlModel) -> None:
     """Create or replace the model's table or view, in one transaction."""
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {MODEL_SCHEMA}")
-    con.begin()
-    try:
+    with transaction(con):
         existing = con.execute(
             "SELECT table_type FROM information_schema.tables "
             "WHERE table_schema = ? AND table_name = ?",
@@ -148,10 +148,6 @@ def build_model(con: duckdb.DuckDBPyConnection, model: SqlModel) -> None:
         con.execute(
             f"CREATE OR REPLACE {model.materialized.upper()} {model.relation} AS\n{model.sql}"
         )
-        con.commit()
-    except BaseException:
-        con.rollback()
-        raise
 
 
 def build_models(con: duckdb.DuckDBPyConnection, project: SqlProject) -> None:
