@@ -6,6 +6,7 @@ import io
 import json
 from pathlib import Path
 
+import duckdb
 import pytest
 from click.testing import CliRunner
 
@@ -148,10 +149,10 @@ def test_dry_run_plans_and_writes_nothing(sim, path):
             name="New Person",
             email="new@example.com",
             reason="r",
-            requested_by="ana",
+            requested_by="ana@example.com",
         ).request_id
         disable = file_account(
-            con, "disable_account", agent="4", reason="r", requested_by="ana"
+            con, "disable_account", agent="4", reason="r", requested_by="ana@example.com"
         ).request_id
 
     provision(sim, path, enabled=False, ticketing=True)
@@ -341,7 +342,16 @@ def test_unknown_or_ambiguous_names_are_refused_with_candidates_and_nothing_is_w
     def run(*args: str):
         return CliRunner().invoke(
             main,
-            ["request", *args, "--reason", "r", "--requested-by", "ana", "--warehouse", str(path)],
+            [
+                "request",
+                *args,
+                "--reason",
+                "r",
+                "--requested-by",
+                "ana@example.com",
+                "--warehouse",
+                str(path),
+            ],
         )
 
     unknown_agent = run("grant", "--agent", "999", "--role", "Agent")
@@ -376,7 +386,8 @@ def test_a_sql_filed_request_with_a_bad_entitlement_is_failed_by_the_job(sim, pa
     with connect(path) as con:
         con.execute(
             "INSERT INTO provisioning.requests (action, entitlement_id, agent_id, reason, requested_by) "
-            "VALUES ('grant', 'team:99:member', 9, 'by hand', 'sql'), ('grant', 'team:4:member', 9, 'by hand', 'sql')"
+            "VALUES ('grant', 'team:99:member', 9, 'by hand', 'ana@example.com'), "
+            "('grant', 'team:4:member', 9, 'by hand', 'ana@example.com')"
         )
 
     provision(sim, path, enabled=True)
@@ -432,7 +443,7 @@ def test_each_request_gets_one_ticket_opened_then_closed_with_the_outcome(sim, p
     # What was asked stays the ticket's text; the outcome is an action beside it.
     assert ticket["details"] == (
         "Access request #1, filed with halo-pipeline: grant role 'Read Only' to agent 9 "
-        "(Priya Patel).\nReason: on call\nRequested by: ana\nhalo-pipeline makes the change "
+        "(Priya Patel).\nReason: on call\nRequested by: ana@example.com\nhalo-pipeline makes the change "
         "and closes this ticket with the outcome."
     )
     actions = {a["ticket_id"]: a for a in sim.actions}
@@ -579,16 +590,16 @@ def test_account_requests(sim, path):
             email="ada@example.com",
             team="2nd Line Support",
             reason="new hire",
-            requested_by="hr",
+            requested_by="hr@example.com",
         ).request_id
         disable = file_account(
-            con, "disable_account", agent="4", reason="left", requested_by="hr"
+            con, "disable_account", agent="4", reason="left", requested_by="hr@example.com"
         ).request_id
         enable = file_account(
-            con, "enable_account", agent="6", reason="back", requested_by="hr"
+            con, "enable_account", agent="6", reason="back", requested_by="hr@example.com"
         ).request_id
         again = file_account(
-            con, "disable_account", agent="7", reason="left", requested_by="hr"
+            con, "disable_account", agent="7", reason="left", requested_by="hr@example.com"
         ).request_id
 
     provision(sim, path, enabled=True)
@@ -626,8 +637,72 @@ def test_account_requests(sim, path):
             name="Ada",
             email="ADA@example.com",
             reason="r",
-            requested_by="hr",
+            requested_by="hr@example.com",
         )
+
+
+MALFORMED = [
+    # (action, entitlement_id, agent_id, reason, requested_by, account_email), why it fails
+    (("promote", None, 9, "r", "ana@example.com", None),
+     "Unknown action 'promote': use one of grant, revoke, create_account, disable_account, enable_account."),
+    (("grant", "team:4:member", 9, "  ", "ana@example.com", None),
+     "Say why: --reason cannot be blank; it goes on the ticket."),
+    (("grant", "team:4:member", 9, "r", "", None),
+     "Say who asks: --requested-by needs the requester's email address."),
+    (("grant", "team:4:member", 9, "r", "ana", None),
+     "The requester 'ana' is not an email address: An email address must have an @-sign."),
+    (("grant", "team:4:member", None, "r", "ana@example.com", None),
+     "The request names no agent (agent_id is empty)."),
+    (("revoke", None, 9, "r", "ana@example.com", None),
+     "The request names no entitlement (entitlement_id is empty)."),
+    (("create_account", None, None, "r", "ana@example.com", "not-an-email"),
+     "The new agent's email 'not-an-email' is not an email address: An email address must have an @-sign."),
+    (("grant", "x" * 100_000, 9, "r", "ana@example.com", None),
+     f"Unknown entitlement {'x' * 80!r}... (100000 characters): use role:<role_id>:assigned or team:<team_id>:member (see access.entitlements)."),
+]  # fmt: skip
+
+
+def test_each_malformed_row_fails_alone_with_its_reason_and_the_valid_ones_are_applied(sim, path):
+    valid = [grant(path, "9", role="Read Only"), grant(path, "10", team="1")]
+    with connect(path) as con:
+        con.executemany(
+            "INSERT INTO provisioning.requests (action, entitlement_id, agent_id, reason, "
+            "requested_by, account_email) VALUES (?, ?, ?, ?, ?, ?)",
+            [row for row, _ in MALFORMED],
+        )
+
+    summary = provision(sim, path, enabled=True)
+
+    failed = query(
+        path, "SELECT error FROM provisioning.requests WHERE status = 'failed' ORDER BY request_id"
+    )
+    assert failed == [(why,) for _, why in MALFORMED]
+    assert [status(path, r) for r in valid] == [("applied", None)] * 2
+    assert sorted(summary.counts.items()) == [("applied", 2), ("failed", len(MALFORMED))]
+    assert posts(sim) == 2  # the two valid writes; nothing for the malformed rows
+
+
+def test_a_second_row_with_a_taken_request_id_is_refused_by_the_database(path):
+    request = grant(path, "9", role="Read Only")
+
+    with connect(path) as con, pytest.raises(duckdb.ConstraintException) as refused:
+        con.execute(
+            "INSERT INTO provisioning.requests (request_id, action, entitlement_id, agent_id, "
+            "reason, requested_by) VALUES (?, 'grant', 'team:4:member', 9, 'r', 'ana@example.com')",
+            [request],
+        )
+
+    assert f'Duplicate key "request_id: {request}" violates primary key constraint' in str(
+        refused.value
+    )
+    assert query(path, "SELECT count(*) FROM provisioning.requests") == [(1,)]
+    # An id taken by hand past the sequence does not refuse the next person's request.
+    with connect(path) as con:
+        con.execute(
+            "INSERT INTO provisioning.requests (request_id, action, entitlement_id, agent_id, "
+            "reason, requested_by) VALUES (2, 'grant', 'team:4:member', 9, 'r', 'ana@example.com')"
+        )
+    assert grant(path, "10", team="1") == 3
 
 
 def test_a_duplicate_open_request_is_refused(path):
@@ -766,12 +841,12 @@ def test_an_agent_read_without_its_roles_is_never_written_back(sim, path):
 
 
 def test_requests_that_disagree_the_later_wins_and_requests_that_agree_share(sim, path):
-    grant(path, "9", role="Read Only")  # makes the schema
+    grant(path, "9", role="Read Only")
     with connect(path) as con:
         con.execute(
-            "INSERT INTO provisioning.requests (action, entitlement_id, agent_id) VALUES "
-            f"('grant', 'team:4:member', 9), ('revoke', 'team:4:member', 9), "
-            f"('grant', 'role:{ROLE['Agent']}:assigned', 9), ('grant', 'role:{ROLE['Agent']}:assigned', 9)"
+            "INSERT INTO provisioning.requests (action, entitlement_id, agent_id, reason, requested_by) VALUES "
+            f"('grant', 'team:4:member', 9, 'r', 'ana@example.com'), ('revoke', 'team:4:member', 9, 'r', 'ana@example.com'), "
+            f"('grant', 'role:{ROLE['Agent']}:assigned', 9, 'r', 'ana@example.com'), ('grant', 'role:{ROLE['Agent']}:assigned', 9, 'r', 'ana@example.com')"
         )
 
     provision(sim, path, enabled=True)
@@ -797,7 +872,7 @@ def test_an_account_created_by_an_interrupted_run_is_not_created_again(sim, path
             name="Ada Lovelace",
             email="ada@example.com",
             reason="r",
-            requested_by="hr",
+            requested_by="hr@example.com",
         ).request_id
         con.execute("UPDATE provisioning.requests SET status = 'applying'")
     created = sim.add_agent("Ada Lovelace", "ADA@example.com")  # the write that landed
@@ -840,7 +915,7 @@ def test_the_request_command_refuses_a_warehouse_that_does_not_exist(tmp_path):
             "--reason",
             "r",
             "--requested-by",
-            "ana",
+            "ana@example.com",
             "--warehouse",
             str(missing),
         ],

@@ -6,19 +6,17 @@ from typing import Any
 
 from halo_pipeline.halo import HaloNotFoundError
 from halo_pipeline.halo.models import Agent
-from halo_pipeline.provisioning.catalog import RequestRefused
 from halo_pipeline.provisioning.context import RunContext
 from halo_pipeline.provisioning.planning import DRY_RUN, post_text
-from halo_pipeline.provisioning.requests import ACTIONS, Request, Status, Step
+from halo_pipeline.provisioning.requests import Request, Status, Step
+from halo_pipeline.provisioning.rules import RequestRefused
 
 
 def apply_account(ctx: RunContext, request: Request) -> None:
     if request.action == "create_account":
         create_account(ctx, request)
-    elif request.action in ("disable_account", "enable_account"):
-        set_disabled(ctx, request, request.action == "disable_account")
     else:
-        ctx.fail([request], f"Unknown action {request.action!r}; use one of {', '.join(ACTIONS)}.")
+        set_disabled(ctx, request, request.action == "disable_account")
 
 
 def create_account(ctx: RunContext, request: Request) -> None:

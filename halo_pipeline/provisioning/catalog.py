@@ -11,12 +11,9 @@ from typing import Literal, TypeVar
 import duckdb
 
 from halo_pipeline.halo.models import TicketType
+from halo_pipeline.provisioning.rules import RequestRefused, shorten
 
 T = TypeVar("T")
-
-
-class RequestRefused(ValueError):
-    """A request names something the warehouse does not know, or more than one thing."""
 
 
 @dataclass(frozen=True)
@@ -114,18 +111,23 @@ class Catalog:
         if text in self.entitlements:
             return self.entitlements[text]
         kind = text.split(":", 1)[0]
+        if not text:
+            raise RequestRefused("The request names no entitlement (entitlement_id is empty).")
         if kind in ("role", "team"):
             known = ", ".join(f"{e.name} ({e.target})" for e in self.of_kind(kind))
             raise RequestRefused(
-                f"Unknown entitlement {text!r}: no such {kind}. {kind.capitalize()}s: {known}."
+                f"Unknown entitlement {shorten(text)}: no such {kind}. "
+                f"{kind.capitalize()}s: {known}."
             )
         raise RequestRefused(
-            f"Unknown entitlement {text!r}: use role:<role_id>:assigned or team:<team_id>:member "
-            "(see access.entitlements)."
+            f"Unknown entitlement {shorten(text)}: use role:<role_id>:assigned or "
+            "team:<team_id>:member (see access.entitlements)."
         )
 
     def agent(self, agent_id: int | None) -> AgentRef:
-        agent = self.agents.get(agent_id) if agent_id is not None else None
+        if agent_id is None:
+            raise RequestRefused("The request names no agent (agent_id is empty).")
+        agent = self.agents.get(agent_id)
         if agent is None:
             raise RequestRefused(f"Unknown agent {agent_id}: not in the last sync.")
         return agent
@@ -189,10 +191,12 @@ def _one(
         return matches[0]
     if matches:
         listed = "; ".join(describe(m) for m in matches)
-        raise RequestRefused(f"{kind} {ref!r} is ambiguous: it matches {listed}. Use the id.")
-    close = _candidates(ref, searchable)
+        raise RequestRefused(
+            f"{kind} {shorten(ref)} is ambiguous: it matches {listed}. Use the id."
+        )
+    close = _candidates(ref[:200], searchable)
     hint = f" Did you mean: {'; '.join(close)}?" if close else ""
-    raise RequestRefused(f"Unknown {kind} {ref!r}: not in the last sync.{hint}")
+    raise RequestRefused(f"Unknown {kind} {shorten(ref)}: not in the last sync.{hint}")
 
 
 def _fold(text: str) -> str:

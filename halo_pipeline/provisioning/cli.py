@@ -7,8 +7,8 @@ from collections.abc import Callable
 import click
 import duckdb
 
-from halo_pipeline.provisioning.catalog import RequestRefused
 from halo_pipeline.provisioning.filing import Filed, file_account, file_membership
+from halo_pipeline.provisioning.rules import RequestRefused
 from halo_pipeline.warehouse import WarehouseError, configured_path, connect
 
 Filing = Callable[[duckdb.DuckDBPyConnection], Filed]
@@ -32,11 +32,10 @@ def request_group() -> None:
 def file(warehouse: str, filing: Filing) -> None:
     """Open the warehouse for writing (waiting while a run holds it) and file one request."""
 
-    def waiting(seconds: float) -> None:
-        click.echo(f"The warehouse is busy; retrying in {seconds:.1f}s", err=True)
-
     try:
-        with connect(warehouse, wait_s=120, on_wait=waiting, create=False) as con:
+        with connect(
+            warehouse, wait_s=120, on_wait=lambda why: click.echo(why, err=True), create=False
+        ) as con:
             filed = filing(con)
     except (RequestRefused, WarehouseError) as refused:
         raise click.ClickException(f"{refused} Nothing was filed.") from None

@@ -6,12 +6,14 @@ from dataclasses import dataclass
 
 import duckdb
 
-from halo_pipeline.provisioning.catalog import Catalog, Entitlement, RequestRefused
+from halo_pipeline.provisioning import rules
+from halo_pipeline.provisioning.catalog import Catalog, Entitlement
 from halo_pipeline.provisioning.requests import (
     FINAL,
     file_request,
     load_requests,
 )
+from halo_pipeline.provisioning.rules import RequestRefused
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,7 @@ def file_membership(
     """Queue a grant or revoke of a role or team membership; nothing is written on refusal."""
     if (role is None) == (team is None):
         raise RequestRefused("Name exactly one of --role and --team.")
+    reason, requested_by = rules.reason(reason), rules.requester(requested_by)
     catalog = Catalog.load(con)
     who = catalog.find_agent(agent)
     entitlement = catalog.find_role(role) if role is not None else catalog.find_team(str(team))
@@ -64,10 +67,12 @@ def file_account(
     requested_by: str,
 ) -> Filed:
     """Queue creating, disabling or enabling an agent account."""
+    reason, requested_by = rules.reason(reason), rules.requester(requested_by)
     catalog = Catalog.load(con)
     if action == "create_account":
-        if not name or not email:
+        if not (name or "").strip() or not email:
             raise RequestRefused("create-account needs --name and --email.")
+        name, email = name.strip(), rules.email(email, "The new agent's email")
         taken = [
             a for a in catalog.agents.values() if (a.email or "").casefold() == email.casefold()
         ]

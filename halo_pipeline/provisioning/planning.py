@@ -9,8 +9,9 @@ from typing import Any
 
 from halo_pipeline.halo import HaloMalformedResponseError
 from halo_pipeline.halo.models import MEMBERSHIP_FLAGS, Agent, TeamMembership
-from halo_pipeline.provisioning.catalog import Catalog, Entitlement, RequestRefused
+from halo_pipeline.provisioning.catalog import Catalog, Entitlement
 from halo_pipeline.provisioning.requests import Request, Status
+from halo_pipeline.provisioning.rules import RequestRefused
 from halo_pipeline.provisioning.settings import ProvisioningSettings
 from halo_pipeline.provisioning.tickets import TicketText
 

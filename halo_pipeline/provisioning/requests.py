@@ -19,7 +19,6 @@ import duckdb
 from halo_pipeline.provisioning.settings import ProvisioningSettings
 from halo_pipeline.warehouse import OpenWarehouse, transaction
 
-ACTIONS = ("grant", "revoke", "create_account", "disable_account", "enable_account")
 # Runs that may fail on a request before it is failed for good; between them the sensor waits
 # 1, 2, 4 ... minutes, so about four hours of HaloITSM being away are ridden out.
 MAX_FAILED_ATTEMPTS = 8
@@ -134,11 +133,17 @@ def file_request(con: duckdb.DuckDBPyConnection, **values: Any) -> int:
         raise ValueError(f"not request columns: {sorted(unknown)}")
     names = list(values)
     with transaction(con):
+        # Past the sequence when rows were inserted with ids of their own: the key refuses a
+        # taken id, and this must not be how a person's request is refused.
         [(request_id,)] = con.execute(
-            f"INSERT INTO provisioning.requests ({', '.join(names)}) "
-            f"VALUES ({', '.join('?' for _ in names)}) RETURNING request_id",
-            [values[name] for name in names],
+            "SELECT greatest(nextval('provisioning.request_id_seq'), "
+            "coalesce(max(request_id), 0) + 1) FROM provisioning.requests"
         ).fetchall()
+        con.execute(
+            f"INSERT INTO provisioning.requests (request_id, {', '.join(names)}) "
+            f"VALUES (?, {', '.join('?' for _ in names)})",
+            [request_id, *(values[name] for name in names)],
+        )
         con.execute(
             "INSERT INTO provisioning.request_events (request_id, from_status, to_status, detail) "
             "VALUES (?, NULL, 'pending', 'filed with halo-pipeline request')",

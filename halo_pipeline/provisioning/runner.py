@@ -28,8 +28,9 @@ from halo_pipeline.halo import (
     HaloUnreachableError,
 )
 from halo_pipeline.halo.errors import HaloBudgetExhaustedError, HaloTransientError
+from halo_pipeline.provisioning import rules
 from halo_pipeline.provisioning.accounts import apply_account
-from halo_pipeline.provisioning.catalog import Catalog, Entitlement, RequestRefused
+from halo_pipeline.provisioning.catalog import Catalog, Entitlement
 from halo_pipeline.provisioning.context import RunContext, RunSummary
 from halo_pipeline.provisioning.manual import confirm, open_manual, poll_ticket
 from halo_pipeline.provisioning.memberships import apply_memberships
@@ -45,6 +46,7 @@ from halo_pipeline.provisioning.requests import (
     load_work,
     queue_id,
 )
+from halo_pipeline.provisioning.rules import RequestRefused
 from halo_pipeline.provisioning.settings import ProvisioningSettings
 from halo_pipeline.provisioning.tickets import TicketDesk
 
@@ -109,7 +111,13 @@ class Provisioner:
             self._guarded(ctx, [request], partial(ctx.tickets.close, [request], look_first=True))
         memberships: dict[int, list[tuple[Request, Entitlement]]] = defaultdict(list)
         for request in work.todo:
-            if request.status == Status.AWAITING_TICKET:
+            # Filed with SQL, a request meets the command's rules here; it fails alone.
+            unusable = request.status in (Status.PENDING, Status.PLANNED) and rules.problem(
+                request.action, request.reason, request.requested_by, request.account_email
+            )
+            if unusable:
+                self._guarded(ctx, [request], partial(ctx.fail, [request], unusable))
+            elif request.status == Status.AWAITING_TICKET:
                 self._guarded(ctx, [request], partial(poll_ticket, ctx, request))
             elif request.status == Status.DONE:
                 self._guarded(ctx, [request], partial(confirm, ctx, request, work.last_full_sync))
