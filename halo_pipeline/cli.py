@@ -66,15 +66,10 @@ def query(sql: str, output_format: str, warehouse: str, wait: float) -> None:
     from halo_pipeline.query_output import render
     from halo_pipeline.warehouse import WarehouseError, connect
 
-    def waiting(seconds: float) -> None:
-        click.echo(
-            f"The warehouse is busy (a sync or provisioning run is writing); "
-            f"retrying in {seconds:.1f}s",
-            err=True,
-        )
-
     try:
-        with connect(warehouse, read_only=True, wait_s=wait, on_wait=waiting) as con:
+        with connect(
+            warehouse, read_only=True, wait_s=wait, on_wait=lambda why: click.echo(why, err=True)
+        ) as con:
             cursor = con.execute(sql)
             columns = [column[0] for column in cursor.description or ()]
             rows = cursor.fetchall()

@@ -137,8 +137,8 @@ def _print_tables(warehouse: str) -> None:
 
 def _file_demo_requests(warehouse: str) -> list[int]:
     """A grant, a revoke, a team add, one the CLI refuses and one bad one filed with SQL."""
-    from halo_pipeline.provisioning.catalog import RequestRefused
     from halo_pipeline.provisioning.filing import file_membership
+    from halo_pipeline.provisioning.rules import RequestRefused
     from halo_pipeline.warehouse import connect
 
     asks = [
@@ -163,7 +163,7 @@ def _file_demo_requests(warehouse: str) -> list[int]:
             filed.append(request.request_id)
         [(bad,)] = con.execute(
             "INSERT INTO provisioning.requests (action, entitlement_id, agent_id, reason, "
-            "requested_by) VALUES ('grant', 'team:999:member', 9, 'make demo', 'sql') "
+            "requested_by) VALUES ('grant', 'team:999:member', 9, 'make demo', 'demo@example.com') "
             "RETURNING request_id"
         ).fetchall()
         click.echo(f"  request {bad}: filed with SQL for a team that does not exist")

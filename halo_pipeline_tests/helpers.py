@@ -120,7 +120,13 @@ def grant(
 ) -> int:
     with connect(path) as con:
         return file_membership(
-            con, action, agent=agent, role=role, team=team, reason="on call", requested_by="ana"
+            con,
+            action,
+            agent=agent,
+            role=role,
+            team=team,
+            reason="on call",
+            requested_by="ana@example.com",
         ).request_id
 
 

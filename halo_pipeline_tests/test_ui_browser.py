@@ -202,7 +202,7 @@ def test_the_schedule_and_the_sensors_are_running(ui):
 def test_the_sensor_picks_up_a_request_filed_on_the_command_line(ui):
     filed = subprocess.run(
         [sys.executable, "-m", "halo_pipeline.cli", "request", "grant", "--agent", "9",
-         "--role", "Read Only", "--reason", "browser test", "--requested-by", "ana"],
+         "--role", "Read Only", "--reason", "browser test", "--requested-by", "ana@example.com"],
         env=ui.env, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert filed.returncode == 0, filed.stderr

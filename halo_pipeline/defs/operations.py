@@ -5,13 +5,11 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
-from halo_pipeline.defs.provisioning import PROVISIONING_JOB
+from halo_pipeline.defs import runs
 from halo_pipeline.defs.resources import DuckDBWarehouse
-from halo_pipeline.defs.sync import SYNC_JOB
-from halo_pipeline.provisioning import requests
-from halo_pipeline.warehouse import WarehouseBusyError, halo_tables
+from halo_pipeline.defs.runs import SYNC_JOB, WATCHED_JOBS
+from halo_pipeline.warehouse import WarehouseBusyError
 
-WATCHED_JOBS = (SYNC_JOB, PROVISIONING_JOB)
 BATCH = 50
 
 
@@ -39,9 +37,16 @@ def halo_sync_schedule() -> dg.ScheduleDefinition:
 def failed_run_recorder(
     context: dg.SensorEvaluationContext, warehouse: DuckDBWarehouse
 ) -> dg.SensorResult | dg.SkipReason:
-    """Records every failed halo_sync_job run in halo.sync_runs, and every failed
-    provisioning_job run as an event (and a failed attempt) on each request it left unfinished.
-    Recording a run twice changes nothing, so none is lost and none counted twice."""
+    """Marks runs whose process died failed (so the run queue goes on), then records every
+    failed halo_sync_job run in halo.sync_runs, and every failed provisioning_job run as an
+    event (and a failed attempt) on each request it left unfinished. Recording a run twice
+    changes nothing, so none is lost and none counted twice."""
+    if runs.dead_runs(context.instance):
+        try:
+            with warehouse.get_connection(wait_s=5) as con:
+                runs.reap(context.instance, con, context.log)
+        except WarehouseBusyError:
+            return dg.SkipReason("The warehouse is being written; dead runs wait for next tick.")
     since = datetime.fromtimestamp(float(context.cursor or 0), UTC)
     failed = sorted(
         (
@@ -62,14 +67,7 @@ def failed_run_recorder(
         with warehouse.get_connection(wait_s=5) as con:
             for record in failed:
                 run = record.dagster_run
-                error = _failure(context.instance, run.run_id)
-                if run.job_name == SYNC_JOB:
-                    halo_tables.record_failed_run(con, dagster_run_id=run.run_id, error=error)
-                else:
-                    requests.record_failed_run(con, run_id=run.run_id, error=error)
-                    halo_tables.record_failed_run(
-                        con, dagster_run_id=run.run_id, error=error, its_own_row=False
-                    )
+                runs.record_failure(con, run, _failure(context.instance, run.run_id))
     except WarehouseBusyError:
         return dg.SkipReason("The warehouse is being written; the failures wait for next tick.")
     context.log.info(f"recorded {len(failed)} failed runs")

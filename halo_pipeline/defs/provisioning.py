@@ -14,9 +14,10 @@ import dagster as dg
 import duckdb
 from pydantic import Field
 
+from halo_pipeline.defs import runs
 from halo_pipeline.defs.reporting import OWNERS, table_metadata
 from halo_pipeline.defs.resources import DuckDBWarehouse, HaloResource
-from halo_pipeline.defs.sync import SYNC_JOB
+from halo_pipeline.defs.runs import PROVISIONING_JOB, SYNC_JOB
 from halo_pipeline.halo import HaloError, HaloMalformedResponseError, HaloNotFoundError
 from halo_pipeline.provisioning.requests import Request, Status, load_work
 from halo_pipeline.provisioning.runner import Provisioner
@@ -24,7 +25,6 @@ from halo_pipeline.provisioning.settings import ProvisioningSettings
 from halo_pipeline.provisioning.tickets import TicketStatuses
 from halo_pipeline.warehouse import WarehouseBusyError, WarehouseError
 
-PROVISIONING_JOB = "provisioning_job"
 # What the queue is checked against: the catalog of the last sync.
 CATALOG = ["agents", "roles", "teams", "agent_roles", "agent_teams", "ticket_types"]
 
@@ -86,6 +86,9 @@ def access_requests(
     """Plans every waiting request from HaloITSM as it is now; with HALO_PROVISIONING=true
     applies and verifies it, with a HaloITSM ticket per request when HALO_TICKETING=true. The
     agents it touched are then synced by a targeted `halo_sync_job` run."""
+    runs.claim(context)
+    with warehouse.get_connection() as con:
+        runs.reap(context.instance, con, context.log)
     with halo.get_client(logger=context.log) as client:
         provisioner = Provisioner(
             client,

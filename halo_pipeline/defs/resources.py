@@ -8,15 +8,17 @@ without reloading the code location. Secrets are `EnvVar`s, never values in run 
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import Token
 from typing import Any
 
 import dagster as dg
 import duckdb
 from dagster_duckdb import DuckDBResource
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 
 from halo_pipeline.halo import HaloClient, HaloSettings
 from halo_pipeline.warehouse import budget_path, configured_path, connect
+from halo_pipeline.warehouse.locks import HOLDER
 
 
 class DuckDBWarehouse(DuckDBResource):
@@ -29,17 +31,33 @@ class DuckDBWarehouse(DuckDBResource):
     """
 
     database: str = Field(default="", description="The warehouse; empty: HALO_DUCKDB_PATH.")
+    _holder: Token[str] | None = PrivateAttr(default=None)
 
     @property
     def path(self) -> str:
         return self.database or configured_path()
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        # A writer that waits for this run is told which run it waits for.
+        run = context.run
+        if run is not None:
+            self._holder = HOLDER.set(f"{run.job_name} run {run.run_id[:8]}")
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        if self._holder is not None:
+            HOLDER.reset(self._holder)
+            self._holder = None
 
     @contextmanager
     def get_connection(  # type: ignore[override]
         self, read_only: bool = False, wait_s: float = 60.0
     ) -> Iterator[duckdb.DuckDBPyConnection]:
         with connect(
-            self.path, read_only=read_only, wait_s=wait_s, config=self.connection_config
+            self.path,
+            read_only=read_only,
+            wait_s=wait_s,
+            on_wait=dg.get_dagster_logger().info,
+            config=self.connection_config,
         ) as con:
             yield con
 

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 import dagster as dg
 from pydantic import Field
 
+from halo_pipeline.defs import runs
 from halo_pipeline.defs.reporting import (
     OWNERS,
     by_relation,
@@ -14,12 +15,12 @@ from halo_pipeline.defs.reporting import (
     table_metadata,
 )
 from halo_pipeline.defs.resources import DuckDBWarehouse, HaloResource
+from halo_pipeline.defs.runs import SYNC_JOB
 from halo_pipeline.halo.paging import Progress
 from halo_pipeline.sql_models.project import SqlProject
 from halo_pipeline.sync import SyncFailedError, sync_halo
 from halo_pipeline.warehouse.halo_tables import SOURCE_TABLES
 
-SYNC_JOB = "halo_sync_job"
 DESCRIPTIONS = {
     "agents": "Every HaloITSM agent (account): enabled, disabled and API-only, from "
     "`GET /api/agent`, without the Unassigned placeholder (id 1). `is_admin` and `department` "
@@ -84,8 +85,10 @@ def sync_definitions(project: SqlProject) -> dg.Definitions:
         history. Everything is fetched before the warehouse is opened for writing, so a failed
         or interrupted sync leaves the last good tables as they were. Each attempt is a row in
         `halo.sync_runs`. With `agent_ids` it re-reads only those agents (a targeted sync)."""
+        runs.claim(context)
+        with warehouse.get_connection() as con:
+            runs.reap(context.instance, con, context.log)
         settings = halo.settings()
-        context.log.info(f"reading HaloITSM at {settings.base_url}")
         with halo.get_client(logger=context.log) as client:
             try:
                 result = sync_halo(

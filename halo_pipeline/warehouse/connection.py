@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,8 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
+from halo_pipeline.warehouse.errors import WarehouseBusyError, WarehouseError
+from halo_pipeline.warehouse.locks import holder_of, writer_lock
 from halo_pipeline.warehouse.migrations import migrate
 
 DEFAULT_PATH = "data/warehouse.duckdb"
@@ -32,14 +34,6 @@ _RESERVED_STEMS = {*SCHEMAS, "main", "temp", "system", "information_schema", "pg
 
 OpenWarehouse = Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]]
 """How the plain layers get a connection: open it for one block of work, closed after."""
-
-
-class WarehouseError(Exception):
-    """The warehouse file cannot be used as asked."""
-
-
-class WarehouseBusyError(WarehouseError):
-    """Another process held the warehouse's write lock for longer than we were willing to wait."""
 
 
 def configured_path() -> str:
@@ -78,36 +72,67 @@ def connect(
     *,
     read_only: bool = False,
     wait_s: float = 60.0,
-    on_wait: Callable[[float], None] | None = None,
+    on_wait: Callable[[str], None] | None = None,
     config: dict[str, Any] | None = None,
     create: bool = True,
 ) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A connection to the warehouse that is closed however the block ends. A writer first
-    brings the warehouse's tables up to this release (`migrations.migrate`).
+    """A connection to the warehouse that is closed however the block ends. A writer holds the
+    writer lock while it is open (`locks.writer_lock`) and first brings the warehouse's tables
+    up to this release (`migrations.migrate`).
 
-    While another process holds the file, retry for up to `wait_s` seconds (0: fail at once),
-    calling `on_wait(seconds)` before each pause so callers can tell a person why they wait.
-    Only writers with `create` make a missing file: a mistyped path is an error, not a new,
-    empty warehouse.
+    While another process holds the file, wait for up to `wait_s` seconds (0: fail at once),
+    calling `on_wait` with why, so callers can tell a person. Only writers with `create` make a
+    missing file: a mistyped path is an error, not a new, empty warehouse.
     """
     check_path(path)
     local = not str(path).startswith("md:") and str(path) != ":memory:"
-    if local and (read_only or not create) and not Path(path).exists():
+    if local:
+        _check_file(Path(path), must_exist=read_only or not create)
+    if local and not read_only:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with writer_lock(path, wait_s, on_wait) if local and not read_only else nullcontext():
+        con = _open(path, read_only, wait_s, on_wait, config or {})
+        try:
+            if not read_only:
+                migrate(con)
+            yield con
+        finally:
+            con.close()
+
+
+def _check_file(path: Path, must_exist: bool) -> None:
+    if path.is_dir():
+        raise WarehouseError(
+            f"HALO_DUCKDB_PATH={path} is a directory, not a warehouse file: point it at a file "
+            "such as data/warehouse.duckdb."
+        )
+    if must_exist and not path.exists():
         raise WarehouseError(
             f"No warehouse at {path} yet: run halo_sync_job first (for example `make demo`)."
         )
-    if local and not read_only:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+
+
+def _open(
+    path: str | Path,
+    read_only: bool,
+    wait_s: float,
+    on_wait: Callable[[str], None] | None,
+    config: dict[str, Any],
+) -> duckdb.DuckDBPyConnection:
+    """duckdb.connect, retried while another process has the file open for writing (a reader
+    cannot open it then), and a file that is no warehouse said in one line."""
 
     def before_sleep(state: RetryCallState) -> None:
         if on_wait and state.next_action:
-            on_wait(state.next_action.sleep)
+            on_wait(
+                f"The warehouse is open for writing by {holder_of(path)}; "
+                f"retrying in {state.next_action.sleep:.1f}s."
+            )
 
     def busy(state: RetryCallState) -> duckdb.DuckDBPyConnection:
         raise WarehouseBusyError(
-            f"The warehouse {path} is locked by another process (a sync or provisioning run "
-            f"is writing); gave up after {state.seconds_since_start or 0:.0f}s. Try again "
-            "when it finishes."
+            f"The warehouse {path} is being written by {holder_of(path)}; gave up after "
+            f"{state.seconds_since_start or 0:.0f}s. Try again when it finishes."
         )
 
     retrying = Retrying(
@@ -117,10 +142,11 @@ def connect(
         before_sleep=before_sleep,
         retry_error_callback=busy,
     )
-    con = retrying(duckdb.connect, str(path), read_only=read_only, config=config or {})
     try:
-        if not read_only:
-            migrate(con)
-        yield con
-    finally:
-        con.close()
+        return retrying(duckdb.connect, str(path), read_only=read_only, config=config)
+    except duckdb.IOException as error:
+        first = str(error).splitlines()[0].removeprefix("IO Error: ")
+        raise WarehouseError(
+            f"{path} is not a DuckDB warehouse, or it is damaged ({first}). Point "
+            "HALO_DUCKDB_PATH at the warehouse, or move this file away to start a new one."
+        ) from None
