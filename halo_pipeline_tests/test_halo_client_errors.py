@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import traceback
 
@@ -19,7 +20,7 @@ from halo_pipeline.halo import (
     HaloUnreachableError,
     fetch_snapshot,
 )
-from halo_pipeline.simulator import Fault
+from halo_pipeline.simulator import Fault, generate_dataset
 
 RATE_LIMIT_BODY = "Rate Limit Reached - 300 Requests per rolling 5 minute window"
 TOKEN = ("POST", "/auth/token")
@@ -178,17 +179,42 @@ def test_creates_are_repeated_after_a_429(sim, make_client, sleeps):
     assert sim.request_counts[("POST", "/api/agent")] == 2
 
 
-def test_malformed_json_is_a_clear_error_and_not_retried(sim, make_client, sleeps):
-    sim.inject(
-        Fault(path="/api/team", status=200, body='{"results": [', content_type="application/json")
-    )
+TRUNCATED = Fault(
+    path="/api/team", status=200, body='{"results": [', content_type="application/json"
+)
+
+
+def test_a_body_cut_short_once_is_asked_again(sim, make_client, sleeps):
+    sim.inject(TRUNCATED)
+
+    teams = make_client().list_teams()
+
+    assert [team.id for team in teams] == [team.id for team in generate_dataset().teams]
+    assert sim.request_counts[("GET", "/api/team")] == 2
+    assert len(sleeps) == 1
+
+
+def test_a_body_cut_short_every_time_is_a_clear_error_after_the_retries(sim, make_client, sleeps):
+    sim.inject(dataclasses.replace(TRUNCATED, times=100))
 
     with pytest.raises(HaloMalformedResponseError) as error:
         make_client().list_teams()
 
-    assert str(error.value).startswith(
-        "GET /api/team answered HTTP 200 with a body that is not valid JSON ("
+    assert str(error.value) == (
+        "GET /api/team answered HTTP 200 with a body that is not valid JSON (Expecting value: "
+        "line 1 column 14 (char 13); starts '{\"results\": ['). Gave up after 6 attempts."
     )
+    assert sim.request_counts[("GET", "/api/team")] == 6
+
+
+def test_a_create_answered_with_a_body_cut_short_is_not_repeated(sim, make_client, sleeps):
+    sim.inject(dataclasses.replace(TRUNCATED, path="/api/agent", method="POST"))
+
+    with pytest.raises(HaloMalformedResponseError, match="^POST /api/agent answered HTTP 200"):
+        make_client().http.post("/agent", [{"name": "New Agent", "email": "new@example.com"}])
+
+    # The first answer was cut short, but the server may have created the agent.
+    assert sim.request_counts[("POST", "/api/agent")] == 1
     assert sleeps == []
 
 

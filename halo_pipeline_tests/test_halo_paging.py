@@ -29,14 +29,14 @@ def agent_pages_requested(sim: Simulator) -> list[int]:
         # {"results": [...], "record_count": 40}: the total is known, pages 2-4 come concurrently.
         ({}, 10, [1, 2, 3, 4]),
         ({"agent_paging": "agents"}, 10, [1, 2, 3, 4]),
-        # No record_count: read until a page comes back empty.
-        ({"include_record_count": False}, 10, [1, 2, 3, 4, 5]),
+        # No record_count: read until a page comes back empty, and the next confirms the end.
+        ({"include_record_count": False}, 10, [1, 2, 3, 4, 5, 6]),
         # Paging honoured but each page a bare array.
-        ({"agent_paging": "bare"}, 10, [1, 2, 3, 4, 5]),
+        ({"agent_paging": "bare"}, 10, [1, 2, 3, 4, 5, 6]),
         # The server caps pages at 7 rows though 10 were asked for.
         ({"max_page_size": 7}, 10, [1, 2, 3, 4, 5, 6]),
-        ({"max_page_size": 7, "include_record_count": False}, 10, [1, 2, 3, 4, 5, 6]),
-        ({"max_page_size": 7, "agent_paging": "bare"}, 10, [1, 2, 3, 4, 5, 6]),
+        ({"max_page_size": 7, "include_record_count": False}, 10, [1, 2, 3, 4, 5, 6, 7]),
+        ({"max_page_size": 7, "agent_paging": "bare"}, 10, [1, 2, 3, 4, 5, 6, 7]),
         # Older versions ignore paging and send everything as a bare array.
         ({"agent_paging": "legacy"}, 10, [1]),
         # ... which, when it is exactly one page long, only page 2 repeating tells apart.

@@ -36,11 +36,12 @@ def server(
     ("answers", "page_size", "pages"),
     [
         ({}, 5, [1, 2, 3, 4, 5]),  # record_count: pages 2-5 are known at once
-        ({"count": False}, 5, [1, 2, 3, 4, 5]),  # the short page 5 ends it
-        ({"count": False}, 23, [1, 2]),  # a full last page: an empty page 2 ends it
-        ({"enveloped": False}, 5, [1, 2, 3, 4, 5]),
+        # Without a total, an end is believed once the page after it is empty too.
+        ({"count": False}, 5, [1, 2, 3, 4, 5, 6]),  # the short page 5, confirmed by page 6
+        ({"count": False}, 23, [1, 2, 3]),  # a full last page: empty pages 2 and 3 end it
+        ({"enveloped": False}, 5, [1, 2, 3, 4, 5, 6]),
         ({"cap": 4}, 5, [1, 2, 3, 4, 5, 6]),  # asked for 5, served 4: 6 pages, the last short
-        ({"cap": 4, "count": False}, 5, [1, 2, 3, 4, 5, 6]),
+        ({"cap": 4, "count": False}, 5, [1, 2, 3, 4, 5, 6, 7]),
         ({"ignore_paging": True}, 5, [1]),  # 23 rows for a page of 5: everything at once
         ({"ignore_paging": True}, 23, [1, 2]),  # ... told apart by page 2 repeating page 1
         ({}, 100, [1]),
@@ -53,6 +54,62 @@ def test_pages_asked_for_and_every_row_once(answers, page_size, pages):
 
     assert [row["id"] for row in rows] == IDS
     assert sorted(asked) == pages
+
+
+def flaky(
+    fetch: Callable[[int], Page], wrong: dict[int, int], *, every_time: bool = False
+) -> Callable[[int], Page]:
+    """`fetch`, but page N answers only its first `wrong[N]` rows the first time it is read,
+    or `every_time`."""
+    served: set[int] = set()
+
+    def answer(page_no: int) -> Page:
+        page = fetch(page_no)
+        if page_no not in wrong or (page_no in served and not every_time):
+            return page
+        served.add(page_no)
+        return Page(page.rows[: wrong[page_no]], page.record_count, page.enveloped)
+
+    return answer
+
+
+@pytest.mark.parametrize(
+    ("answers", "wrong", "pages"),
+    [
+        ({}, {3: 0}, [1, 2, 3, 3, 4, 5]),  # record_count: a short page before the last, read again
+        ({}, {3: 2}, [1, 2, 3, 3, 4, 5]),  # (pages 2-5 read concurrently: in any order)
+        ({"count": False}, {3: 0}, [1, 2, 3, 4, 3, 4, 5, 6]),  # page 4 has rows: 3 was wrong
+        ({"count": False}, {3: 2}, [1, 2, 3, 4, 3, 4, 5, 6]),
+        ({"count": False}, {1: 0}, [1, 2, 1, 2, 3, 4, 5, 6]),  # even the first page
+    ],
+)
+def test_a_page_answered_short_once_is_read_again(answers, wrong, pages):
+    fetch, asked = server(**answers)
+
+    rows = fetch_all_pages(flaky(fetch, wrong), page_size=5, concurrency=1, where="GET /api/agent")
+
+    assert [row["id"] for row in rows] == IDS
+    # With a total, pages 2 on are read concurrently, in any order; without, one by one.
+    assert (asked if answers else sorted(asked)) == (pages if answers else sorted(pages))
+
+
+@pytest.mark.parametrize("keep", [0, 2])
+def test_a_page_short_on_every_read_with_rows_after_it_is_an_error(keep):
+    fetch, _ = server(count=False)
+
+    with pytest.raises(HaloMalformedResponseError) as error:
+        fetch_all_pages(
+            flaky(fetch, {3: keep}, every_time=True),
+            page_size=5,
+            concurrency=1,
+            where="GET /api/agent",
+        )
+
+    assert str(error.value) == (
+        f"GET /api/agent: page 3 answered {keep} rows on every read, fewer than a full page of "
+        "5, yet page 4 has more: rows in between would be missing. Stopped rather than keep a "
+        "partial list; run the sync again."
+    )
 
 
 @pytest.mark.parametrize(

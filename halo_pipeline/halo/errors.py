@@ -71,6 +71,11 @@ class HaloMalformedResponseError(HaloError):
     """HaloITSM answered with something that is not the JSON shape the endpoint promises."""
 
 
+class HaloIncompleteResponseError(HaloTransientError, HaloMalformedResponseError):
+    """A successful answer whose body is not whole JSON: usually cut off in transit, so it is
+    asked again; once the retries are spent, a malformed answer like any other."""
+
+
 class HaloBudgetExhaustedError(HaloError):
     """The client-side request budget would have to wait longer than allowed."""
 

@@ -22,7 +22,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 from pyrate_limiter import AbstractBucket, InMemoryBucket, Limiter, Rate, SQLiteBucket
@@ -54,6 +54,7 @@ _PROGRESS_EVERY_S = 60.0
 _WINDOW_MARGIN = 1 / 300
 _WINDOW_MIN_WAIT = 5 / 300
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class HaloHttp:
@@ -114,17 +115,17 @@ class HaloHttp:
         return self._call("POST", path, json=records, idempotent=idempotent)
 
     def _call(self, method: str, path: str, *, idempotent: bool, **kwargs: Any) -> Any:
-        response = self._send(self._api, method, path, raise_for_status, idempotent, **kwargs)
-        return json_body(response) if response.content else None
+        return self._send(self._api, method, path, _json_or_raise, idempotent, **kwargs)
 
     def _fetch_token(self) -> TokenResponse:
         settings = self.settings
 
-        def check(response: httpx.Response) -> None:
+        def check(response: httpx.Response) -> httpx.Response:
             if response.status_code in _TRANSIENT_TOKEN_STATUSES or (
                 response.status_code >= 500 and not settings.tenant
             ):
                 raise_for_status(response)
+            return response
 
         response = self._send(
             self._token_http, "POST", settings.token_url, check, True, **token_request(settings)
@@ -136,10 +137,13 @@ class HaloHttp:
         http: httpx.Client,
         method: str,
         url: str,
-        check: Callable[[httpx.Response], None],
+        read: Callable[[httpx.Response], T],
         idempotent: bool,
         **kwargs: Any,
-    ) -> httpx.Response:
+    ) -> T:
+        """`read`'s value for the first answer it accepts; it raises a transient error for one
+        worth asking again (a 5xx, a 429, a body cut short)."""
+
         def retryable(exc: BaseException) -> bool:
             return (
                 isinstance(exc, HaloTransientError)
@@ -162,8 +166,8 @@ class HaloHttp:
                         response = http.request(method, url, **kwargs)
                     except httpx.TransportError as exc:
                         raise _unreachable(exc, method, url) from None
-                    check(response)
-            return response
+                    value = read(response)
+            return value
         except HaloError as exc:
             # Last line of defence: whatever a server echoed back, the secret stays out.
             exc.args = tuple(_scrub(str(arg), self.settings.client_secret) for arg in exc.args)
@@ -264,6 +268,11 @@ class HaloHttp:
         path = _ID_SEGMENT.sub("/{id}", request.url.path)
         with self._count_lock:
             self.requests_by_endpoint[f"{request.method} {path}"] += 1
+
+
+def _json_or_raise(response: httpx.Response) -> Any:
+    raise_for_status(response)
+    return json_body(response) if response.content else None
 
 
 def _backoff(settings: HaloSettings) -> wait_exponential_jitter:

@@ -93,6 +93,12 @@ class _Rows(Generic[T]):
         self.by_id.update(zip(new, converted, strict=True))
         return len(new)
 
+    def is_new(self, row: Any) -> bool:
+        try:
+            return halo_id(row.get("id") if isinstance(row, dict) else None) not in self.by_id
+        except ValueError:
+            return True  # add() says what is wrong with it
+
 
 def as_read(rows: list[dict[str, Any]], where: str) -> list[dict[str, Any]]:
     return rows
@@ -114,7 +120,7 @@ def fetch_all_pages(
     first = fetch(1)
     rows.add(first.rows, 1)
     total = first.record_count
-    if not first.rows or (total is not None and len(rows.by_id) >= total):
+    if total is not None and len(rows.by_id) >= total:
         report(1, 1)
         return list(rows.by_id.values())
     if not first.enveloped and len(first.rows) > page_size:
@@ -122,38 +128,22 @@ def fetch_all_pages(
         report(1, 1)
         return list(rows.by_id.values())
 
-    next_page = 2
-    if total is not None:
+    reader = _Reader(fetch, rows, where, report, size=len(first.rows) or page_size)
+    if total is not None and first.rows:
         known = math.ceil(total / len(first.rows))
         report(1, known)
-        _fetch_concurrently(fetch, range(2, known + 1), rows, concurrency, report, known)
-        next_page = known + 1
+        _fetch_concurrently(reader, range(2, known + 1), concurrency, known)
         if len(rows.by_id) >= total:
             return list(rows.by_id.values())
         # Fewer distinct rows than promised: rows moved between pages while we read, or pages
         # repeated. Read on; the checks below decide which.
-
-    size = len(first.rows)
-    while True:
-        if next_page > MAX_PAGES:
-            raise HaloMalformedResponseError(
-                f"{where}: still returning rows after {MAX_PAGES} pages"
-            )
-        page = fetch(next_page)
-        report(next_page, None)
-        if not page.rows:
-            break
-        if rows.add(page.rows, next_page) == 0:
-            if next_page == 2 and not first.enveloped:
-                break  # page 2 is page 1 again: the server ignores page_no and sent everything
-            raise HaloMalformedResponseError(
-                f"{where}: page {next_page} repeats rows already received (the server keeps "
-                f"answering the same page); stopped after {len(rows.by_id)} rows rather than "
-                "keep a partial list."
-            )
-        if len(page.rows) < size:
-            break
-        next_page += 1
+        reader.read_on(known + 1, bare=False)
+    elif first.rows:
+        reader.read_on(2, bare=not first.enveloped)
+    elif (again := reader.unless_end(1)) is not None:
+        rows.add(again.rows, 1)
+        reader.size = len(again.rows)
+        reader.read_on(2, bare=not again.enveloped)
 
     if total is not None and len(rows.by_id) < total:
         raise HaloMalformedResponseError(
@@ -163,16 +153,65 @@ def fetch_all_pages(
     return list(rows.by_id.values())
 
 
+@dataclass
+class _Reader(Generic[T]):
+    """Pages read one after another, for a server that does not say how many there are."""
+
+    fetch: Callable[[int], Page]
+    rows: _Rows[T]
+    where: str
+    report: Progress
+    size: int
+    """Rows on a full page: the first page's count, as servers may cap the size asked for."""
+
+    def read_on(self, page_no: int, *, bare: bool) -> None:
+        """Pages from `page_no` until the end, believed only once confirmed."""
+        while True:
+            if page_no > MAX_PAGES:
+                raise HaloMalformedResponseError(
+                    f"{self.where}: still returning rows after {MAX_PAGES} pages"
+                )
+            page = self.fetch(page_no)
+            self.report(page_no, None)
+            if page.rows and self.rows.add(page.rows, page_no) == 0:
+                if page_no == 2 and bare:
+                    return  # page 2 is page 1 again: the server ignores page_no, sent everything
+                raise HaloMalformedResponseError(
+                    f"{self.where}: page {page_no} repeats rows already received (the server "
+                    f"keeps answering the same page); stopped after {len(self.rows.by_id)} rows "
+                    "rather than keep a partial list."
+                )
+            if len(page.rows) < self.size:
+                again = self.unless_end(page_no)
+                if again is None:
+                    return
+                self.rows.add(again.rows, page_no)
+            page_no += 1
+
+    def unless_end(self, page_no: int) -> Page | None:
+        """Page `page_no` came back empty or short: the end of the list, if the page after it
+        has nothing new (None). Otherwise the first answer was wrong (a flaky server), and the
+        page read again in full; if it is short again, rows would be missing and it raises."""
+        after = self.fetch(page_no + 1)
+        if not any(self.rows.is_new(row) for row in after.rows):
+            return None
+        again = self.fetch(page_no)
+        if len(again.rows) < self.size:
+            raise HaloMalformedResponseError(
+                f"{self.where}: page {page_no} answered {len(again.rows)} rows on every read, "
+                f"fewer than a full page of {self.size}, yet page {page_no + 1} has more: rows "
+                "in between would be missing. Stopped rather than keep a partial list; run the "
+                "sync again."
+            )
+        return again
+
+
 def _fetch_concurrently(
-    fetch: Callable[[int], Page],
-    page_numbers: range,
-    rows: _Rows[T],
-    concurrency: int,
-    report: Progress,
-    known: int,
+    reader: _Reader[T], page_numbers: range, concurrency: int, known: int
 ) -> None:
     """Pages in order, `concurrency` in flight and as many more waiting: enough to keep the
-    connections busy, never so many that fetched pages pile up in memory."""
+    connections busy, never so many that fetched pages pile up in memory. A short page before
+    the last is read once more: a flaky answer must not become a short list."""
     workers = max(1, concurrency)
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="halo-page")
     waiting: deque[Future[Page]] = deque()
@@ -180,9 +219,12 @@ def _fetch_concurrently(
     try:
         for page_no in page_numbers:
             while len(waiting) < 2 * workers and (ahead := next(numbers, None)) is not None:
-                waiting.append(pool.submit(fetch, ahead))
-            rows.add(waiting.popleft().result().rows, page_no)
-            report(page_no, known)
+                waiting.append(pool.submit(reader.fetch, ahead))
+            page = waiting.popleft().result()
+            if page_no < known and len(page.rows) < reader.size:
+                page = reader.fetch(page_no)
+            reader.rows.add(page.rows, page_no)
+            reader.report(page_no, known)
     finally:
         # On failure, drop queued pages instead of fetching them for nothing.
         pool.shutdown(wait=True, cancel_futures=True)

@@ -17,6 +17,7 @@ import httpx
 from halo_pipeline.halo.errors import (
     HaloAuthError,
     HaloError,
+    HaloIncompleteResponseError,
     HaloMalformedResponseError,
     HaloNotFoundError,
     HaloPermissionError,
@@ -127,7 +128,7 @@ def json_body(response: httpx.Response) -> Any:
         # From the bytes: decoding a page of 5,000 agents to text first would double it.
         return json.loads(response.content)
     except ValueError as exc:
-        raise HaloMalformedResponseError(
+        raise HaloIncompleteResponseError(
             f"{endpoint(response)} answered HTTP {response.status_code} with a body that is not "
             f"valid JSON ({exc}; starts {_head(response, 80)!r})."
         ) from None

@@ -77,7 +77,7 @@ class HaloApp:
         return response(environ, start_response)
 
     def _answer(self, request: Request, endpoint: Endpoint, values: dict) -> Response:
-        fault = self.faults.take(request.method, request.path)
+        fault = self.faults.take(request.method, request.path, request.args)
         if fault is not None and fault.expire_tokens:
             self.state.expire_tokens()
         elif fault is not None:

@@ -1,6 +1,7 @@
 """Scripted one-shot answers, injected by tests to play failures the switches cannot."""
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 
@@ -15,9 +16,14 @@ class Fault:
     times: int = 1
     after: int = 0  # let this many matching requests through first
     expire_tokens: bool = False  # instead of answering, expire every token (the request gets 401)
+    params: dict[str, str] = field(default_factory=dict)  # query parameters that must match
 
-    def matches(self, method: str, path: str) -> bool:
-        return path.startswith(self.path) and self.method in (None, method)
+    def matches(self, method: str, path: str, args: Mapping[str, str]) -> bool:
+        return (
+            path.startswith(self.path)
+            and self.method in (None, method)
+            and all(args.get(name) == value for name, value in self.params.items())
+        )
 
 
 class FaultQueue:
@@ -33,9 +39,9 @@ class FaultQueue:
         # A copy, because counting down its after/times must not change the caller's Fault.
         self._pending.append(dataclasses.replace(fault))
 
-    def take(self, method: str, path: str) -> Fault | None:
+    def take(self, method: str, path: str, args: Mapping[str, str]) -> Fault | None:
         """The fault that fires for this request, if any, counting it down."""
-        fault = next((f for f in self._pending if f.matches(method, path)), None)
+        fault = next((f for f in self._pending if f.matches(method, path, args)), None)
         if fault is None:
             return None
         if fault.after > 0:
