@@ -4,7 +4,8 @@
 WITH baseline AS (
     SELECT min(sync_id) AS sync_id
     FROM {{ source('halo', 'sync_runs') }}
-    WHERE status = 'succeeded'
+    -- 'loaded': the sync these models are being rebuilt from.
+    WHERE status IN ('loaded', 'succeeded')
 )
 
 SELECT

@@ -15,7 +15,8 @@
 WITH syncs AS (
     SELECT sync_id, kind, synced_at
     FROM {{ source('halo', 'sync_runs') }}
-    WHERE status = 'succeeded'
+    -- 'loaded': the sync these models are being rebuilt from.
+    WHERE status IN ('loaded', 'succeeded')
 ),
 
 full_syncs AS (

@@ -11,8 +11,9 @@ import dagster as dg
 import pytest
 
 from halo_pipeline.simulator import Fault, generate_dataset
-from halo_pipeline.sync import SyncFailedError
-from halo_pipeline_tests.helpers import md_rows, query, sync
+from halo_pipeline.sync import SyncFailedError, SyncResult, sync_halo
+from halo_pipeline.warehouse import connect
+from halo_pipeline_tests.helpers import build_access, md_rows, query, sync
 
 HALO_ASSETS = [
     "agents", "roles", "teams", "agent_roles", "agent_teams", "ticket_types",
@@ -119,7 +120,9 @@ def test_sync_writes_exact_tables(warehouse_path, sim):
     assert query(
         warehouse_path,
         "SELECT sync_id, status, error, api_requests, memberships_from, agents FROM halo.sync_runs",
-    ) == [(1, "succeeded", None, 11, "per roles", 40)]
+    ) == [(1, "loaded", None, 11, "per roles", 40)]
+    build_access(warehouse_path)
+    assert query(warehouse_path, "SELECT status FROM halo.sync_runs") == [("succeeded",)]
     assert query(
         warehouse_path,
         "SELECT DISTINCT sync_id FROM halo.agent_roles UNION SELECT DISTINCT "
@@ -170,21 +173,23 @@ def test_failed_sync_keeps_the_last_good_tables(halo_env, run_job, warehouse_pat
     sync(sim, warehouse_path)
     sim.add_agent("New Person", "new@example.com")
     sim.inject(
-        Fault(path="/api/team", status=200, body='{"results": [', content_type="application/json")
+        Fault(path="/api/team", status=200, body='{"count": 1}', content_type="application/json")
     )
 
     result = run_job("halo_sync_job")
 
     assert not result.success
     failure = result.get_step_failure_events()[0].step_failure_data.error
-    assert "sync 2 failed: GET /api/team answered HTTP 200 with a body that is not valid JSON" in (
-        failure.message
+    assert (
+        "sync 2 failed: GET /api/team: expected the list under 'teams' (or the only list-valued "
+        "key), got keys ['count']" in failure.message
     )
     assert query(warehouse_path, "SELECT count(*), max(sync_id) FROM halo.agents") == [(40, 1)]
     runs = query(warehouse_path, "SELECT sync_id, status, error FROM halo.sync_runs ORDER BY 1")
-    assert [(r[0], r[1]) for r in runs] == [(1, "succeeded"), (2, "failed")]
-    assert runs[1][2].startswith(
-        "GET /api/team answered HTTP 200 with a body that is not valid JSON"
+    assert [(r[0], r[1]) for r in runs] == [(1, "loaded"), (2, "failed")]
+    assert runs[1][2] == (
+        "GET /api/team: expected the list under 'teams' (or the only list-valued key), got keys "
+        "['count']"
     )
 
 
@@ -253,7 +258,7 @@ def test_large_drop_is_refused_unless_the_run_config_allows_it(
     assert allowed.success
     assert query(warehouse_path, "SELECT count(*), min(agent_id) FROM halo.agents") == [(19, 23)]
     assert query(warehouse_path, "SELECT sync_id, status FROM halo.sync_runs ORDER BY 1") == [
-        (1, "succeeded"),
+        (1, "succeeded"),  # loaded by sync(); the job's model rebuild covers it too
         (2, "failed"),
         (3, "succeeded"),
     ]
@@ -331,7 +336,7 @@ def test_a_failure_inside_the_write_leaves_tables_and_history_as_they_were(
     for table, rows in before.items():
         assert query(warehouse_path, f"SELECT * FROM halo.{table} ORDER BY ALL") == rows
     assert query(warehouse_path, "SELECT sync_id, status, error FROM halo.sync_runs ORDER BY 1") == [
-        (1, "succeeded", None), (2, "failed", "RuntimeError: disk full"),
+        (1, "loaded", None), (2, "failed", "RuntimeError: disk full"),
     ]  # fmt: skip
 
 
@@ -348,7 +353,7 @@ def test_a_sync_keeping_exactly_half_the_agents_is_allowed(sim, warehouse_path):
 def test_a_server_that_ignores_the_role_filter_fails_the_sync_and_changes_nothing(
     sim, warehouse_path
 ):
-    from halo_pipeline_tests.helpers import access_tables, build_access
+    from halo_pipeline_tests.helpers import access_tables
 
     sync(sim, warehouse_path)
     build_access(warehouse_path)
@@ -375,8 +380,6 @@ def test_a_server_that_ignores_the_role_filter_fails_the_sync_and_changes_nothin
 @pytest.mark.parametrize("retry_after", [None, "2"])
 def test_a_sync_rate_limited_midway_waits_and_stays_exact(sim, warehouse_path, retry_after):
     from halo_pipeline.halo import fetch_snapshot
-    from halo_pipeline.sync import sync_halo
-    from halo_pipeline.warehouse import connect
     from halo_pipeline_tests.helpers import halo_client
 
     sync(sim, warehouse_path)
@@ -406,3 +409,74 @@ def test_a_sync_rate_limited_midway_waits_and_stays_exact(sim, warehouse_path, r
         assert waits == [2.0]
     else:  # the rolling window: until this sync's first request is 5 minutes old
         assert 295 <= sum(waits) <= 301
+
+
+HALO_ROWS = {
+    table: f"SELECT * EXCLUDE (sync_id, synced_at) FROM halo.{table} ORDER BY ALL"
+    for table in ("agents", "roles", "teams", "agent_roles", "agent_teams", "ticket_types")
+}
+
+
+def _agent_page(page_no: int, body: str, times: int = 1) -> Fault:
+    """An answer to one page of the agent list (role-filtered lists fit on page 1)."""
+    return Fault(
+        path="/api/agent", method="GET", status=200, body=body, times=times,
+        content_type="application/json", params={"page_no": str(page_no)},
+    )  # fmt: skip
+
+
+def _paged_sync(make_client, path: Path) -> SyncResult:
+    with make_client(page_size=10) as client:
+        return sync_halo(client, lambda: connect(path))
+
+
+@pytest.mark.parametrize(
+    ("fault", "pages"),
+    [
+        # A flaky server: page 3 comes back empty once, as if the list ended there. Page 4
+        # still has rows, so page 3 is read again; empty pages 5 and 6 then end the list.
+        (_agent_page(3, '{"page_no": 3, "page_size": 10, "results": []}'), [1, 2, 3, 4, 3, 4, 5, 6]),
+        # ... or a page cut short in transit, asked again.
+        (_agent_page(2, '{"page_no": 2, "page_size": 10, "results": [{"id": 12, "na'),
+         [1, 2, 2, 3, 4, 5, 6]),
+    ],
+    ids=["empty-page-once", "truncated-page-once"],
+)  # fmt: skip
+def test_a_page_answered_wrong_once_still_ends_in_an_exact_sync(
+    sim, make_client, tmp_path, fault, pages
+):
+    sim.config.include_record_count = False
+    _paged_sync(make_client, tmp_path / "clean.duckdb")
+    sim.reset_counts()
+    sim.inject(fault)
+
+    result = _paged_sync(make_client, tmp_path / "flaky.duckdb")
+
+    assert result.counts["agents"] == 40
+    for table, sql in HALO_ROWS.items():
+        assert query(tmp_path / "flaky.duckdb", sql) == query(tmp_path / "clean.duckdb", sql), table
+    listing = [r for r in sim.request_log if r.path == "/api/agent" and "role" not in r.query]
+    assert [int(r.query["page_no"]) for r in listing] == pages
+
+
+def test_an_empty_page_before_pages_with_rows_fails_the_sync_and_keeps_the_tables(
+    sim, make_client, warehouse_path
+):
+    sim.config.include_record_count = False
+    _paged_sync(make_client, warehouse_path)
+    before = {table: query(warehouse_path, sql) for table, sql in HALO_ROWS.items()}
+    sim.delete_agent(2)  # a change the failed sync must not half-apply
+    sim.inject(_agent_page(3, '{"page_no": 3, "page_size": 10, "results": []}', times=100))
+
+    with pytest.raises(SyncFailedError) as failure:
+        _paged_sync(make_client, warehouse_path)
+
+    assert str(failure.value) == (
+        "sync 2 failed: GET /api/agent: page 3 answered 0 rows on every read, fewer than a full "
+        "page of 10, yet page 4 has more: rows in between would be missing. Stopped rather than "
+        "keep a partial list; run the sync again."
+    )
+    assert {table: query(warehouse_path, sql) for table, sql in HALO_ROWS.items()} == before
+    assert query(warehouse_path, "SELECT sync_id, status FROM halo.sync_runs ORDER BY 1") == [
+        (1, "loaded"), (2, "failed"),
+    ]  # fmt: skip

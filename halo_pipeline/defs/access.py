@@ -16,6 +16,7 @@ from halo_pipeline.defs.reporting import (
 from halo_pipeline.defs.resources import DuckDBWarehouse
 from halo_pipeline.sql_models.project import SqlModel, SqlProject, build_model
 from halo_pipeline.sql_models.schema_tests import MODEL_SCHEMA
+from halo_pipeline.warehouse.halo_tables import finish_loaded_syncs
 
 
 def model_spec(model: SqlModel, project: SqlProject) -> dg.AssetSpec:
@@ -55,7 +56,8 @@ def access_definitions(project: SqlProject) -> dg.Definitions:
         context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse
     ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
         """Builds the selected models of dbt_like_sql/ from the `halo` tables, in dependency
-        order, each in its own transaction, then runs their column tests."""
+        order, each in its own transaction, then runs their column tests. When every model
+        was rebuilt, the syncs they now reflect are marked `succeeded`."""
         selected = context.selected_asset_keys
         with warehouse.get_connection() as con:
             for model in project.models:  # dependency order
@@ -69,5 +71,8 @@ def access_definitions(project: SqlProject) -> dg.Definitions:
                 yield from check_results(
                     con, relation, tests.get(relation, []), context.selected_asset_check_keys
                 )
+            # Only a rebuild of every model brings access.* level with the halo tables.
+            if len(selected) == len(project.models) and (finished := finish_loaded_syncs(con)):
+                context.log.info(f"syncs {finished} succeeded: access.* is rebuilt from them")
 
     return dg.Definitions(assets=[access_models])

@@ -28,7 +28,7 @@ from halo_pipeline.sql_models.schema_tests import (
     quote,
 )
 from halo_pipeline.warehouse import transaction
-from halo_pipeline.warehouse.halo_tables import SOURCE_TABLES
+from halo_pipeline.warehouse.halo_tables import SOURCE_TABLES, finish_loaded_syncs
 
 PROJECT_MODELS_DIR = Path(__file__).resolve().parents[2] / "dbt_like_sql"
 
@@ -151,9 +151,11 @@ def build_model(con: duckdb.DuckDBPyConnection, model: SqlModel) -> None:
 
 
 def build_models(con: duckdb.DuckDBPyConnection, project: SqlProject) -> None:
-    """Every model, in dependency order: what `halo_sync_job` does after a sync, without Dagster."""
+    """Every model, in dependency order: what `halo_sync_job` does after a sync, without Dagster.
+    The syncs the models now reflect are then `succeeded`."""
     for model in project.models:
         build_model(con, model)
+    finish_loaded_syncs(con)
 
 
 def entitlement_slug(resource_type: str) -> str:

@@ -79,8 +79,9 @@ def record_failed_run(
 
     A sync that failed on its own has already said why. One still `running` died with its
     process; a halo_sync_job run that failed before its sync started gets a row of its own
-    (`its_own_row`); a run whose sync succeeded but whose models or checks failed keeps its
-    good sync and gets the error beside it. Recording a run twice changes nothing.
+    (`its_own_row`); a run that loaded its sync but did not rebuild the access models keeps it
+    `loaded` (the next rebuild makes it `succeeded`) and gets the error beside it, as does a run
+    whose checks failed after it succeeded. Recording a run twice changes nothing.
     """
     rows = con.execute(
         "SELECT sync_id, status FROM halo.sync_runs WHERE dagster_run_id = ?", [dagster_run_id]
@@ -91,11 +92,28 @@ def record_failed_run(
     for sync_id, status in rows:
         if status == "running":
             record_sync_failure(con, sync_id, error, None)
-        elif status == "succeeded":
+        elif status in ("loaded", "succeeded"):
             con.execute(
                 "UPDATE halo.sync_runs SET error = ? WHERE sync_id = ?",
-                [f"the sync succeeded, then the run failed: {error}", sync_id],
+                [f"the sync {status}, then the run failed: {error}", sync_id],
             )
+
+
+def finish_loaded_syncs(con: duckdb.DuckDBPyConnection) -> list[int]:
+    """Mark every `loaded` sync `succeeded`: called once the access models have been rebuilt
+    from the `halo` tables, on the connection that rebuilt them, so no sync can load between."""
+    rows = con.execute(
+        "UPDATE halo.sync_runs SET status = 'succeeded' WHERE status = 'loaded' RETURNING sync_id"
+    ).fetchall()
+    return sorted(sync_id for (sync_id,) in rows)
+
+
+def access_behind(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether a sync's tables are loaded but the access models not yet rebuilt from them (its
+    run died or failed in between): the next run that rebuilds them repairs it."""
+    return bool(
+        con.execute("SELECT count(*) FROM halo.sync_runs WHERE status = 'loaded'").fetchall()[0][0]
+    )
 
 
 def last_good_sync(con: duckdb.DuckDBPyConnection) -> LastGoodSync | None:
@@ -103,7 +121,7 @@ def last_good_sync(con: duckdb.DuckDBPyConnection) -> LastGoodSync | None:
     rows = con.execute(
         """
         SELECT sync_id, finished_at, agents FROM halo.sync_runs
-        WHERE status = 'succeeded' ORDER BY sync_id DESC LIMIT 1
+        WHERE status IN ('loaded', 'succeeded') ORDER BY sync_id DESC LIMIT 1
         """
     ).fetchall()
     return LastGoodSync(*rows[0]) if rows else None
@@ -159,7 +177,7 @@ def replace_halo_tables(
     allow_large_drop: bool = False,
 ) -> dict[str, int]:
     """Replace every `halo` table with the snapshot, extend the membership history and mark
-    the sync succeeded, atomically.
+    the sync loaded, atomically.
 
     Either all tables change and `halo.sync_runs` says so, or nothing does: a failure anywhere
     (including the large-drop guard) rolls back and leaves the last good tables in place.
@@ -195,7 +213,7 @@ def replace_agents(
     """A targeted sync: replace the roles, teams and ticket types with the snapshot's, and the
     rows of `agent_ids` with the snapshot's agents (an id the snapshot lacks was deleted in
     HaloITSM), keep every other agent's rows, and extend the history as a full sync would, all
-    in one transaction that marks the sync succeeded.
+    in one transaction that marks the sync loaded.
 
     Memberships an agent was read without (`roles` or `teams` of None) keep their rows: unknown
     is not none. Memberships of a role or team that no longer exists go: nobody holds it now.
@@ -252,7 +270,7 @@ def _finish(
     api_requests: int,
     memberships_from: str,
 ) -> dict[str, int]:
-    """Extend the membership history and mark the sync succeeded with the tables' row counts."""
+    """Extend the membership history and mark the sync loaded with the tables' row counts."""
     variables = {
         "sync_id": sync_id,
         "synced_at": synced_at,

@@ -1,9 +1,9 @@
--- The last statement of a sync's transaction: mark it succeeded, with the row counts of the
--- tables as the transaction leaves them. The session variables (SET VARIABLE) name the sync
--- and what it read.
+-- The last statement of a sync's transaction: mark it loaded, with the row counts of the
+-- tables as the transaction leaves them. It becomes 'succeeded' when the access models have been
+-- rebuilt from these tables. The session variables (SET VARIABLE) name the sync and what it read.
 UPDATE halo.sync_runs
 SET
-    status = 'succeeded',
+    status = 'loaded',
     finished_at = now(),
     synced_at = getvariable('synced_at'),
     api_requests = getvariable('api_requests'),
