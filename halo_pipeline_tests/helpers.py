@@ -16,6 +16,7 @@ import httpx
 from halo_pipeline.halo import HaloClient, HaloSettings
 from halo_pipeline.halo.models import Agent, AgentRecord
 from halo_pipeline.halo.snapshot import snapshot_of
+from halo_pipeline.provisioning import refresh
 from halo_pipeline.provisioning.context import RunSummary
 from halo_pipeline.provisioning.filing import file_membership
 from halo_pipeline.provisioning.runner import Provisioner
@@ -100,10 +101,13 @@ def provision(sim: Simulator, path: Path, app: Any = None, **settings: Any) -> R
         try:
             return provisioner.run()
         finally:
-            touched = sorted(provisioner.summary.touched_agents)
-            if touched:
+            if provisioner.summary.refresh_due:
+                touched = sorted(provisioner.summary.touched_agents)
+                started = datetime.now(UTC)
                 sync_halo(client, lambda: connect(path), agent_ids=touched)
                 build_access(path)
+                with connect(path) as con:
+                    refresh.paid(con, touched, started)
 
 
 def posts(sim: Simulator) -> int:

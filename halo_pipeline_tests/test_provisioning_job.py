@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
-from collections.abc import Iterable
 from pathlib import Path
 
 import dagster as dg
 import pytest
-from dagster._core.instance.ref import InstanceRef
 
 from halo_pipeline.definitions import build_definitions
 from halo_pipeline.defs.provisioning import ProvisioningResource
@@ -30,6 +26,7 @@ from halo_pipeline_tests.helpers import (
     sync,
     ticket_tag,
 )
+from halo_pipeline_tests.processes import KillOn, dagster_env, execute, instance_at, kill
 
 ROLE = {role.name: role.id for role in generate_dataset().roles}
 
@@ -125,24 +122,7 @@ def test_sensor_polls_manual_tickets_and_waits_for_the_sync_to_confirm(sim, path
     assert len(evaluate(path, url, sim, **manual).run_requests) == 1
 
 
-def dagster_env(halo_env: dict[str, str], tmp_path: Path, **extra: str) -> dict[str, str]:
-    home = tmp_path / "dagster_home"
-    home.mkdir(exist_ok=True)
-    (home / "dagster.yaml").write_text(Path("dagster.yaml").read_text())
-    return {**os.environ, **halo_env, "DAGSTER_HOME": str(home), **extra}
-
-
-EXECUTE = [
-    sys.executable,
-    "-m",
-    "dagster",
-    "job",
-    "execute",
-    "-m",
-    "halo_pipeline.definitions",
-    "-j",
-    "provisioning_job",
-]
+EXECUTE = execute("provisioning_job")
 
 
 def test_dagster_cli_runs_the_provisioning_job(sim, halo_env, path, tmp_path):
@@ -166,7 +146,7 @@ def test_dagster_cli_runs_the_provisioning_job(sim, halo_env, path, tmp_path):
         ("full", "succeeded"), ("targeted", "succeeded"),
     ]  # fmt: skip
     assert query(path, "SELECT count(*) FROM access.grants WHERE grant_id = ?", [f"role:{ROLE['Read Only']}:assigned:agent:9"]) == [(1,)]  # fmt: skip
-    with dg.DagsterInstance.from_ref(InstanceRef.from_dir(env["DAGSTER_HOME"])) as instance:
+    with instance_at(env) as instance:
         runs = {r.dagster_run.job_name: r.dagster_run for r in instance.get_run_records()}
         assert set(runs) == {"provisioning_job", "halo_sync_job"}
         refresh = runs["halo_sync_job"]
@@ -185,38 +165,6 @@ def test_dagster_cli_runs_the_provisioning_job(sim, halo_env, path, tmp_path):
         assert requests.run_id == runs["provisioning_job"].run_id
 
 
-def release_dead_runs(home: Path) -> None:
-    """What the daemon's run monitoring does for a run whose process died: mark it failed and
-    free the `duckdb` pool slot it held (`dagster job execute` runs without a daemon)."""
-    with dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home))) as instance:
-        for record in instance.get_run_records(
-            dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED])
-        ):
-            instance.report_run_failed(record.dagster_run)
-            instance.event_log_storage.free_concurrency_slots_for_run(record.dagster_run.run_id)
-
-
-class KillOnPost:
-    """WSGI middleware: lets the nth POST to `path` land in the simulator, then SIGKILLs the
-    process under test before it can read the answer."""
-
-    def __init__(self, app, path: str, nth: int) -> None:
-        self.app, self.path, self.nth = app, path, nth
-        self.seen = 0
-        self.victim: subprocess.Popen | None = None
-
-    def __call__(self, environ: dict, start_response) -> Iterable[bytes]:
-        if environ["REQUEST_METHOD"] == "POST" and environ["PATH_INFO"] == self.path:
-            self.seen += 1
-            if self.seen == self.nth and self.victim is not None:
-                list(self.app(environ, lambda *args: None))  # the write lands ...
-                os.kill(self.victim.pid, signal.SIGKILL)  # ... and its sender dies
-                self.victim.wait()
-                start_response("500 Internal Server Error", [("Content-Length", "0")])
-                return [b""]
-        return self.app(environ, start_response)
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize(("kill_path", "nth"), [("/api/agent", 2), ("/api/tickets", 3)])
 def test_killed_mid_run_then_rerun_applies_each_request_once_with_one_ticket(
@@ -228,7 +176,7 @@ def test_killed_mid_run_then_rerun_applies_each_request_once_with_one_ticket(
         grant(path, "10", team="2"),
         grant(path, "2", role="Agent", action="revoke"),
     ]
-    killer = KillOnPost(sim.app, kill_path, nth)
+    killer = KillOn(sim.app, "POST", kill_path, nth, lands=True)
     with serve_in_background(killer, "127.0.0.1", 0) as url:
         env = dagster_env(
             {**halo_env, "HALO_BASE_URL": url},
@@ -236,11 +184,12 @@ def test_killed_mid_run_then_rerun_applies_each_request_once_with_one_ticket(
             HALO_PROVISIONING="true",
             HALO_TICKETING="true",
         )
-        killer.victim = subprocess.Popen(
-            EXECUTE, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-        assert killer.victim.wait(timeout=180) == -signal.SIGKILL
-        release_dead_runs(Path(env["DAGSTER_HOME"]))
+        log = tmp_path / "victim.log"
+        with log.open("w") as out:
+            victim = subprocess.Popen(EXECUTE, env=env, stdout=out, stderr=subprocess.STDOUT)
+        killer.kill = lambda: kill(victim.pid)
+        assert victim.wait(timeout=180) == -signal.SIGKILL, (killer.seen, log.read_text()[-5000:])
+        # Nobody acts between the two: the rerun marks the dead run failed and goes on.
         rerun = subprocess.run(EXECUTE, env=env, capture_output=True, text=True, timeout=180)
 
     assert rerun.returncode == 0, rerun.stderr[-3000:]

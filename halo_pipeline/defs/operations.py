@@ -31,7 +31,8 @@ def halo_sync_schedule() -> dg.ScheduleDefinition:
 # was busy would never be written. Here the cursor moves only past runs that were recorded.
 @dg.sensor(
     name="failed_run_recorder",
-    minimum_interval_seconds=30,
+    # Often: a dead run holds the run queue's `duckdb` slot until this marks it failed.
+    minimum_interval_seconds=15,
     default_status=dg.DefaultSensorStatus.RUNNING,
 )
 def failed_run_recorder(

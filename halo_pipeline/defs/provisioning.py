@@ -8,6 +8,7 @@ as a run of its own, whether this run was started headless or by the daemon.
 import hashlib
 import os
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from functools import partial
 
 import dagster as dg
@@ -19,6 +20,7 @@ from halo_pipeline.defs.reporting import OWNERS, table_metadata
 from halo_pipeline.defs.resources import DuckDBWarehouse, HaloResource
 from halo_pipeline.defs.runs import PROVISIONING_JOB, SYNC_JOB
 from halo_pipeline.halo import HaloError, HaloMalformedResponseError, HaloNotFoundError
+from halo_pipeline.provisioning import refresh
 from halo_pipeline.provisioning.requests import Request, Status, load_work
 from halo_pipeline.provisioning.runner import Provisioner
 from halo_pipeline.provisioning.settings import ProvisioningSettings
@@ -102,8 +104,8 @@ def access_requests(
         finally:
             # Even when the run stops early, what it changed reaches the warehouse.
             touched = sorted(provisioner.summary.touched_agents)
-            if touched:
-                _refresh(context, touched)
+            if provisioner.summary.refresh_due:
+                _refresh(context, warehouse, touched)
         requests = client.request_count
     outcomes = dict(provisioner.summary.counts)
     context.log.info(f"outcomes {outcomes} using {requests} HaloITSM requests")
@@ -120,9 +122,13 @@ def access_requests(
             )
 
 
-def _refresh(context: dg.AssetExecutionContext, agent_ids: list[int]) -> None:
-    """The targeted sync and the model rebuild, as `halo_sync_job` runs them, in this process."""
+def _refresh(
+    context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse, agent_ids: list[int]
+) -> None:
+    """The targeted sync and the model rebuild, as `halo_sync_job` runs them, in this process.
+    Once both are done the agents are no longer owed a refresh."""
     context.log.info(f"running {SYNC_JOB} for agents {agent_ids}")
+    started = datetime.now(UTC)
     result = context.repository_def.get_job(SYNC_JOB).execute_in_process(
         instance=context.instance,
         run_config={"ops": {"halo_tables": {"config": {"agent_ids": agent_ids}}}},
@@ -135,6 +141,8 @@ def _refresh(context: dg.AssetExecutionContext, agent_ids: list[int]) -> None:
             "brings them into the warehouse failed; the next sync will show them.",
             allow_retries=False,
         )
+    with warehouse.get_connection() as con:
+        refresh.paid(con, agent_ids, started)
     context.log.info(f"{SYNC_JOB} run {result.run_id} refreshed agents {agent_ids}")
 
 
@@ -182,10 +190,28 @@ def provisioning_request_sensor(
         except HaloError as error:
             return dg.SkipReason(f"Could not reach HaloITSM to read manual tickets: {error}")
     if not due:
-        return dg.SkipReason("No provisioning request is waiting.")
+        return _owed_refresh(context, work.owed)
     ids = ",".join(str(r.request_id) for r in sorted(due, key=lambda r: r.request_id))
     return dg.SensorResult(
         run_requests=[dg.RunRequest(run_key=run_key(due), tags={"requests": _tag_value(ids)})]
+    )
+
+
+def _owed_refresh(
+    context: dg.SensorEvaluationContext, owed: refresh.Owed
+) -> dg.SensorResult | dg.SkipReason:
+    """A run for a refresh a dead or failed run left owed; none while that run is going."""
+    if not owed:
+        return dg.SkipReason("No provisioning request is waiting.")
+    going = [
+        run_id
+        for run_id in sorted(owed.run_ids)
+        if (run := context.instance.get_run_by_id(run_id)) is not None and not run.is_finished
+    ]
+    if going:
+        return dg.SkipReason(f"Run {going[0]} is still bringing its changes into the warehouse.")
+    return dg.SensorResult(
+        run_requests=[dg.RunRequest(run_key=owed.key, tags={"halo/refresh": "owed"})]
     )
 
 

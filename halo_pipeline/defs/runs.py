@@ -26,7 +26,8 @@ LIVE = [dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED]
 
 
 def claim(context: dg.AssetExecutionContext) -> None:
-    """Tag this run with the process that runs it, so a later one can tell if it died."""
+    """Tag this run with the process that runs it, so a later one can tell if it died. Steps
+    run in the run's own process (the in-process executor), so that is this one."""
     if context.run.tags.get(PID) != str(os.getpid()):
         context.instance.add_run_tags(
             context.run.run_id, {PID: str(os.getpid()), HOST: socket.gethostname()}

@@ -61,7 +61,7 @@ def create_account(ctx: RunContext, request: Request) -> None:
     else:
         # List rows may lack roles and teams: read the whole agent for the warehouse.
         live = ctx.client.get_agent(existing.id)
-        ctx.summary.touched_agents.add(live.id)
+        ctx.touch(live.id)
         if request.status == Status.APPLYING:
             outcome, detail = Status.APPLIED, f"agent {live.id} created by an interrupted run"
         else:
@@ -97,7 +97,7 @@ def set_disabled(ctx: RunContext, request: Request, disabled: bool) -> None:
         ctx.client.save_agent(payload)
         live = ctx.verify(agent.agent_id, lambda a: a.isdisabled == disabled)
     else:
-        ctx.summary.touched_agents.add(live.id)
+        ctx.touch(live.id)
     if live.isdisabled != disabled:
         reason = f"HaloITSM accepted the write but agent {agent.agent_id} is still not {word}."
         ctx.fail([request], reason)

@@ -24,7 +24,14 @@ class RunSummary:
     outcomes: dict[int, str] = field(default_factory=dict)
     """Each request this run moved, and the status it left it in."""
     touched_agents: set[int] = field(default_factory=set)
-    """Agents this run wrote or read back: a targeted sync brings them into the warehouse."""
+    """Agents this run wrote or read back, and those an earlier run left owed: a targeted sync
+    brings them into the warehouse."""
+    access_behind: bool = False
+    """A sync's `halo` tables are newer than `access.*`: the refresh rebuilds the models."""
+
+    @property
+    def refresh_due(self) -> bool:
+        return bool(self.touched_agents) or self.access_behind
 
     @property
     def counts(self) -> Counter[str]:
@@ -84,8 +91,14 @@ class RunContext:
             sleep=self.sleep,
         )
         agent = retrying(self.client.get_agent, agent_id)
-        self.summary.touched_agents.add(agent_id)
+        self.touch(agent_id)
         return agent
+
+    def touch(self, agent_id: int) -> None:
+        """The agent is owed a refresh, durably, before the request that changed it is final."""
+        if agent_id not in self.summary.touched_agents:
+            self.queue.owe_refresh(agent_id)
+            self.summary.touched_agents.add(agent_id)
 
     def is_final(self, request: Request) -> bool:
         return self.summary.outcomes.get(request.request_id, request.status) in FINAL

@@ -64,7 +64,7 @@ def apply_memberships(
         )
         damage = plan.side_effects(live)
     else:
-        ctx.summary.touched_agents.add(agent_id)
+        ctx.touch(agent_id)
         damage = []
 
     outcomes = []

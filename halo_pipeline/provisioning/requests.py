@@ -16,6 +16,7 @@ from typing import Any
 
 import duckdb
 
+from halo_pipeline.provisioning import refresh
 from halo_pipeline.provisioning.settings import ProvisioningSettings
 from halo_pipeline.warehouse import OpenWarehouse, transaction
 
@@ -207,6 +208,11 @@ class Queue:
                 )  # fmt: skip
         return updated
 
+    def owe_refresh(self, agent_id: int) -> None:
+        """The agent was changed: it is synced by this run or, if it dies first, the next."""
+        with self._open() as con:
+            refresh.record_changed(con, agent_id, self._run_id)
+
 
 FIRST_RETRY_AFTER = timedelta(minutes=1)
 
@@ -219,6 +225,8 @@ class Work:
     """Finished requests whose ticket is still open: a run stopped before closing it."""
     last_full_sync: datetime | None
     now: datetime
+    owed: refresh.Owed
+    """What the warehouse still owes a refresh, whatever the requests."""
 
     def due(self, ticket_finished: Callable[[Request], bool]) -> list[Request]:
         """The requests a run would move now. Manual tickets count once a person has finished
@@ -259,4 +267,4 @@ def load_work(con: duckdb.DuckDBPyConnection, settings: ProvisioningSettings) ->
         "SELECT max(synced_at), now() FROM halo.sync_runs "
         "WHERE status = 'succeeded' AND kind = 'full'"
     ).fetchall()
-    return Work(todo, unclosed, last_full_sync, now)
+    return Work(todo, unclosed, last_full_sync, now, refresh.owed(con))

@@ -89,6 +89,9 @@ class Provisioner:
             catalog = Catalog.load(con)
             work = load_work(con, self._settings)
             tag_id = queue_id(con)
+        # Owed by a run that died before its refresh: this run's refresh pays it.
+        self.summary.touched_agents.update(work.owed.agent_ids)
+        self.summary.access_behind = bool(work.owed.loaded_syncs)
         queue = Queue(self._open, self._run_id)
         ctx = RunContext(
             client=self._client,

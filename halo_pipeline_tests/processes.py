@@ -1,0 +1,82 @@
+"""Real processes for the tests that need them: headless Dagster runs, and killing them with
+SIGKILL at a chosen request, as `kill -9` does."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+
+import dagster as dg
+import psutil
+from dagster._core.instance.ref import InstanceRef
+
+PROJECT = Path(__file__).resolve().parents[1]
+
+
+def dagster_env(halo_env: dict[str, str], tmp_path: Path, **extra: str) -> dict[str, str]:
+    """The environment of a headless run: the HALO_* variables and a DAGSTER_HOME of its own
+    with the project's dagster.yaml."""
+    home = tmp_path / "dagster_home"
+    home.mkdir(exist_ok=True)
+    (home / "dagster.yaml").write_text((PROJECT / "dagster.yaml").read_text())
+    return {**os.environ, **halo_env, "DAGSTER_HOME": str(home), **extra}
+
+
+def execute(job: str) -> list[str]:
+    """`dagster job execute`: a run without the daemon, as the README shows."""
+    return [sys.executable, "-m", "dagster", "job", "execute", "-m", "halo_pipeline.definitions",
+            "-j", job]  # fmt: skip
+
+
+@contextmanager
+def instance_at(env: dict[str, str]) -> Iterator[dg.DagsterInstance]:
+    with dg.DagsterInstance.from_ref(InstanceRef.from_dir(env["DAGSTER_HOME"])) as instance:
+        yield instance
+
+
+def kill(pid: int, *, children: bool = True) -> list[int]:
+    """SIGKILL the process (and, unless told otherwise, its children, as when a machine's
+    out-of-memory killer takes the tree) and wait for it; the pids of the children it had."""
+    process = psutil.Process(pid)
+    ours = process.ppid() == os.getpid()
+    kids = process.children(recursive=True)
+    os.kill(pid, signal.SIGKILL)
+    if children:
+        for kid in kids:
+            with suppress(psutil.NoSuchProcess):  # one that ended with its parent
+                kid.kill()
+    # A child of this process is left for its Popen to reap: waiting here would take its status.
+    psutil.wait_procs([*([] if ours else [process]), *(kids if children else [])], timeout=30)
+    return [kid.pid for kid in kids]
+
+
+class KillOn:
+    """WSGI middleware: on the `nth` `method` request to `path`, calls `kill` (which kills the
+    process under test) before answering it 500. With `lands`, the request reaches the
+    simulator first, so the write is made but its sender never learns. With `answer`, `kill`
+    did something else (took a lock) and the request is answered as usual."""
+
+    def __init__(
+        self, app, method: str, path: str, nth: int = 1, *, lands: bool = False,
+        answer: bool = False,
+    ) -> None:  # fmt: skip
+        self.app, self.method, self.path, self.nth = app, method, path, nth
+        self.lands, self.answer = lands, answer
+        self.seen = 0
+        self.kill: Callable[[], object] | None = None
+
+    def __call__(self, environ: dict, start_response) -> Iterable[bytes]:
+        if (environ["REQUEST_METHOD"], environ["PATH_INFO"]) == (self.method, self.path):
+            self.seen += 1
+            if self.seen == self.nth and self.kill is not None:
+                if self.lands:
+                    list(self.app(environ, lambda *args: None))
+                self.kill()
+                if not self.answer:
+                    start_response("500 Internal Server Error", [("Content-Length", "0")])
+                    return [b""]
+        return self.app(environ, start_response)
