@@ -227,12 +227,11 @@ def test_an_html_page_instead_of_json_points_at_the_base_url(sim, make_client, h
     with pytest.raises(HaloMalformedResponseError) as error:
         make_client().list_agents()
 
-    message = str(error.value)
-    assert (
-        "GET /api/agent answered HTTP 200 with an HTML page titled 'Sign in' instead of JSON"
-        in message
+    assert str(error.value) == (
+        "GET /api/agent answered HTTP 200 with an HTML page titled 'Sign in' instead of JSON. "
+        "Check HALO_BASE_URL: the API must be at {HALO_BASE_URL}/api (got "
+        f"{halo_url}); a proxy or login page may be in the way."
     )
-    assert "Check HALO_BASE_URL" in message
 
 
 def test_rows_of_the_wrong_type_name_the_row_and_field(sim, make_client):

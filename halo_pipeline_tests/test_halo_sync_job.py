@@ -276,9 +276,10 @@ def test_settings_are_read_when_the_run_starts_and_a_missing_one_is_named(
 
     [failure] = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
     assert failure.step_key == "halo_tables"
-    assert str(failure.step_failure_data.error.cause.message).startswith(
-        "halo_pipeline.halo.errors.HaloConfigError: HALO_CLIENT_ID not set: put the HaloITSM "
-        "instance and its API application's credentials in the environment or in .env"
+    assert failure.step_failure_data.error.message == (
+        "dagster._core.definitions.events.Failure: HALO_CLIENT_ID not set: put the HaloITSM "
+        "instance and its API application's credentials in the environment or in .env (see "
+        ".env.example).\n"
     )
     monkeypatch.setenv("HALO_CLIENT_ID", halo_env["HALO_CLIENT_ID"])
     assert defs.resolve_job_def("halo_sync_job").execute_in_process().success

@@ -655,6 +655,8 @@ MALFORMED = [
      "The request names no agent (agent_id is empty)."),
     (("revoke", None, 9, "r", "ana@example.com", None),
      "The request names no entitlement (entitlement_id is empty)."),
+    (("disable_account", None, None, "r", "ana@example.com", None),
+     "The request names no agent (agent_id is empty)."),
     (("create_account", None, None, "r", "ana@example.com", "not-an-email"),
      "The new agent's email 'not-an-email' is not an email address: An email address must have an @-sign."),
     (("grant", "x" * 100_000, 9, "r", "ana@example.com", None),

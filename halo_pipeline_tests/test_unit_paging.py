@@ -146,6 +146,8 @@ def test_a_page_is_read_from_every_envelope(payload, rows, count, enveloped):
     [
         ({"a": [], "b": []}, "expected the list under 'results' or 'agents' (or the only list-valued key), got keys ['a', 'b']"),
         ({"results": [], "record_count": "many"}, "record_count is not a number: 'many'"),
+        ({"agents": "none"}, "'agents' is a str, not a list"),
+        ({"results": {"id": 2}, "record_count": 1}, "'results' is a dict, not a list"),
         ("rows", "expected a JSON array or an object holding one, got str"),
     ],
 )  # fmt: skip

@@ -113,3 +113,43 @@ def test_a_failing_migration_leaves_the_warehouse_as_it_was(tmp_path, monkeypatc
 
     assert query(path, "SELECT version FROM main.schema_migrations") == [(1,)]
     assert query(path, "SELECT is_nullable FROM information_schema.columns WHERE table_schema = 'halo' AND table_name = 'agents' AND column_name = 'is_admin'") == [("NO",)]  # fmt: skip
+
+
+def test_duplicate_request_ids_of_an_old_warehouse_are_renumbered_then_refused(tmp_path):
+    path = old_warehouse(tmp_path / "warehouse.duckdb")
+    [(taken, highest)] = query(
+        path, "SELECT min(request_id), max(request_id) FROM provisioning.requests"
+    )
+    con = duckdb.connect(str(path))  # 0.1.0 let SQL insert a second row with a taken id
+    con.execute(
+        "INSERT INTO provisioning.requests (request_id, action, entitlement_id, agent_id, reason, "
+        "requested_by) VALUES (?, 'grant', 'team:1:member', 9, 'by hand', 'ana@example.com')",
+        [taken],
+    )
+    con.close()
+    before = query(path, "SELECT count(*) FROM provisioning.requests")
+
+    with connect(path) as con:  # the upgrade
+        pass
+
+    assert query(path, "SELECT count(*) FROM provisioning.requests") == before  # every row kept
+    assert query(
+        path, "SELECT request_id, reason FROM provisioning.requests WHERE reason = 'by hand'"
+    ) == [(highest + 1, "by hand")]
+    assert query(
+        path,
+        "SELECT from_status, to_status, detail FROM provisioning.request_events WHERE request_id = ?",
+        [highest + 1],
+    ) == [
+        (
+            "pending",
+            "pending",
+            f"request_id {taken} was held by another request too: renumbered {highest + 1}",
+        )
+    ]
+    with connect(path) as con, pytest.raises(duckdb.ConstraintException):
+        con.execute(
+            "INSERT INTO provisioning.requests (request_id, action, entitlement_id, agent_id, "
+            "reason, requested_by) VALUES (?, 'grant', 'team:1:member', 9, 'r', 'ana@example.com')",
+            [taken],
+        )

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import dagster as dg
 
+from halo_pipeline.defs.failures import said_plainly
 from halo_pipeline.defs.reporting import (
     OWNERS,
     by_relation,
@@ -52,6 +53,7 @@ def access_definitions(project: SqlProject) -> dg.Definitions:
         can_subset=True,
         pool="duckdb",
     )
+    @said_plainly
     def access_models(
         context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse
     ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:

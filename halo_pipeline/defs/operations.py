@@ -84,7 +84,10 @@ def _failure(instance: dg.DagsterInstance, run_id: str) -> str:
         while error is not None and error.cause is not None:
             error = error.cause
         if error is not None:
-            steps.append(f"{entry.step_key}: {error.message.strip()}")
+            message = error.message.strip()
+            if error.cls_name == "Failure":  # our own sentence, without Dagster's class path
+                message = message.removeprefix("dagster._core.definitions.events.Failure: ")
+            steps.append(f"{entry.step_key}: {message}")
     if steps:
         return "; ".join(steps)
     failures = instance.all_logs(run_id, of_type=dg.DagsterEventType.RUN_FAILURE)

@@ -16,6 +16,7 @@ import duckdb
 from pydantic import Field
 
 from halo_pipeline.defs import runs
+from halo_pipeline.defs.failures import said_plainly
 from halo_pipeline.defs.reporting import OWNERS, table_metadata
 from halo_pipeline.defs.resources import DuckDBWarehouse, HaloResource
 from halo_pipeline.defs.runs import PROVISIONING_JOB, SYNC_JOB
@@ -79,6 +80,7 @@ class ProvisioningResource(dg.ConfigurableResource):
     can_subset=False,
     pool="duckdb",
 )
+@said_plainly
 def access_requests(
     context: dg.AssetExecutionContext,
     halo: HaloResource,

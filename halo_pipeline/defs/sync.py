@@ -7,6 +7,7 @@ import dagster as dg
 from pydantic import Field
 
 from halo_pipeline.defs import runs
+from halo_pipeline.defs.failures import said_plainly
 from halo_pipeline.defs.reporting import (
     OWNERS,
     by_relation,
@@ -74,6 +75,7 @@ def sync_definitions(project: SqlProject) -> dg.Definitions:
         # One sync replaces every table in one transaction: they cannot be materialised apart.
         can_subset=False,
     )
+    @said_plainly
     def halo_tables(
         context: dg.AssetExecutionContext,
         config: HaloSyncConfig,

@@ -49,6 +49,11 @@ def parse_page(payload: Any, where: str, list_keys: tuple[str, ...] = LIST_KEYS)
     key = next((k for k in list_keys if isinstance(payload.get(k), list)), None)
     if key is None:
         lists = [k for k, value in payload.items() if isinstance(value, list)]
+        named = next((k for k in list_keys if payload.get(k) is not None), None)
+        if named is not None and not lists:
+            raise HaloMalformedResponseError(
+                f"{where}: {named!r} is a {type(payload[named]).__name__}, not a list"
+            )
         if len(lists) != 1:
             raise HaloMalformedResponseError(
                 f"{where}: expected the list under {' or '.join(map(repr, list_keys))} (or the "

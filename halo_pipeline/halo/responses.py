@@ -115,14 +115,20 @@ def raise_for_status(response: httpx.Response) -> None:
     raise HaloError(f"{where}: unexpected HTTP {status} ({said}).")
 
 
+def _origin(url: httpx.URL) -> str:
+    """`scheme://host[:port]`: the port too, as a wrong one is a usual mistake."""
+    port = f":{url.port}" if url.port is not None else ""
+    return f"{url.scheme}://{url.host}{port}"
+
+
 def json_body(response: httpx.Response) -> Any:
     """The JSON of a successful response, or a clear error when it is not JSON."""
     if looks_like_html(response):
         raise HaloMalformedResponseError(
             f"{endpoint(response)} answered HTTP {response.status_code} with "
             f"{describe_body(response)} instead of JSON. Check HALO_BASE_URL: the API must be "
-            f"at {{HALO_BASE_URL}}/api (got {response.request.url.scheme}://"
-            f"{response.request.url.host}); a proxy or login page may be in the way."
+            f"at {{HALO_BASE_URL}}/api (got {_origin(response.request.url)}); a proxy or login "
+            "page may be in the way."
         )
     try:
         # From the bytes: decoding a page of 5,000 agents to text first would double it.

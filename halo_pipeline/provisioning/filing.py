@@ -83,7 +83,7 @@ def file_account(
             con, action=action, account_name=name, account_email=email, account_team=team_name,
             reason=reason, requested_by=requested_by,
         )  # fmt: skip
-        return Filed(request_id, f"create an agent account for {name} <{email}>")
+        return Filed(request_id, f"create an agent account for {rules.shorten(name)} <{email}>")
     if agent is None:
         raise RequestRefused(f"{action.replace('_', '-')} needs --agent.")
     who = catalog.find_agent(agent)

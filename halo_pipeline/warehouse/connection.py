@@ -96,6 +96,9 @@ def connect(
             if not read_only:
                 migrate(con)
             yield con
+        except duckdb.IOException as error:
+            # A file cut short opens, then fails where a read runs past its end.
+            raise _damaged(path, error) from None
         finally:
             con.close()
 
@@ -145,8 +148,12 @@ def _open(
     try:
         return retrying(duckdb.connect, str(path), read_only=read_only, config=config)
     except duckdb.IOException as error:
-        first = str(error).splitlines()[0].removeprefix("IO Error: ")
-        raise WarehouseError(
-            f"{path} is not a DuckDB warehouse, or it is damaged ({first}). Point "
-            "HALO_DUCKDB_PATH at the warehouse, or move this file away to start a new one."
-        ) from None
+        raise _damaged(path, error) from None
+
+
+def _damaged(path: str | Path, error: duckdb.IOException) -> WarehouseError:
+    first = str(error).splitlines()[0].removeprefix("IO Error: ")
+    return WarehouseError(
+        f"{path} is not a DuckDB warehouse, or it is damaged ({first}). Point "
+        "HALO_DUCKDB_PATH at the warehouse, or move this file away to start a new one."
+    )

@@ -1,0 +1,149 @@
+"""What the commands and jobs refuse, each in one line that says what to fix: audit fields that
+are not real, input too long to echo, and warehouse files that are no warehouse."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pytest
+from click.testing import CliRunner
+
+from halo_pipeline.cli import main
+from halo_pipeline_tests.helpers import build_access, query, sync
+
+AUDIT = ["--reason", "on call", "--requested-by", "ana@example.com"]
+
+
+@pytest.fixture
+def path(sim, warehouse_path: Path) -> Path:
+    sync(sim, warehouse_path)
+    build_access(warehouse_path)
+    return warehouse_path
+
+
+def request(path: Path, *args: str):
+    return CliRunner().invoke(main, ["request", *args, "--warehouse", str(path)])
+
+
+GRANT = ["grant", "--agent", "9", "--role", "Read Only"]
+LONG = "x" * 100_000
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ([*GRANT, "--reason", "", "--requested-by", "ana@example.com"],
+         "Say why: --reason cannot be blank; it goes on the ticket."),
+        ([*GRANT, "--reason", " \t ", "--requested-by", "ana@example.com"],
+         "Say why: --reason cannot be blank; it goes on the ticket."),
+        ([*GRANT, "--reason", "on call", "--requested-by", ""],
+         "Say who asks: --requested-by needs the requester's email address."),
+        ([*GRANT, "--reason", "on call", "--requested-by", "ana"],
+         "The requester 'ana' is not an email address: An email address must have an @-sign."),
+        ([*GRANT, "--reason", "on call", "--requested-by", "policy:"],
+         "The requester 'policy:' is not an email address: An email address must have an @-sign."),
+        (["create-account", "--name", "New Person", "--email", "not-an-email", *AUDIT],
+         "The new agent's email 'not-an-email' is not an email address: An email address must "
+         "have an @-sign."),
+        (["grant", "--agent", LONG, "--role", "Read Only", *AUDIT],
+         f"Unknown agent {'x' * 80!r}... (100000 characters): not in the last sync."),
+        (["grant", "--agent", "9", "--team", LONG, *AUDIT],
+         f"Unknown team {'x' * 80!r}... (100000 characters): not in the last sync."),
+    ],
+    ids=["empty-reason", "blank-reason", "no-requester", "requester-not-email", "empty-policy",
+         "account-email", "long-agent", "long-team"],
+)  # fmt: skip
+def test_each_refusal_is_one_line_and_files_nothing(path, args, message):
+    result = request(path, *args)
+
+    assert (result.exit_code, result.output) == (1, f"Error: {message} Nothing was filed.\n")
+    assert query(path, "SELECT count(*) FROM provisioning.requests") == [(0,)]
+
+
+@pytest.mark.parametrize(
+    ("given", "stored"),
+    [(" Ana@Example.COM ", "ana@example.com"), ("policy:leavers", "policy:leavers")],
+)
+def test_a_requester_is_a_lower_cased_email_or_a_policy(path, given, stored):
+    result = request(path, *GRANT, "--reason", "on call", "--requested-by", given)
+
+    assert result.exit_code == 0, result.output
+    assert query(path, "SELECT requested_by, reason FROM provisioning.requests") == [
+        (stored, "on call")
+    ]
+
+
+def test_long_input_that_is_accepted_is_still_cut_where_it_is_echoed(path):
+    result = request(path, "create-account", "--name", LONG, "--email", "new@example.com", *AUDIT)
+
+    assert result.output.splitlines()[0] == (
+        f"Filed request 1: create an agent account for {'x' * 80!r}... (100000 characters) "
+        "<new@example.com>."
+    )
+    assert query(path, "SELECT length(account_name) FROM provisioning.requests") == [(100_000,)]
+
+
+def not_a_warehouse(kind: str, tmp_path: Path, path: Path) -> tuple[Path, str]:
+    """A file HALO_DUCKDB_PATH may point at by mistake, and what DuckDB says of it."""
+    bad = tmp_path / f"{kind}.duckdb"
+    if kind == "directory":
+        bad.mkdir()
+        return bad, (
+            f"HALO_DUCKDB_PATH={bad} is a directory, not a warehouse file: point it at a file "
+            "such as data/warehouse.duckdb."
+        )
+    if kind == "truncated":
+        data = path.read_bytes()
+        bad.write_bytes(data[: len(data) // 2])
+        why = "Could not read enough bytes from file"
+    else:
+        bad.write_text("" if kind == "empty" else "agent_id,name\n2,Zoë\n")
+        why = f'The file "{bad}" exists, but it is not a valid DuckDB database file!'
+    return bad, (
+        f"{bad} is not a DuckDB warehouse, or it is damaged ({why}"
+        if kind == "truncated"
+        else f"{bad} is not a DuckDB warehouse, or it is damaged ({why}). Point HALO_DUCKDB_PATH "
+        "at the warehouse, or move this file away to start a new one."
+    )
+
+
+KINDS = ["directory", "empty", "truncated", "text"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_request_and_query_say_in_one_line_what_is_wrong_with_the_file(path, tmp_path, kind):
+    bad, message = not_a_warehouse(kind, tmp_path, path)
+
+    filed = request(bad, *GRANT, *AUDIT)
+    # A whole table: a count alone may be answered from what is left of a truncated file.
+    asked = CliRunner().invoke(
+        main, ["query", "SELECT * FROM halo.agent_team_history", "--warehouse", str(bad)]
+    )
+
+    for result, ending in ((filed, " Nothing was filed.\n"), (asked, "\n")):
+        assert result.exit_code == 1
+        assert result.output.startswith(f"Error: {message}"), result.output
+        assert result.output.endswith(ending) and result.output.count("\n") == 1
+    assert bad.is_dir() or bad.stat().st_size < path.stat().st_size  # nothing written to it
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_sync_fails_in_one_line_on_a_file_that_is_no_warehouse(
+    path, tmp_path, halo_env, run_job, monkeypatch, kind
+):
+    bad, message = not_a_warehouse(kind, tmp_path, path)
+    monkeypatch.setenv("HALO_DUCKDB_PATH", str(bad))
+
+    result = run_job("halo_sync_job")
+
+    [failure] = result.get_step_failure_events()
+    error = failure.step_failure_data.error
+    assert error.cls_name == "Failure"
+    # A truncated file may take the sync's first row, then fail its write.
+    said = error.message.removeprefix("dagster._core.definitions.events.Failure: ")
+    assert said.removeprefix("sync 2 failed: ").startswith(message), said
+    assert error.message.count("\n") == 1
+    if kind in ("empty", "text"):
+        with pytest.raises(duckdb.Error):  # still not a warehouse: nothing replaced it
+            duckdb.connect(str(bad)).execute("SELECT count(*) FROM halo.agent_team_history")
