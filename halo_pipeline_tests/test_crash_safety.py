@@ -1,27 +1,24 @@
-"""`kill -9` at the moments that matter, with real processes: a headless run, a run of the
-daemon, a sync between its two writes, provisioning before its refresh. After each, the next
+"""`kill -9` at the moments that matter, with real processes: a headless run in its fetch and
+at its write, a sync between its two writes, provisioning before its refresh (a run of the
+daemon: test_crash_daemon.py). After each, the next
 runs complete with nobody acting, and the warehouse says what happened."""
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
 import dagster as dg
-import httpx
 import psutil
 import pytest
 
 from halo_pipeline.definitions import build_definitions
-from halo_pipeline.defs import runs
 from halo_pipeline.defs.provisioning import ProvisioningResource
 from halo_pipeline.defs.resources import DuckDBWarehouse, HaloResource
 from halo_pipeline.simulator import Simulator, generate_dataset
@@ -29,12 +26,9 @@ from halo_pipeline.simulator.server import serve_in_background
 from halo_pipeline.warehouse.locks import HOLDER, writer_lock
 from halo_pipeline_tests.helpers import (
     build_access,
-    free_port,
     grant,
-    project_copy,
     query,
     sync,
-    wait_for,
 )  # fmt: skip
 from halo_pipeline_tests.processes import PROJECT, KillOn, dagster_env, execute, instance_at, kill
 
@@ -286,93 +280,3 @@ def _failed_run_recorder(instance: dg.DagsterInstance, env: dict):
     resources = {"warehouse": _resources(env)["warehouse"]}
     with dg.build_sensor_context(instance=instance, resources=resources) as context:
         return sensor(context)
-
-
-LAUNCH = """
-mutation Launch($params: ExecutionParams!) {
-  launchRun(executionParams: $params) {
-    __typename
-    ... on LaunchRunSuccess { run { runId } }
-    ... on PythonError { message }
-  }
-}
-"""
-
-
-def test_a_run_killed_under_the_daemon_blocks_no_later_run(sim, path, halo_env, tmp_path):
-    (tmp_path / "project").mkdir()
-    project = project_copy(tmp_path / "project")
-    killer = KillOn(sim.app, "GET", "/api/agent", nth=3)
-    port = free_port()
-    ui = f"http://127.0.0.1:{port}"
-    log = tmp_path / "dev.log"
-    with serve_in_background(killer, "127.0.0.1", 0) as url, log.open("w") as out:
-        env = dagster_env({**halo_env, "HALO_BASE_URL": url}, tmp_path, HALO_PROVISIONING="true",
-                          HALO_SYNC_CRON="0 0 1 1 *")  # fmt: skip
-        dev = subprocess.Popen(
-            [sys.executable, "-m", "halo_pipeline.cli", "dev", "--port", str(port)],
-            cwd=project, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-        try:
-            wait_for("the code location", lambda: "LOADED" in httpx.post(f"{ui}/graphql", json={
-                "query": "{ workspaceOrError { ... on Workspace { locationEntries { loadStatus } } } }"
-            }).text, log)  # fmt: skip
-
-            killed = _launch(ui, "halo_sync_job")
-            # The run worker, as `kill -9 <pid>` of it.
-            killer.kill = lambda: kill(_run_pid(env, killed), children=False)
-            wait_for("the kill", lambda: killer.seen >= 3, log)
-
-            # Nobody acts but a person filing a request and the next sync being launched.
-            grant(path, "9", role="Read Only")
-            synced = _launch(ui, "halo_sync_job")
-            wait_for("the next runs", lambda: _finished(env, synced, "provisioning_job"), log,
-                     timeout=NEXT_RUN_S)  # fmt: skip
-        finally:
-            os.killpg(dev.pid, signal.SIGINT)
-            dev.wait(timeout=60)
-
-    with instance_at(env) as instance:
-        records = {r.dagster_run.run_id: r for r in instance.get_run_records()}
-        assert records[killed].dagster_run.status == dg.DagsterRunStatus.FAILURE
-        provisioned = [r for r in records.values() if r.dagster_run.job_name == "provisioning_job"]
-        for record in [records[synced], *provisioned]:
-            assert record.dagster_run.status == dg.DagsterRunStatus.SUCCESS
-    rows = query(path, "SELECT sync_id, kind, status, error FROM halo.sync_runs ORDER BY 1")
-    assert [row[:3] for row in rows] == [
-        (1, "full", "succeeded"), (2, "full", "failed"), (3, "full", "succeeded"),
-        (4, "targeted", "succeeded"),
-    ]  # fmt: skip
-    # Marked failed by the code server that watched its run worker die, or by the next run.
-    assert re.fullmatch(
-        rf"{GONE}|This run has been marked as failed from outside the execution context\.",
-        rows[1][3],
-    ), rows
-    assert query(path, "SELECT status FROM provisioning.requests") == [("applied",)]
-
-
-def _launch(ui: str, job: str) -> str:
-    params = {
-        "selector": {
-            "repositoryLocationName": "halo_pipeline",
-            "repositoryName": "__repository__",
-            "jobName": job,
-        },
-        "runConfigData": {},
-    }
-    answer = httpx.post(f"{ui}/graphql", json={"query": LAUNCH, "variables": {"params": params}},
-                        timeout=60).json()["data"]["launchRun"]  # fmt: skip
-    assert answer["__typename"] == "LaunchRunSuccess", answer
-    return answer["run"]["runId"]
-
-
-def _run_pid(env: dict, run_id: str) -> int:
-    with instance_at(env) as instance:
-        return int(instance.get_run_by_id(run_id).tags[runs.PID])
-
-
-def _finished(env: dict, sync_run: str, job: str) -> bool:
-    with instance_at(env) as instance:
-        sync = instance.get_run_by_id(sync_run)
-        others = instance.get_runs(dg.RunsFilter(job_name=job))
-        return sync.is_finished and any(run.is_finished for run in others)

@@ -68,30 +68,11 @@ def failed_run_recorder(
         with warehouse.get_connection(wait_s=5) as con:
             for record in failed:
                 run = record.dagster_run
-                runs.record_failure(con, run, _failure(context.instance, run.run_id))
+                runs.record_failure(con, run, runs.failure_of(context.instance, run.run_id))
     except WarehouseBusyError:
         return dg.SkipReason("The warehouse is being written; the failures wait for next tick.")
     context.log.info(f"recorded {len(failed)} failed runs")
     return dg.SensorResult(cursor=str(failed[-1].update_timestamp.timestamp()))
-
-
-def _failure(instance: dg.DagsterInstance, run_id: str) -> str:
-    """What failed: each failed step's own error (Dagster wraps what a step raised in its
-    own exception, so the innermost cause), else the run's failure message."""
-    steps = []
-    for entry in instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_FAILURE):
-        error = entry.dagster_event.step_failure_data.error if entry.dagster_event else None
-        while error is not None and error.cause is not None:
-            error = error.cause
-        if error is not None:
-            message = error.message.strip()
-            if error.cls_name == "Failure":  # our own sentence, without Dagster's class path
-                message = message.removeprefix("dagster._core.definitions.events.Failure: ")
-            steps.append(f"{entry.step_key}: {message}")
-    if steps:
-        return "; ".join(steps)
-    failures = instance.all_logs(run_id, of_type=dg.DagsterEventType.RUN_FAILURE)
-    return failures[-1].message if failures else "the run failed"
 
 
 def operations_definitions() -> dg.Definitions:

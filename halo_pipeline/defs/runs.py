@@ -23,6 +23,7 @@ PROVISIONING_JOB = "provisioning_job"
 WATCHED_JOBS = (SYNC_JOB, PROVISIONING_JOB)
 PID, HOST = "halo/pid", "halo/host"
 LIVE = [dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED]
+ENDED_BADLY = (dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED)
 
 
 def claim(context: dg.AssetExecutionContext) -> None:
@@ -60,14 +61,41 @@ def _alive(pid: int, run_started: float | None) -> bool:
 
 
 def reap(instance: dg.DagsterInstance, con: duckdb.DuckDBPyConnection, log: object) -> int:
-    """Mark each dead run failed in Dagster and record it in the warehouse."""
+    """Mark each dead run failed in Dagster and record it in the warehouse, and record every
+    run that has ended while its sync still says `running` (failed_run_recorder would, on its
+    next tick; the run about to write should not wait for that)."""
     runs = dead_runs(instance)
     for run in runs:
         why = f"its process (pid {run.tags[PID]} on {run.tags[HOST]}) is gone: killed or crashed"
         instance.report_run_failed(run, message=f"Marked failed by a later run: {why}.")
         record_failure(con, run, why)
         log.warning(f"run {run.run_id} of {run.job_name} had died ({why}); marked failed")  # type: ignore[attr-defined]
+    for (run_id,) in con.execute(
+        "SELECT DISTINCT dagster_run_id FROM halo.sync_runs WHERE status = 'running'"
+    ).fetchall():
+        run = instance.get_run_by_id(run_id) if run_id else None
+        if run is not None and run.status in ENDED_BADLY:
+            record_failure(con, run, failure_of(instance, run.run_id))
     return len(runs)
+
+
+def failure_of(instance: dg.DagsterInstance, run_id: str) -> str:
+    """What failed: each failed step's own error (Dagster wraps what a step raised in its
+    own exception, so the innermost cause), else the run's failure message."""
+    steps = []
+    for entry in instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_FAILURE):
+        error = entry.dagster_event.step_failure_data.error if entry.dagster_event else None
+        while error is not None and error.cause is not None:
+            error = error.cause
+        if error is not None:
+            message = error.message.strip()
+            if error.cls_name == "Failure":  # our own sentence, without Dagster's class path
+                message = message.removeprefix("dagster._core.definitions.events.Failure: ")
+            steps.append(f"{entry.step_key}: {message}")
+    if steps:
+        return "; ".join(steps)
+    failures = instance.all_logs(run_id, of_type=dg.DagsterEventType.RUN_FAILURE)
+    return failures[-1].message if failures else "the run failed"
 
 
 def record_failure(con: duckdb.DuckDBPyConnection, run: dg.DagsterRun, error: str) -> None:
