@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -13,6 +14,8 @@ from pathlib import Path
 import dagster as dg
 import psutil
 from dagster._core.instance.ref import InstanceRef
+
+from halo_pipeline.warehouse.locks import HOLDER, writer_lock
 
 PROJECT = Path(__file__).resolve().parents[1]
 
@@ -80,3 +83,18 @@ class KillOn:
                     start_response("500 Internal Server Error", [("Content-Length", "0")])
                     return [b""]
         return self.app(environ, start_response)
+
+
+def take_writer_lock(path: Path, released: threading.Event) -> None:
+    """Take the warehouse's writer lock in a thread of this process until `released`, as a
+    writer named "the crash test"; return once it is held."""
+    taken = threading.Event()
+
+    def hold() -> None:
+        HOLDER.set("the crash test")
+        with writer_lock(path, wait_s=10):
+            taken.set()
+            released.wait(60)
+
+    threading.Thread(target=hold, daemon=True).start()
+    taken.wait(10)

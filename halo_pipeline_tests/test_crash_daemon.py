@@ -8,6 +8,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import dagster as dg
@@ -26,7 +27,7 @@ from halo_pipeline_tests.helpers import (
     sync,
     wait_for,
 )  # fmt: skip
-from halo_pipeline_tests.processes import KillOn, dagster_env, instance_at, kill
+from halo_pipeline_tests.processes import KillOn, dagster_env, instance_at, kill, take_writer_lock
 from halo_pipeline_tests.test_crash_safety import GONE, NEXT_RUN_S
 
 pytestmark = pytest.mark.slow
@@ -53,11 +54,14 @@ mutation Launch($params: ExecutionParams!) {
 def test_a_run_killed_under_the_daemon_blocks_no_later_run(sim, path, halo_env, tmp_path):
     (tmp_path / "project").mkdir()
     project = project_copy(tmp_path / "project")
-    killer = KillOn(sim.app, "GET", "/api/agent", nth=3)
+    fetch = KillOn(sim.app, "GET", "/api/agent", nth=3)
+    write = KillOn(sim.app, "GET", "/api/agent", answer=True)  # its first read: after its row
+    serving = [fetch]
     port = free_port()
     ui = f"http://127.0.0.1:{port}"
     log = tmp_path / "dev.log"
-    with serve_in_background(killer, "127.0.0.1", 0) as url, log.open("w") as out:
+    app = lambda environ, start_response: serving[-1](environ, start_response)  # noqa: E731
+    with serve_in_background(app, "127.0.0.1", 0) as url, log.open("w") as out:
         env = dagster_env({**halo_env, "HALO_BASE_URL": url}, tmp_path, HALO_PROVISIONING="true",
                           HALO_SYNC_CRON="0 0 1 1 *")  # fmt: skip
         dev = subprocess.Popen(
@@ -69,10 +73,19 @@ def test_a_run_killed_under_the_daemon_blocks_no_later_run(sim, path, halo_env, 
                 "query": "{ workspaceOrError { ... on Workspace { locationEntries { loadStatus } } } }"
             }).text, log)  # fmt: skip
 
-            killed = _launch(ui, "halo_sync_job")
-            # The run worker, as `kill -9 <pid>` of it.
-            killer.kill = lambda: kill(_run_pid(env, killed), children=False)
-            wait_for("the kill", lambda: killer.seen >= 3, log)
+            # 1. A run worker killed in its fetch, as `kill -9 <pid>` of it.
+            in_fetch = _launch(ui, "halo_sync_job")
+            fetch.kill = lambda: kill(_run_pid(env, in_fetch), children=False)
+            wait_for("the kill in the fetch", lambda: fetch.seen >= 3, log)
+
+            # 2. One killed at its write, while it waits for the writer lock this test holds.
+            serving.append(write)
+            released = threading.Event()
+            write.kill = lambda: take_writer_lock(path, released)
+            at_write = _launch(ui, "halo_sync_job")
+            wait_for("the wait for the lock", lambda: _logged(env, at_write, WAITING), log)
+            kill(_run_pid(env, at_write), children=False)
+            released.set()
 
             # Nobody acts but a person filing a request and launching the next runs.
             grant(path, "9", role="Read Only")
@@ -86,20 +99,22 @@ def test_a_run_killed_under_the_daemon_blocks_no_later_run(sim, path, halo_env, 
 
     with instance_at(env) as instance:
         records = {r.dagster_run.run_id: r for r in instance.get_run_records()}
-        assert records[killed].dagster_run.status == dg.DagsterRunStatus.FAILURE
+        for killed in (in_fetch, at_write):
+            assert records[killed].dagster_run.status == dg.DagsterRunStatus.FAILURE
         provisioned = [r for r in records.values() if r.dagster_run.job_name == "provisioning_job"]
         for record in [records[synced], *provisioned]:
             assert record.dagster_run.status == dg.DagsterRunStatus.SUCCESS
     rows = query(path, "SELECT sync_id, kind, status, error FROM halo.sync_runs ORDER BY 1")
     assert [row[:3] for row in rows] == [
-        (1, "full", "succeeded"), (2, "full", "failed"), (3, "full", "succeeded"),
-        (4, "targeted", "succeeded"),
+        (1, "full", "succeeded"), (2, "full", "failed"), (3, "full", "failed"),
+        (4, "full", "succeeded"), (5, "targeted", "succeeded"),
     ]  # fmt: skip
     # Marked failed by the code server that watched its run worker die, or by the next run.
-    assert re.fullmatch(
-        rf"{GONE}|This run has been marked as failed from outside the execution context\.",
-        rows[1][3],
-    ), rows
+    for row in rows[1:3]:
+        assert re.fullmatch(
+            rf"{GONE}|This run has been marked as failed from outside the execution context\.",
+            row[3],
+        ), rows
     assert query(path, "SELECT status FROM provisioning.requests") == [("applied",)]
 
 
@@ -116,6 +131,14 @@ def _launch(ui: str, job: str) -> str:
                         timeout=60).json()["data"]["launchRun"]  # fmt: skip
     assert answer["__typename"] == "LaunchRunSuccess", answer
     return answer["run"]["runId"]
+
+
+WAITING = "Waiting for the warehouse: the crash test (pid "
+
+
+def _logged(env: dict, run_id: str, text: str) -> bool:
+    with instance_at(env) as instance:
+        return any(text in entry.user_message for entry in instance.all_logs(run_id))
 
 
 def _run_pid(env: dict, run_id: str) -> int:

@@ -23,14 +23,21 @@ from halo_pipeline.defs.provisioning import ProvisioningResource
 from halo_pipeline.defs.resources import DuckDBWarehouse, HaloResource
 from halo_pipeline.simulator import Simulator, generate_dataset
 from halo_pipeline.simulator.server import serve_in_background
-from halo_pipeline.warehouse.locks import HOLDER, writer_lock
 from halo_pipeline_tests.helpers import (
     build_access,
     grant,
     query,
     sync,
 )  # fmt: skip
-from halo_pipeline_tests.processes import PROJECT, KillOn, dagster_env, execute, instance_at, kill
+from halo_pipeline_tests.processes import (
+    PROJECT,
+    KillOn,
+    dagster_env,
+    execute,
+    instance_at,
+    kill,
+    take_writer_lock,
+)  # fmt: skip
 
 pytestmark = pytest.mark.slow
 
@@ -108,7 +115,7 @@ def test_headless_syncs_killed_in_their_fetch_and_at_their_write_block_no_later_
         victim = subprocess.Popen(execute("halo_sync_job"), env=env_of(url), stdout=out,
                                   stderr=subprocess.STDOUT)  # fmt: skip
         released = threading.Event()
-        write.kill = lambda: _hold_writer_lock(path, released)
+        write.kill = lambda: take_writer_lock(path, released)
         waiting = re.compile(
             r"INFO - halo_sync_job - [0-9a-f-]+ - halo_tables - Waiting for the warehouse: the "
             r"crash test \(pid \d+, since [\d:]+ UTC\) is writing it\."
@@ -137,20 +144,6 @@ def test_headless_syncs_killed_in_their_fetch_and_at_their_write_block_no_later_
         ("halo_sync_job", "SUCCESS"), ("provisioning_job", "SUCCESS"), ("halo_sync_job", "SUCCESS"),
     ]  # fmt: skip
     assert query(path, "SELECT status FROM provisioning.requests") == [("applied",)]
-
-
-def _hold_writer_lock(path: Path, released: threading.Event) -> None:
-    """Take the writer lock in a thread of this test until `released`, as another writer."""
-    taken = threading.Event()
-
-    def hold() -> None:
-        HOLDER.set("the crash test")
-        with writer_lock(path, wait_s=10):
-            taken.set()
-            released.wait(60)
-
-    threading.Thread(target=hold, daemon=True).start()
-    taken.wait(10)
 
 
 def _wait_for(check, log: Path, timeout: float = 120) -> None:
