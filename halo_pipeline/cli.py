@@ -34,7 +34,7 @@ main.add_command(request_group)
 def demo(warehouse: str) -> None:
     """Sync the bundled HaloITSM simulator into the warehouse, then file a few access
     requests and apply them with provisioning_job, a ticket for each."""
-    from halo_pipeline.local import run_demo
+    from halo_pipeline.demo import run_demo
 
     run_demo(warehouse)
 
@@ -60,22 +60,17 @@ def demo(warehouse: str) -> None:
     help="Seconds to wait while a sync or provisioning run holds the warehouse.",
 )
 def query(sql: str, output_format: str, warehouse: str, wait: float) -> None:
-    """Run a read-only SQL query against the warehouse and print the result."""
-    import duckdb
-
+    """Run a read-only SQL query against the warehouse and print the result. Only reading
+    statements run, and nothing outside the warehouse can be read or written."""
+    from halo_pipeline.query import QueryRefused, run_query
     from halo_pipeline.query_output import render
-    from halo_pipeline.warehouse import WarehouseError, connect
+    from halo_pipeline.warehouse import WarehouseError
 
     try:
-        with connect(
-            warehouse, read_only=True, wait_s=wait, on_wait=lambda why: click.echo(why, err=True)
-        ) as con:
-            cursor = con.execute(sql)
-            columns = [column[0] for column in cursor.description or ()]
-            rows = cursor.fetchall()
-    except WarehouseError as error:
-        raise click.ClickException(str(error)) from None
-    except duckdb.Error as error:
+        columns, rows = run_query(
+            warehouse, sql, wait, on_wait=lambda why: click.echo(why, err=True)
+        )
+    except (QueryRefused, WarehouseError) as error:
         raise click.ClickException(str(error)) from None
     click.echo(render(columns, rows, output_format), nl=False)
 

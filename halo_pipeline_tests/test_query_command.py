@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import textwrap
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from wcwidth import wcswidth
 
 from halo_pipeline.cli import main
 from halo_pipeline.warehouse import connect
@@ -30,24 +32,39 @@ def run(path: Path, *args: str):
 
 
 def test_table_csv_and_json(path):
-    sql = "SELECT agent_id, name, [1, 2] AS ids FROM halo.agents"
+    sql = (
+        "SELECT agent_id, name, ['Agent', 'Change Manager'] AS roles, [1, 2] AS teams, "
+        "NULL AS team, {'id': 4, 'name': 'Red'} AS manages FROM halo.agents"
+    )
 
     assert run(path, sql).output == textwrap.dedent("""\
-        ┌────────────┬────────────────┬────────┐
-        │ agent_id   │ name           │ ids    │
-        ├────────────┼────────────────┼────────┤
-        │ 2          │ Zoë "Z" Müller │ [1, 2] │
-        └────────────┴────────────────┴────────┘
+        ┌────────────┬────────────────┬───────────────────────┬─────────┬────────┬──────────────────────────┐
+        │ agent_id   │ name           │ roles                 │ teams   │ team   │ manages                  │
+        ├────────────┼────────────────┼───────────────────────┼─────────┼────────┼──────────────────────────┤
+        │ 2          │ Zoë "Z" Müller │ Agent, Change Manager │ 1, 2    │        │ {"id": 4, "name": "Red"} │
+        └────────────┴────────────────┴───────────────────────┴─────────┴────────┴──────────────────────────┘
         (1 row)
-        """)
-    assert (
-        run(path, sql, "--format", "csv").output
-        == 'agent_id,name,ids\n2,"Zoë ""Z"" Müller","[1, 2]"\n'
-    )
-    assert run(path, sql, "--format", "json").output == (
-        '[\n  {\n    "agent_id": 2,\n    "name": "Zoë \\"Z\\" Müller",\n    "ids": [\n      1,\n'
-        '      2\n    ]\n  }\n]\n'
+        """)  # fmt: skip
+    assert run(path, sql, "--format", "csv").output == (
+        "agent_id,name,roles,teams,team,manages\n"
+        '2,"Zoë ""Z"" Müller","[""Agent"", ""Change Manager""]","[1, 2]",,"{""id"": 4, ""name"": ""Red""}"\n'
     )  # fmt: skip
+    assert json.loads(run(path, sql, "--format", "json").output) == [
+        {"agent_id": 2, "name": 'Zoë "Z" Müller', "roles": ["Agent", "Change Manager"],
+         "teams": [1, 2], "team": None, "manages": {"id": 4, "name": "Red"}}
+    ]  # fmt: skip
+
+
+def test_wide_characters_keep_the_table_borders_aligned(path):
+    sql = (
+        "SELECT * FROM (VALUES ('山田 花子', 'ｱｸｾｽ'), ('Zoë', 'x'), ('Дмитрий', '管理者')) "
+        "AS t(name, role)"
+    )
+
+    lines = run(path, sql).output.splitlines()[:-1]
+
+    assert [wcswidth(line) for line in lines] == [wcswidth(lines[0])] * len(lines)
+    assert lines[3] == "│ 山田 花子 │ ｱｸｾｽ   │"
 
 
 def test_sql_errors_are_duckdbs_own_with_a_nonzero_exit(path):
@@ -60,12 +77,50 @@ def test_sql_errors_are_duckdbs_own_with_a_nonzero_exit(path):
     )
 
 
-def test_writes_are_refused(path):
-    result = run(path, "DELETE FROM halo.agents")
+@pytest.mark.parametrize(
+    ("sql", "message"),
+    [
+        ("DELETE FROM halo.agents", "not DELETE."),
+        ("COPY (SELECT 42) TO '{tmp}/out.csv'", "not COPY."),
+        ("SELECT 1; DROP TABLE halo.agents", "not DROP."),
+        ("ATTACH '{tmp}/other.duckdb' AS other", "not ATTACH."),
+        ("INSTALL httpfs", "not INSTALL."),
+    ],
+)
+def test_only_reading_statements_run(path, tmp_path, sql, message):
+    before = sorted(tmp_path.iterdir())
+
+    result = run(path, sql.format(tmp=tmp_path))
+
+    assert (result.exit_code, result.output) == (
+        1,
+        "Error: halo-pipeline query runs only SELECT, WITH, SHOW, DESCRIBE, EXPLAIN and "
+        f"SUMMARIZE statements, {message}\n",
+    )
+    assert sorted(tmp_path.iterdir()) == before  # no file written, none attached
+    assert run(path, "SELECT count(*) AS n FROM halo.agents", "--format", "csv").output == "n\n1\n"
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT * FROM read_csv('{outside}')",
+        "SELECT * FROM read_text('{outside}')",
+        "SELECT * FROM glob('{tmp}/*')",
+        "SELECT * FROM '{outside}'",
+    ],
+)
+def test_nothing_outside_the_warehouse_can_be_read(path, tmp_path, sql):
+    outside = tmp_path / "secret.csv"
+    outside.write_text("token\nhunter2\n")
+
+    result = run(path, sql.format(outside=outside, tmp=tmp_path))
 
     assert result.exit_code == 1
-    assert "read-only" in result.output
-    assert run(path, "SELECT count(*) AS n FROM halo.agents", "--format", "csv").output == "n\n1\n"
+    assert result.output.startswith(
+        "Error: halo-pipeline query reads the warehouse only: Permission Error: Cannot access "
+    )
+    assert "hunter2" not in result.output and result.output.count("\n") == 1
 
 
 def test_a_missing_warehouse_says_how_to_make_one(tmp_path):

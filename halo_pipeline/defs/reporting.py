@@ -10,6 +10,7 @@ import dagster as dg
 import duckdb
 from tabulate import tabulate
 
+from halo_pipeline.query_output import table_cell
 from halo_pipeline.sql_models.schema_tests import ColumnTest
 
 OWNERS = ["team:access-governance"]
@@ -38,11 +39,18 @@ def markdown(rows: list[tuple], description: Any) -> dg.MetadataValue:
     """Rows as a markdown table. tabulate directly, not through pandas: a tenth of the time,
     and a NULL shows as an empty cell."""
     headers = [column[0] for column in description or ()]
+    cells = [[_markdown_cell(value) for value in row] for row in rows]
     return dg.MetadataValue.md(
-        tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)
+        tabulate(cells, headers=headers, tablefmt="github", disable_numparse=True)
         if rows
         else "(none)"
     )
+
+
+def _markdown_cell(value: Any) -> Any:
+    """As in `halo-pipeline query`'s tables; a `|` in a value would end the markdown cell."""
+    cell = table_cell(value)
+    return cell.replace("|", "\\|") if isinstance(cell, str) else cell
 
 
 CHECK_NAME = "column_tests"
