@@ -19,6 +19,7 @@ from pathlib import Path
 import click
 
 from halo_pipeline.simulator import Simulator, SimulatorConfig, generate_dataset
+from halo_pipeline.warehouse.connection import DEFAULT_PATH, configured_path
 
 DAGSTER_HOME = Path(".dagster_home")
 DEMO_AGENTS, DEMO_TEAMS, DEMO_ROLES = 250, 12, 8
@@ -44,12 +45,26 @@ def prepare_dagster_home(project_dir: Path = Path()) -> Path:
     return home
 
 
+def simulator_state(warehouse: str | Path) -> Path:
+    """The simulator's state file: beside the warehouse it syncs into (`make clean` removes
+    both), so the two stay a pair."""
+    path = Path(warehouse)
+    if str(warehouse).startswith("md:") or str(warehouse) == ":memory:":
+        path = Path(DEFAULT_PATH)
+    return path.with_name(f"{path.stem}.simulator.json")
+
+
 @contextmanager
-def simulated_halo(port: int = 0) -> Iterator[tuple[Simulator, dict[str, str]]]:
-    """A running simulator and the `HALO_*` variables that point at it."""
+def simulated_halo(
+    state_file: Path | None = None, port: int = 0
+) -> Iterator[tuple[Simulator, dict[str, str]]]:
+    """A running simulator, continuing from `state_file` when it exists, and the `HALO_*`
+    variables that point at it."""
     config = SimulatorConfig()
     simulator = Simulator(
-        generate_dataset(agents=DEMO_AGENTS, teams=DEMO_TEAMS, roles=DEMO_ROLES), config
+        generate_dataset(agents=DEMO_AGENTS, teams=DEMO_TEAMS, roles=DEMO_ROLES),
+        config,
+        state_file=state_file,
     )
     with simulator.serve("127.0.0.1", port) as url:
         # Every connection variable, the optional ones blank, so none set for a real
@@ -86,112 +101,14 @@ def real_halo_configured(project_dir: Path = Path()) -> bool:
     return False
 
 
-def run_demo(warehouse: str) -> None:
-    """What `make demo` does: sync the simulator, file requests, provision them with tickets."""
-    from dagster import DagsterInstance
-
-    home = prepare_dagster_home()
-    with simulated_halo() as (_, env):
-        os.environ.update(
-            env, HALO_DUCKDB_PATH=warehouse, HALO_PROVISIONING="true", HALO_TICKETING="true"
-        )
-        click.echo(f"HaloITSM simulator at {env['HALO_BASE_URL']}; Dagster home {home}")
-        # Imported only now: the definitions read HALO_* when they are built.
-        from halo_pipeline.definitions import defs
-
-        instance = DagsterInstance.get()
-        sync = defs.resolve_job_def("halo_sync_job").execute_in_process(
-            instance=instance, raise_on_error=False, run_config=QUIET
-        )
-        if not sync.success:
-            raise click.ClickException("halo_sync_job failed; its log is above.")
-        _print_tables(warehouse)
-        filed = _file_demo_requests(warehouse)
-        provisioning = defs.resolve_job_def("provisioning_job").execute_in_process(
-            instance=instance, raise_on_error=False, run_config=QUIET
-        )
-        if not provisioning.success:
-            raise click.ClickException("provisioning_job failed; its log is above.")
-    _print_outcomes(warehouse, filed)
-    click.echo('\nAsk it questions: halo-pipeline query "SELECT * FROM access.admin_agents"')
-    click.echo("See the assets, their lineage and these runs in the Dagster UI: make dev")
-
-
-def _print_tables(warehouse: str) -> None:
-    from halo_pipeline.warehouse import connect
-
-    with connect(warehouse, read_only=True) as con:
-        [(sync_id, requests)] = con.execute(
-            "SELECT sync_id, api_requests FROM halo.sync_runs "
-            "WHERE status = 'succeeded' ORDER BY sync_id DESC LIMIT 1"
-        ).fetchall()
-        tables = con.execute(
-            "SELECT table_schema || '.' || table_name FROM information_schema.tables "
-            "WHERE table_schema IN ('halo', 'access') ORDER BY table_schema DESC, table_name"
-        ).fetchall()
-        counts = {t: con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0] for (t,) in tables}
-    click.echo(f"\nSync {sync_id} wrote {warehouse} using {requests} API requests:")
-    for table, count in counts.items():
-        click.echo(f"  {table:<36} {count:>6} rows")
-
-
-def _file_demo_requests(warehouse: str) -> list[int]:
-    """A grant, a revoke, a team add, one the CLI refuses and one bad one filed with SQL."""
-    from halo_pipeline.provisioning.filing import file_membership
-    from halo_pipeline.provisioning.rules import RequestRefused
-    from halo_pipeline.warehouse import connect
-
-    asks = [
-        ("grant", "agent9@example.com", "Change Manager", None),
-        ("revoke", "2", "Administrator", None),
-        ("grant", "10", None, "2nd Line Support"),
-        ("grant", "nobody@example.com", "Agent", None),
-    ]
-    click.echo("\nFiling access requests (as `halo-pipeline request` does):")
-    filed = []
-    with connect(warehouse) as con:
-        for action, agent, role, team in asks:
-            try:
-                request = file_membership(
-                    con, action, agent=agent, role=role, team=team,
-                    reason="make demo", requested_by="demo@example.com",
-                )  # fmt: skip
-            except RequestRefused as refused:
-                click.echo(f"  refused: {refused}")
-                continue
-            click.echo(f"  request {request.request_id}: {request.description}")
-            filed.append(request.request_id)
-        [(bad,)] = con.execute(
-            "INSERT INTO provisioning.requests (action, entitlement_id, agent_id, reason, "
-            "requested_by) VALUES ('grant', 'team:999:member', 9, 'make demo', 'demo@example.com') "
-            "RETURNING request_id"
-        ).fetchall()
-        click.echo(f"  request {bad}: filed with SQL for a team that does not exist")
-    return [*filed, bad]
-
-
-def _print_outcomes(warehouse: str, request_ids: list[int]) -> None:
-    from halo_pipeline.warehouse import connect
-
-    with connect(warehouse, read_only=True) as con:
-        rows = con.execute(
-            "SELECT request_id, status, ticket_id, coalesce(error, '') FROM provisioning.requests "
-            "WHERE list_contains(?, request_id) ORDER BY request_id",
-            [request_ids],
-        ).fetchall()
-    click.echo("\nprovisioning_job (HALO_PROVISIONING=true, HALO_TICKETING=true):")
-    for request_id, status, ticket_id, error in rows:
-        ticket = f"ticket {ticket_id}" if ticket_id else "no ticket"
-        click.echo(f"  request {request_id}: {status:<17} {ticket:<12} {error}".rstrip())
-
-
 def run_dev(host: str, port: int) -> None:
     """What `make dev` does: `dg dev` (Dagster's webserver and daemon, for the `dg` project in
     pyproject.toml) with the simulator (unless a real HaloITSM is configured) and the project's
     Dagster instance, until Ctrl-C or SIGTERM."""
     home = prepare_dagster_home()
     use_simulator = not real_halo_configured()
-    with simulated_halo() if use_simulator else nullcontext((None, {})) as (_, env):
+    state = simulator_state(configured_path())
+    with simulated_halo(state) if use_simulator else nullcontext((None, {})) as (_, env):
         if use_simulator:
             click.echo(
                 f"HaloITSM simulator at {env['HALO_BASE_URL']} "

@@ -7,6 +7,7 @@ and leaves the last good tables as they were.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -49,9 +50,13 @@ def sync_halo(
     dagster_run_id: str | None = None,
     allow_large_drop: bool = False,
     progress: Progress | None = None,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> SyncResult:
     """A full sync, or with `agent_ids` a targeted one: the roles, teams and ticket types and
-    those agents only, read one by one (what provisioning runs after changing them)."""
+    those agents only, read one by one (what provisioning runs after changing them).
+
+    `clock` says when the data was read (`synced_at`, the time history is kept by): the demo
+    replays a past with it. When the sync ran is recorded as it happened."""
     kind = "full" if agent_ids is None else "targeted"
     with open_warehouse() as con:
         sync_id = record_sync_start(
@@ -66,7 +71,7 @@ def sync_halo(
                 snapshot = fetch_agents(client, agent_ids)
         finally:
             requests = client.request_count
-        synced_at = datetime.now(UTC)
+        synced_at = clock()
         with open_warehouse() as con:
             if agent_ids is None:
                 counts = replace_halo_tables(

@@ -16,7 +16,7 @@ LAYERS = {
     "halo_pipeline.sql_models.project": {"sql_models", "warehouse", "halo"},
     "halo_pipeline.sync": {"sync", "warehouse", "halo"},
     "halo_pipeline.provisioning.runner": {"provisioning", "warehouse", "halo"},
-    "halo_pipeline.provisioning.cli": {"provisioning", "warehouse", "halo"},
+    "halo_pipeline.provisioning.cli": {"provisioning", "warehouse", "halo", "shell"},
 }
 LOADED = """
 import importlib, json, sys

@@ -9,6 +9,7 @@ import duckdb
 
 from halo_pipeline.provisioning.filing import Filed, file_account, file_membership
 from halo_pipeline.provisioning.rules import RequestRefused
+from halo_pipeline.shell import typed
 from halo_pipeline.warehouse import WarehouseError, configured_path, connect
 
 Filing = Callable[[duckdb.DuckDBPyConnection], Filed]
@@ -40,9 +41,11 @@ def file(warehouse: str, filing: Filing) -> None:
     except (RequestRefused, WarehouseError) as refused:
         raise click.ClickException(f"{refused} Nothing was filed.") from None
     click.echo(f"Filed request {filed.request_id}: {filed.description}.")
+    if filed.warning:
+        click.echo(f"Warning: {filed.warning}", err=True)
     click.echo(
         "provisioning_request_sensor starts provisioning_job for it; to run it now: "
-        "dagster job execute -m halo_pipeline.definitions -j provisioning_job"
+        f"{typed('dagster')} job execute -m halo_pipeline.definitions -j provisioning_job"
     )
 
 

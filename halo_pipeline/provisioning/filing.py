@@ -20,6 +20,9 @@ from halo_pipeline.provisioning.rules import RequestRefused
 class Filed:
     request_id: int
     description: str
+    warning: str | None = None
+    """Filed, but as of the last sync there is nothing to change: the job decides from
+    HaloITSM as it is then."""
 
 
 def file_membership(
@@ -49,9 +52,17 @@ def file_membership(
         requested_by=requested_by,
     )
     preposition = "to" if action == "grant" else "from"
+    warning = None
+    if catalog.holds(who.agent_id, entitlement) == (action == "grant"):
+        state = "already holds" if action == "grant" else "does not hold"
+        warning = (
+            f"as of the last sync, {who.label} {state} {entitlement.label}: nothing to change "
+            "unless that changed since. The job checks HaloITSM when it runs."
+        )
     return Filed(
         request_id,
         f"{action} {entitlement.label} ({entitlement.entitlement_id}) {preposition} {who.label}",
+        warning,
     )
 
 

@@ -58,6 +58,8 @@ class HaloApp:
         self.state = state
         self.config = config
         self.faults = FaultQueue()
+        self.after_write: Callable[[], None] | None = None
+        """Called, under the state's lock, after each write the simulator accepted."""
         self._window = RollingWindow()
         self._errors = random.Random(config.error_seed)
 
@@ -74,6 +76,8 @@ class HaloApp:
                 # Under the lock: bodies may hold the state's own records.
                 response.serialise(FLOAT_ID_KEYS[self.config.float_ids])
             entry.status = response.status_code
+            if self.after_write and request.method != "GET" and response.status_code < 300:
+                self.after_write()
         return response(environ, start_response)
 
     def _answer(self, request: Request, endpoint: Endpoint, values: dict) -> Response:

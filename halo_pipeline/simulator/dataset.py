@@ -10,13 +10,19 @@ from typing import NamedTuple
 
 UNASSIGNED_AGENT_ID = 1
 
-ROLE_NAMES = ("Administrator", "Agent", "Change Manager", "Read Only", "Integration")
+ROLE_NAMES = (
+    "Administrator", "Agent", "Change Manager", "Read Only", "Integration", "Problem Manager",
+    "Knowledge Editor", "Team Lead",
+)  # fmt: skip
 ROLE_NOTES = (
     "Full access to configuration and every ticket.",
     "Works tickets for their teams.",
     "Approves and schedules changes.",
     "Can view tickets but not edit them.",
     "For API applications and integrations.",
+    "Owns problem records and their root causes.",
+    "Writes and publishes knowledge base articles.",
+    "Assigns and reviews their team's tickets.",
 )
 TEAM_NAMES = (
     "1st Line Support",
@@ -25,6 +31,15 @@ TEAM_NAMES = (
     'Security "Red" Team',
     "Legacy Apps (retired)",
     "Закупки",
+)
+# Teams after the first six draw their department; these are their names, then "Team <id>".
+MORE_TEAM_NAMES = (
+    "Network Operations",
+    "Field Engineering",
+    "Identity & Access",
+    "Old Intranet (retired)",  # team 10: every fifth team is inactive
+    "HR Service Desk",
+    "Change Advisory Board",
 )
 DEPARTMENTS = ((1, "IT Operations"), (2, "Security"), (3, "Procurement"), (4, "Facilities"))
 # The first six teams' departments, by index into DEPARTMENTS; later teams draw one.
@@ -238,7 +253,9 @@ def _team(rng: random.Random, team_id: int) -> Team:
     if team_id <= len(TEAM_NAMES):
         name, department = TEAM_NAMES[team_id - 1], DEPARTMENTS[TEAM_DEPARTMENTS[team_id - 1]]
     else:
-        name, department = f"Team {team_id}", rng.choice(DEPARTMENTS)
+        more = team_id - len(TEAM_NAMES) - 1
+        name = MORE_TEAM_NAMES[more] if more < len(MORE_TEAM_NAMES) else f"Team {team_id}"
+        department = rng.choice(DEPARTMENTS)
     return Team(team_id, name, department[0], department[1], inactive=team_id % 5 == 0)
 
 

@@ -2,14 +2,17 @@
 
 import copy
 import dataclasses
+import functools
 import uuid
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
-from typing import Any
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
 
 import httpx
 
+from halo_pipeline.simulator import persistence
 from halo_pipeline.simulator.app import HaloApp
 from halo_pipeline.simulator.config import SimulatorConfig
 from halo_pipeline.simulator.dataset import Agent, Dataset, Membership, Role, generate_dataset
@@ -18,17 +21,53 @@ from halo_pipeline.simulator.server import serve_in_background
 from halo_pipeline.simulator.shapes import agent_detail
 from halo_pipeline.simulator.state import LoggedRequest, State
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _persisted(method: Callable[P, R]) -> Callable[P, R]:
+    """A helper that changes the state: saved to the state file afterwards, when there is one."""
+
+    @functools.wraps(method)
+    def change(*args: P.args, **kwargs: P.kwargs) -> R:
+        result = method(*args, **kwargs)
+        simulator = args[0]
+        assert isinstance(simulator, Simulator)
+        simulator._save()
+        return result
+
+    return change
+
 
 class Simulator:
     """A HaloITSM stand-in. Helpers change the state at once, without the configured write lag,
-    and raise KeyError for unknown ids."""
+    and raise KeyError for unknown ids.
+
+    With `state_file`, the state is read from it when it exists (`dataset` is then only the
+    seed of a new one) and written back after every change, through the API or a helper.
+    """
 
     def __init__(
-        self, dataset: Dataset | None = None, config: SimulatorConfig | None = None
+        self,
+        dataset: Dataset | None = None,
+        config: SimulatorConfig | None = None,
+        state_file: Path | None = None,
     ) -> None:
         self.config = config or SimulatorConfig()
-        self._state = State(dataset or generate_dataset())
+        self.state_file = state_file
+        if state_file is not None and state_file.exists():
+            self._state = persistence.load(state_file)
+        else:
+            self._state = State(dataset or generate_dataset())
         self.app = HaloApp(self._state, self.config)
+        if state_file is not None:
+            self.app.after_write = lambda: persistence.save(self._state, state_file)
+            self._save()
+
+    def _save(self) -> None:
+        if self.state_file is not None:
+            with self._state.lock:
+                persistence.save(self._state, self.state_file)
 
     def transport(self) -> httpx.WSGITransport:
         """For `httpx.Client(transport=sim.transport(), base_url="http://halo.test")`."""
@@ -68,11 +107,13 @@ class Simulator:
         with self._state.lock:
             return agent_detail(self._state.agents[agent_id], self._state)
 
+    @_persisted
     def set_agent_roles(self, agent_id: int, role_ids: list[str]) -> None:
         with self._state.lock:
             self._require(self._state.roles, role_ids)
             self._update(agent_id, role_ids=tuple(role_ids))
 
+    @_persisted
     def set_agent_teams(self, agent_id: int, team_ids: list[int]) -> None:
         """Make these the agent's teams: a team it keeps keeps its row's flags, a new one gets a
         new membership's; rows of other teams, in_section False ones too, go."""
@@ -87,6 +128,7 @@ class Simulator:
             )
             self._update(agent_id, teams=tuple(rows))
 
+    @_persisted
     def set_membership(self, agent_id: int, team_id: int, **fields: Any) -> None:
         """Add or change one row of the agent's teams, e.g. `is_manager=True` or
         `in_section=False`; a new row starts from a new membership's defaults."""
@@ -102,6 +144,7 @@ class Simulator:
                     agent_id, teams=tuple(changed if row is current else row for row in teams)
                 )
 
+    @_persisted
     def add_agent(
         self,
         name: str,
@@ -133,18 +176,22 @@ class Simulator:
             self._state.save_agents([agent])
             return agent.id
 
+    @_persisted
     def disable_agent(self, agent_id: int) -> None:
         with self._state.lock:
             self._update(agent_id, isdisabled=True)
 
+    @_persisted
     def delete_agent(self, agent_id: int) -> None:
         with self._state.lock:
             self._state.delete_agent(agent_id)
 
+    @_persisted
     def delete_team(self, team_id: int) -> None:
         with self._state.lock:
             self._state.delete_team(team_id)
 
+    @_persisted
     def add_role(self, name: str, notes: str = "", is_integration: bool = False) -> str:
         with self._state.lock:
             id_int = max((role.id_int for role in self._state.roles.values()), default=0) + 1
@@ -152,6 +199,16 @@ class Simulator:
             self._state.roles[role.id] = role
             self._state.changed()
             return role.id
+
+    def role_ids(self) -> dict[str, str]:
+        """Each role's id by name."""
+        with self._state.lock:
+            return {role.name: role.id for role in self._state.roles.values()}
+
+    def members_of(self, team_id: int) -> list[int]:
+        """The ids of the agents in the team."""
+        with self._state.lock:
+            return [a.id for a in self._state.agents.values() if team_id in a.team_ids]
 
     @property
     def tickets(self) -> list[dict]:

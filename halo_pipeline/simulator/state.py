@@ -1,7 +1,6 @@
 """The simulator's in-memory HaloITSM: directory records, tickets, tokens and request counters."""
 
 import dataclasses
-import itertools
 import secrets
 import threading
 from collections import Counter
@@ -27,7 +26,14 @@ class State:
     request sees and changes the state as one step, as it would on a transactional server.
     """
 
-    def __init__(self, dataset: Dataset) -> None:
+    def __init__(
+        self,
+        dataset: Dataset,
+        tickets: dict[int, dict] | None = None,
+        actions: list[dict] | None = None,
+        next_ids: dict[str, int] | None = None,
+    ) -> None:
+        """A fresh HaloITSM from `dataset`, or, with the rest, one a saved state continues."""
         self.lock = threading.Lock()
         # Records are frozen, so copying the mappings is enough to keep simulators apart.
         self.agents = {agent.id: agent for agent in dataset.agents}
@@ -36,8 +42,8 @@ class State:
         self.ticket_types = {ticket_type.id: ticket_type for ticket_type in dataset.ticket_types}
         self.statuses = {status.id: status for status in dataset.statuses}
         self.login_agent_id = dataset.login_agent_id
-        self.tickets: dict[int, dict] = {}
-        self.actions: list[dict] = []
+        self.tickets: dict[int, dict] = dict(tickets or {})
+        self.actions: list[dict] = list(actions or [])
         self.tokens: dict[str, float] = {}  # token -> expiry on the config clock
         self.request_counts: Counter[tuple[str, str]] = Counter()
         self.request_log: list[LoggedRequest] = []
@@ -48,9 +54,11 @@ class State:
         self._rendered: dict[Hashable, str] = {}
         self._holders: tuple[dict[str, set[int]], dict[int, set[int]]] | None = None
         # Halo never reuses ids, even after a delete.
-        self._agent_ids = itertools.count(max(self.agents, default=0) + 1)
-        self._ticket_ids = itertools.count(1001)
-        self._action_ids = itertools.count(1)
+        self.next_ids = next_ids or {
+            "agent": max(self.agents, default=0) + 1,
+            "ticket": 1001,
+            "action": 1,
+        }
 
     def visible_agent(self, agent_id: int, now: float) -> Agent | None:
         """The agent as reads see it: the version before a write until the write lag has passed."""
@@ -132,7 +140,11 @@ class State:
             self.agents[agent.id] = agent
 
     def new_agent_id(self) -> int:
-        return next(self._agent_ids)
+        return self._next("agent")
+
+    def _next(self, kind: str) -> int:
+        self.next_ids[kind] += 1
+        return self.next_ids[kind] - 1
 
     def delete_agent(self, agent_id: int) -> None:
         self.changed()
@@ -160,10 +172,21 @@ class State:
         )
 
     def new_ticket_id(self) -> int:
-        return next(self._ticket_ids)
+        return self._next("ticket")
 
     def new_action_id(self) -> int:
-        return next(self._action_ids)
+        return self._next("action")
+
+    def dataset(self) -> Dataset:
+        """The directory as it is now."""
+        return Dataset(
+            agents=tuple(self.agents.values()),
+            roles=tuple(self.roles.values()),
+            teams=tuple(self.teams.values()),
+            ticket_types=tuple(self.ticket_types.values()),
+            statuses=tuple(self.statuses.values()),
+            login_agent_id=self.login_agent_id,
+        )
 
     def issue_token(self, expires_at: float) -> str:
         token = secrets.token_urlsafe(32)
