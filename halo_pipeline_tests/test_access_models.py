@@ -390,9 +390,27 @@ def test_model_assets_hold_the_duckdb_pool_and_report_rows(halo_env, run_job):
     assert metadata["access/grants"]["dagster/row_count"].value == 140
     assert metadata["access/entitlements"]["dagster/row_count"].value == 11
     assert "grant_id" in metadata["access/grants"]["preview"].value
-    assert [c.name for c in metadata["access/grants"]["dagster/column_schema"].value.columns][:3] == [
-        "grant_id", "entitlement_id", "resource_type"
+    columns = metadata["access/grants"]["dagster/column_schema"].value.columns
+    assert [(c.name, c.type, c.description) for c in columns][:3] == [
+        ("grant_id", "VARCHAR", "<entitlement_id>:agent:<agent_id>."),
+        ("entitlement_id", "VARCHAR", "What is held."),
+        ("resource_type", "VARCHAR", None),
+    ]
+    # Previews as a person reads them: NULL empty, lists comma-separated.
+    agents_preview = md_rows(metadata["halo/agents"]["preview"].value)
+    assert agents_preview[0][:8] == [
+        "2", "Zoë Müller", "Zoë", "Müller", "agent2@example.com", "False", "False", ""
     ]  # fmt: skip
+    access_preview = md_rows(metadata["access/agent_access"]["preview"].value)
+    assert access_preview[0][5:] == [
+        "Administrator, Agent, Change Manager",
+        "1st Line Support, Service Desk – Café",
+    ]
+    # From schema.yml, for the synced tables as for the models.
+    agents = metadata["halo/agents"]["dagster/column_schema"].value.columns
+    assert agents[0].description == (
+        "HaloITSM's agent id (`GET /api/agent`); the Unassigned placeholder (1) is left out."
+    )
 
 
 def test_connection_is_closed_when_a_model_fails(sim, path, tmp_path):

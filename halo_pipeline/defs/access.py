@@ -66,8 +66,9 @@ def access_definitions(project: SqlProject) -> dg.Definitions:
                 key = dg.AssetKey([MODEL_SCHEMA, model.name])
                 if key in selected:
                     build_model(con, model)
+                    described = project.column_descriptions(MODEL_SCHEMA, model.name)
                     yield dg.MaterializeResult(
-                        asset_key=key, metadata=table_metadata(con, model.relation)
+                        asset_key=key, metadata=table_metadata(con, model.relation, described)
                     )
                 relation = (MODEL_SCHEMA, model.name)
                 yield from check_results(

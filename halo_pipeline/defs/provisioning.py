@@ -27,6 +27,8 @@ from halo_pipeline.provisioning.requests import Request, Status, load_work
 from halo_pipeline.provisioning.runner import Provisioner
 from halo_pipeline.provisioning.settings import ProvisioningSettings
 from halo_pipeline.provisioning.tickets import TicketStatuses
+from halo_pipeline.sql_models.project import models_dir
+from halo_pipeline.sql_models.schema_tests import load_column_descriptions
 from halo_pipeline.warehouse import WarehouseBusyError, WarehouseError
 
 # What the queue is checked against: the catalog of the last sync.
@@ -112,12 +114,15 @@ def access_requests(
         requests = client.request_count
     outcomes = dict(provisioner.summary.counts)
     context.log.info(f"outcomes {outcomes} using {requests} HaloITSM requests")
+    described = load_column_descriptions(models_dir() / "schema.yml")
     with warehouse.get_connection(read_only=True) as con:
         for table in ("requests", "request_events"):
             yield dg.MaterializeResult(
                 asset_key=["provisioning", table],
                 metadata={
-                    **table_metadata(con, f"provisioning.{table}"),
+                    **table_metadata(
+                        con, f"provisioning.{table}", described.get(("provisioning", table))
+                    ),
                     "outcomes": outcomes,
                     "halo_requests": requests,
                     "refreshed_agents": touched,
@@ -134,7 +139,11 @@ def _refresh(
     started = datetime.now(UTC)
     result = _sync_job(context).execute_in_process(
         instance=context.instance,
-        run_config={"ops": {"halo_tables": {"config": {"agent_ids": agent_ids}}}},
+        run_config={
+            "ops": {"halo_tables": {"config": {"agent_ids": agent_ids}}},
+            # Its log reads like this run's: a quiet console stays quiet.
+            **{k: v for k, v in context.run.run_config.items() if k == "loggers"},
+        },
         tags={"halo/after_provisioning_run": context.run.run_id},
         raise_on_error=False,
     )

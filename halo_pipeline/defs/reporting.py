@@ -2,7 +2,7 @@
 the results of its column tests as asset checks, from inside the step that built it."""
 
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from collections.abc import Set as AbstractSet
 from typing import Any
 
@@ -18,18 +18,25 @@ PREVIEW_ROWS = 10
 SAMPLE_ROWS = 5
 
 
-def table_metadata(con: duckdb.DuckDBPyConnection, relation: str) -> dict[str, Any]:
-    """Row count, column schema and a markdown preview of a table or view as committed.
+def table_metadata(
+    con: duckdb.DuckDBPyConnection, relation: str, descriptions: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """Row count, column schema (with `schema.yml`'s `descriptions`) and a markdown preview of
+    a table or view as committed.
 
     `relation` is a schema-qualified name from the project's own definitions, never user input.
     """
+    descriptions = descriptions or {}
     [(rows,)] = con.execute(f"SELECT count(*) FROM {relation}").fetchall()
     columns = con.execute(f"DESCRIBE {relation}").fetchall()
     preview = con.execute(f"SELECT * FROM {relation} ORDER BY ALL LIMIT ?", [PREVIEW_ROWS])
     return {
         "dagster/row_count": rows,
         "dagster/column_schema": dg.TableSchema(
-            columns=[dg.TableColumn(name, str(kind)) for name, kind, *_ in columns]
+            columns=[
+                dg.TableColumn(name, str(kind), description=descriptions.get(name))
+                for name, kind, *_ in columns
+            ]
         ),
         "preview": markdown(preview.fetchall(), preview.description),
     }

@@ -115,7 +115,9 @@ def sync_definitions(project: SqlProject) -> dg.Definitions:
                 yield dg.MaterializeResult(
                     asset_key=["halo", table],
                     metadata={
-                        **table_metadata(con, f"halo.{table}"),
+                        **table_metadata(
+                            con, f"halo.{table}", project.column_descriptions("halo", table)
+                        ),
                         "sync_id": result.sync_id,
                         "sync_kind": "full" if config.agent_ids is None else "targeted",
                         "api_requests": result.api_requests,

@@ -24,6 +24,7 @@ from halo_pipeline.sql_models.schema_tests import (
     MODEL_SCHEMA,
     ColumnTest,
     SchemaFileError,
+    load_column_descriptions,
     load_schema_tests,
     quote,
 )
@@ -92,6 +93,10 @@ class SqlProject:
                         f"model in {self.directory.name}/ nor a table the sync writes"
                     )
         return tests
+
+    def column_descriptions(self, schema: str, table: str) -> dict[str, str]:
+        """What `schema.yml` says of each column of the table or model."""
+        return load_column_descriptions(self.directory / "schema.yml").get((schema, table), {})
 
 
 def load_project(

@@ -110,6 +110,28 @@ def load_schema_tests(path: Path) -> list[ColumnTest]:
     return tests
 
 
+def load_column_descriptions(path: Path) -> dict[tuple[str, str], dict[str, str]]:
+    """Each table's and model's column descriptions in `schema.yml`, by (schema, table): what
+    the Dagster UI shows beside each column."""
+    if not path.exists():
+        return {}
+    doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    tables = [
+        (source["name"], table)
+        for source in doc.get("sources") or []
+        for table in source.get("tables") or []
+    ]
+    tables += [(MODEL_SCHEMA, model) for model in doc.get("models") or []]
+    return {
+        (schema, table["name"]): {
+            column["name"]: column["description"].strip()
+            for column in table.get("columns") or []
+            if column.get("description")
+        }
+        for schema, table in tables
+    }
+
+
 def _table_tests(path: Path, schema: str, table: dict[str, Any]) -> list[ColumnTest]:
     name = table["name"]
     tests = [_build(path, schema, name, None, entry) for entry in _entries(table)]
