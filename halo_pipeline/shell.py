@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 from pathlib import Path
+
+from dotenv import dotenv_values
 
 SCRIPTS = ("halo-pipeline", "dagster", "dg")
 
@@ -25,3 +28,12 @@ def typed(command: str) -> str:
         return str(here.relative_to(Path.cwd()))
     except ValueError:
         return str(here)
+
+
+def halo_configured(project_dir: Path = Path()) -> bool:
+    """True when a HaloITSM is set for commands run here: HALO_BASE_URL in the environment or in
+    the project's `.env`, which the Dagster commands read. Without one, only `make dev` (and the
+    demo) bring a HaloITSM, the simulator."""
+    return bool(
+        os.environ.get("HALO_BASE_URL") or dotenv_values(project_dir / ".env").get("HALO_BASE_URL")
+    )

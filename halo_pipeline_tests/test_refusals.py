@@ -147,3 +147,66 @@ def test_a_sync_fails_in_one_line_on_a_file_that_is_no_warehouse(
     if kind in ("empty", "text"):
         with pytest.raises(duckdb.Error):  # still not a warehouse: nothing replaced it
             duckdb.connect(str(bad)).execute("SELECT count(*) FROM halo.agent_team_history")
+
+
+@pytest.mark.parametrize(
+    ("team", "hint"),
+    [
+        ("Securty", 'Security "Red" Team (4)'),
+        ("2nd Lien Support", "2nd Line Support (2); 1st Line Support (1)"),
+        ("Service Desk - Cafe", "Service Desk – Café (3)"),
+        ("Закупкі", "Закупки (6)"),
+    ],
+)
+def test_an_unknown_team_suggests_close_matches_as_a_role_does(path, team, hint):
+    result = request(path, "grant", "--agent", "9", "--team", team, *AUDIT)
+
+    assert result.output == (
+        f"Error: Unknown team {team!r}: not in the last sync. Did you mean: {hint}? "
+        "Nothing was filed.\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "state"),
+    [
+        (["grant", "--agent", "9", "--team", "3"], "already holds team 'Service Desk – Café'"),
+        (["revoke", "--agent", "9", "--role", "Administrator"],
+         "does not hold role 'Administrator'"),
+    ],
+)  # fmt: skip
+def test_a_request_with_nothing_to_change_is_filed_with_a_warning(path, args, state):
+    result = request(path, *args, *AUDIT)
+
+    assert result.exit_code == 0
+    assert result.stderr == (
+        f"Warning: as of the last sync, agent 9 (Priya Patel) {state}: nothing to change unless "
+        "that changed since. The job checks HaloITSM when it runs.\n"
+    )
+    assert result.stdout.startswith("Filed request 1: ")
+    assert query(path, "SELECT status FROM provisioning.requests") == [("pending",)]
+
+
+@pytest.mark.parametrize(
+    ("base_url", "next_step"),
+    [
+        ("", "No HaloITSM is set here (HALO_BASE_URL): `make dev` runs the simulator, and its "
+             "provisioning_request_sensor starts provisioning_job for it."),
+        ("https://acme.haloitsm.com", "provisioning_request_sensor starts provisioning_job for it; "
+         "to run it now: dagster job execute -m halo_pipeline.definitions -j provisioning_job"),
+    ],
+    ids=["no-halo-set", "halo-set"],
+)  # fmt: skip
+def test_the_next_step_printed_works_where_it_is_printed(
+    path, base_url, next_step, monkeypatch, tmp_path
+):
+    """Without a HaloITSM set, a job run from this shell could not reach one: the command
+    points at `make dev` instead of a command that would fail."""
+    monkeypatch.chdir(tmp_path)  # no .env here
+    monkeypatch.setenv("HALO_BASE_URL", base_url)
+    monkeypatch.setattr("halo_pipeline.provisioning.cli.typed", lambda command: command)
+
+    result = request(path, *GRANT, *AUDIT)
+
+    assert result.exit_code == 0
+    assert result.stdout.splitlines()[1:] == [next_step]

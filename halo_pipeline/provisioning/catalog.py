@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -199,6 +200,9 @@ def _one(
     raise RequestRefused(f"Unknown {kind} {shorten(ref)}: not in the last sync.{hint}")
 
 
+_WORD = re.compile(r"\w+")
+
+
 def _fold(text: str) -> str:
     """Lower case without accents, so 'zoe' finds 'Zoë'."""
     decomposed = unicodedata.normalize("NFKD", text.casefold())
@@ -214,7 +218,16 @@ def _candidates(ref: str, searchable: Mapping[str, Sequence[str]], limit: int = 
     if folded and containing:
         return sorted(containing)[:limit]
     # Spelling is compared with the first text (the name), not with emails, which all look
-    # alike to difflib.
+    # alike to difflib; and with each word of it, so 'Securty' finds 'Security "Red" Team'.
     by_text = {_fold(texts[0]): label for label, texts in searchable.items() if texts}
     close = difflib.get_close_matches(folded, list(by_text), n=limit, cutoff=0.6)
+    if not close:
+        close = [
+            text
+            for text in by_text
+            if any(
+                difflib.SequenceMatcher(None, folded, word).ratio() >= 0.75
+                for word in _WORD.findall(text)
+            )
+        ][:limit]
     return list(dict.fromkeys(by_text[text] for text in close))

@@ -9,7 +9,7 @@ import duckdb
 
 from halo_pipeline.provisioning.filing import Filed, file_account, file_membership
 from halo_pipeline.provisioning.rules import RequestRefused
-from halo_pipeline.shell import typed
+from halo_pipeline.shell import halo_configured, typed
 from halo_pipeline.warehouse import WarehouseError, configured_path, connect
 
 Filing = Callable[[duckdb.DuckDBPyConnection], Filed]
@@ -43,10 +43,16 @@ def file(warehouse: str, filing: Filing) -> None:
     click.echo(f"Filed request {filed.request_id}: {filed.description}.")
     if filed.warning:
         click.echo(f"Warning: {filed.warning}", err=True)
-    click.echo(
-        "provisioning_request_sensor starts provisioning_job for it; to run it now: "
-        f"{typed('dagster')} job execute -m halo_pipeline.definitions -j provisioning_job"
-    )
+    if halo_configured():
+        click.echo(
+            "provisioning_request_sensor starts provisioning_job for it; to run it now: "
+            f"{typed('dagster')} job execute -m halo_pipeline.definitions -j provisioning_job"
+        )
+    else:
+        click.echo(
+            "No HaloITSM is set here (HALO_BASE_URL): `make dev` runs the simulator, and its "
+            "provisioning_request_sensor starts provisioning_job for it."
+        )
 
 
 def membership_command(action: str) -> click.Command:
