@@ -12,12 +12,14 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager, nullcontext, suppress
 from pathlib import Path
 
 import click
 
+from halo_pipeline.shell import halo_configured
 from halo_pipeline.simulator import Simulator, SimulatorConfig, generate_dataset
 from halo_pipeline.warehouse.connection import DEFAULT_PATH, configured_path
 
@@ -89,9 +91,9 @@ def real_halo_configured(project_dir: Path = Path()) -> bool:
     """
     from dotenv import dotenv_values
 
-    dotenv = dotenv_values(project_dir / ".env")
-    if os.environ.get("HALO_BASE_URL") or dotenv.get("HALO_BASE_URL"):
+    if halo_configured(project_dir):
         return True
+    dotenv = dotenv_values(project_dir / ".env")
     clashing = [name for name in CONNECTION_VARIABLES if name in dotenv]
     if clashing:
         raise click.ClickException(
@@ -118,12 +120,39 @@ def run_dev(host: str, port: int) -> None:
         # The dg beside this interpreter: the project's environment, activated or not.
         dg = Path(sys.executable).with_name("dg")
         command = [str(dg), "dev", "-h", host, "-p", str(port)]
-        process = subprocess.Popen(command, env={**os.environ, **env})
-        # `kill` or a service manager signals this process alone: pass it on as the Ctrl-C
-        # that makes dg dev stop its webserver and daemon.
-        signal.signal(signal.SIGTERM, lambda *_: process.send_signal(signal.SIGINT))
-        try:
-            process.wait()
-        except KeyboardInterrupt:
-            # A Ctrl-C in the terminal reached dg dev too; let it finish shutting down.
-            process.wait()
+        # A process group of its own, so that everything dg dev starts can be ended together.
+        process = subprocess.Popen(command, env={**os.environ, **env}, start_new_session=True)
+        run_until_stopped(process)
+
+
+STOP_GRACE_S = 30.0
+
+
+def run_until_stopped(process: subprocess.Popen) -> None:
+    """Wait for `process`, the leader of its own process group. Ctrl-C or SIGTERM to this
+    process reaches the group as a Ctrl-C, as dg dev expects; whatever of the group is left
+    `STOP_GRACE_S` later, or after the leader ends, is killed, so nothing outlives `make dev`."""
+    stopping: list[float] = []
+
+    def stop(*_: object) -> None:
+        stopping.append(time.monotonic())
+        _signal_group(process.pid, signal.SIGINT)
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        while process.poll() is None:
+            if stopping and time.monotonic() - stopping[0] > STOP_GRACE_S:
+                _signal_group(process.pid, signal.SIGKILL)
+            try:
+                process.wait(timeout=1)
+            except subprocess.TimeoutExpired:
+                continue
+    finally:
+        _signal_group(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+def _signal_group(group: int, sig: int) -> None:
+    with suppress(ProcessLookupError, PermissionError):  # none of the group is left
+        os.killpg(group, sig)

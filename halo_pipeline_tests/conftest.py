@@ -1,13 +1,18 @@
-"""Shared fixtures: a simulator per test, reachable in-process and over loopback HTTP."""
+"""Shared fixtures: a simulator per test, reachable in-process and over loopback HTTP. And the
+suite's own hygiene: no process it started outlives it, and it leaves the checkout as it was."""
 
 from __future__ import annotations
 
 import dataclasses
+import os
+import subprocess
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import dagster as dg
+import psutil
 import pytest
 
 from halo_pipeline.definitions import build_definitions
@@ -15,6 +20,68 @@ from halo_pipeline.halo import HaloClient, HaloSettings
 from halo_pipeline.simulator import Simulator, SimulatorConfig, generate_dataset
 
 IN_PROCESS_URL = "http://halo.test"
+# Every process the suite starts inherits this mark (xdist's workers, servers, killed runs), so
+# the ones still running at the end can be found wherever they were reparented.
+SESSION_MARK = "PYTEST_HALO_PIPELINE_SESSION"
+CHECKOUT = Path(__file__).resolve().parents[1]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if hasattr(config, "workerinput"):  # an xdist worker: the controller has marked it
+        return
+    os.environ[SESSION_MARK] = uuid.uuid4().hex
+    config.stash[_CHECKOUT_BEFORE] = _checkout_status()
+
+
+_CHECKOUT_BEFORE = pytest.StashKey[str]()
+
+
+@pytest.hookimpl(trylast=True)  # after xdist has stopped its workers
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if hasattr(session.config, "workerinput"):
+        return
+    problems = []
+    left = _processes_left(os.environ[SESSION_MARK])
+    if left:
+        problems.append(
+            "processes the tests started are still running (now killed): "
+            + "; ".join(f"{p.pid} {' '.join(p.cmdline())[:120]}" for p in left)
+        )
+        for process in left:
+            process.kill()
+    before = set(session.config.stash.get(_CHECKOUT_BEFORE, "").splitlines())
+    changed = [line for line in _checkout_status().splitlines() if line not in before]
+    if changed:
+        problems.append("the tests changed the checkout (git status):\n" + "\n".join(changed))
+    if problems:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        for problem in problems:
+            reporter.write_line(f"ERROR: {problem}", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def _processes_left(mark: str) -> list[psutil.Process]:
+    me = os.getpid()
+    marked = []
+    for process in psutil.process_iter():
+        try:
+            if process.pid != me and process.environ().get(SESSION_MARK) == mark:
+                marked.append(process)
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            continue
+    # Give processes on their way out (a server just told to stop) a moment.
+    _, alive = psutil.wait_procs(marked, timeout=10)
+    return [p for p in alive if p.status() != psutil.STATUS_ZOMBIE]
+
+
+def _checkout_status() -> str:
+    try:
+        return subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=all"],
+            cwd=CHECKOUT, capture_output=True, text=True, check=False,
+        ).stdout  # fmt: skip
+    except OSError:  # no git: nothing to compare
+        return ""
 
 
 @pytest.fixture

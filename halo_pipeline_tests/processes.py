@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -55,6 +56,60 @@ def kill(pid: int, *, children: bool = True) -> list[int]:
     # A child of this process is left for its Popen to reap: waiting here would take its status.
     psutil.wait_procs([*([] if ours else [process]), *(kids if children else [])], timeout=30)
     return [kid.pid for kid in kids]
+
+
+@contextmanager
+def running(command: list[str], **popen: object) -> Iterator[subprocess.Popen]:
+    """A process that must not outlive the test: if it is still running when the block ends
+    (an assertion failed, a timeout), it is killed with everything it started."""
+    process = subprocess.Popen(command, **popen)  # type: ignore[call-overload]
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            kill(process.pid)
+            process.wait()
+
+
+@contextmanager
+def started(
+    command: list[str], *, log: Path, stop: int = signal.SIGINT, **popen: object
+) -> Iterator[subprocess.Popen]:
+    """A server (`halo-pipeline dev`, the simulator) in a session of its own, its output in
+    `log`. However the block ends (a failure, a timeout), it is sent `stop` (Ctrl-C by
+    default) and given `STOP_GRACE_S`; then it and every process it started are killed."""
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, **popen
+        )  # type: ignore[call-overload]
+    try:
+        yield process
+    finally:
+        end(process, stop)
+
+
+STOP_GRACE_S = 60
+
+
+def end(process: subprocess.Popen, sig: int = signal.SIGINT) -> None:
+    """Signal the process, wait for it, then kill whatever it started that is still there."""
+    tree: list[psutil.Process] = []
+    with suppress(psutil.NoSuchProcess):
+        tree = psutil.Process(process.pid).children(recursive=True)
+    with suppress(ProcessLookupError):
+        if sig == signal.SIGINT:
+            os.killpg(process.pid, sig)  # as Ctrl-C in its terminal: the whole group
+        else:
+            process.send_signal(sig)
+    try:
+        process.wait(timeout=STOP_GRACE_S)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+    _, alive = psutil.wait_procs(tree, timeout=5)
+    for left in alive:
+        with suppress(psutil.NoSuchProcess):
+            left.kill()
 
 
 class KillOn:

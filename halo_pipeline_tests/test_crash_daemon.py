@@ -3,10 +3,7 @@ the warehouse says what happened."""
 
 from __future__ import annotations
 
-import os
 import re
-import signal
-import subprocess
 import sys
 import threading
 from pathlib import Path
@@ -27,7 +24,14 @@ from halo_pipeline_tests.helpers import (
     sync,
     wait_for,
 )  # fmt: skip
-from halo_pipeline_tests.processes import KillOn, dagster_env, instance_at, kill, take_writer_lock
+from halo_pipeline_tests.processes import (
+    KillOn,
+    dagster_env,
+    instance_at,
+    kill,
+    started,
+    take_writer_lock,
+)  # fmt: skip
 from halo_pipeline_tests.test_crash_safety import GONE, NEXT_RUN_S
 
 pytestmark = pytest.mark.slow
@@ -61,14 +65,11 @@ def test_a_run_killed_under_the_daemon_blocks_no_later_run(sim, path, halo_env, 
     ui = f"http://127.0.0.1:{port}"
     log = tmp_path / "dev.log"
     app = lambda environ, start_response: serving[-1](environ, start_response)  # noqa: E731
-    with serve_in_background(app, "127.0.0.1", 0) as url, log.open("w") as out:
+    with serve_in_background(app, "127.0.0.1", 0) as url:
         env = dagster_env({**halo_env, "HALO_BASE_URL": url}, tmp_path, HALO_PROVISIONING="true",
                           HALO_SYNC_CRON="0 0 1 1 *")  # fmt: skip
-        dev = subprocess.Popen(
-            [sys.executable, "-m", "halo_pipeline.cli", "dev", "--port", str(port)],
-            cwd=project, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-        try:
+        command = [sys.executable, "-m", "halo_pipeline.cli", "dev", "--port", str(port)]
+        with started(command, log=log, cwd=project, env=env):
             wait_for("the code location", lambda: "LOADED" in httpx.post(f"{ui}/graphql", json={
                 "query": "{ workspaceOrError { ... on Workspace { locationEntries { loadStatus } } } }"
             }).text, log)  # fmt: skip
@@ -93,9 +94,6 @@ def test_a_run_killed_under_the_daemon_blocks_no_later_run(sim, path, halo_env, 
             _launch(ui, "provisioning_job")
             wait_for("the next runs", lambda: _finished(env, synced, "provisioning_job"), log,
                      timeout=NEXT_RUN_S)  # fmt: skip
-        finally:
-            os.killpg(dev.pid, signal.SIGINT)
-            dev.wait(timeout=60)
 
     with instance_at(env) as instance:
         records = {r.dagster_run.run_id: r for r in instance.get_run_records()}

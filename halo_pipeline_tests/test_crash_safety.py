@@ -36,6 +36,7 @@ from halo_pipeline_tests.processes import (
     execute,
     instance_at,
     kill,
+    running,
     take_writer_lock,
 )  # fmt: skip
 
@@ -98,9 +99,11 @@ def test_headless_syncs_killed_in_their_fetch_and_at_their_write_block_no_later_
     # 1. Killed while it reads the agents: the run's own process only, as `kill -9 <pid>`
     #    does. Nothing it started outlives it.
     fetch = KillOn(sim.app, "GET", "/api/agent", nth=3)
-    with serve_in_background(fetch, "127.0.0.1", 0) as url:
-        victim = subprocess.Popen(execute("halo_sync_job"), env=env_of(url),
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    with (
+        serve_in_background(fetch, "127.0.0.1", 0) as url,
+        running(execute("halo_sync_job"), env=env_of(url), stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL) as victim,
+    ):  # fmt: skip
         orphans: list[int] = []
         fetch.kill = lambda: orphans.extend(kill(victim.pid, children=False))
         assert victim.wait(timeout=120) == -signal.SIGKILL
@@ -111,9 +114,12 @@ def test_headless_syncs_killed_in_their_fetch_and_at_their_write_block_no_later_
     #    logged at INFO with who holds the lock.
     log = tmp_path / "write.log"
     write = KillOn(sim.app, "GET", "/api/agent", answer=True)  # its first read: after its row
-    with serve_in_background(write, "127.0.0.1", 0) as url, log.open("w") as out:
-        victim = subprocess.Popen(execute("halo_sync_job"), env=env_of(url), stdout=out,
-                                  stderr=subprocess.STDOUT)  # fmt: skip
+    with (
+        serve_in_background(write, "127.0.0.1", 0) as url,
+        log.open("w") as out,
+        running(execute("halo_sync_job"), env=env_of(url), stdout=out,
+                stderr=subprocess.STDOUT) as victim,
+    ):  # fmt: skip
         released = threading.Event()
         write.kill = lambda: take_writer_lock(path, released)
         waiting = re.compile(
@@ -170,12 +176,12 @@ def test_a_sync_killed_between_its_two_writes_is_finished_by_the_next_run(
     sim.delete_agent(12)
     sim.set_agent_roles(9, [ROLE["Read Only"]])
 
-    victim = subprocess.Popen(execute("halo_sync_job"), env=env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)  # fmt: skip
-    with instance_at(env) as instance:
-        _wait_for(lambda: _step_started(instance, "access_models"), tmp_path / "none")
-    kill(victim.pid)
-    assert victim.wait(timeout=30) == -signal.SIGKILL
+    with running(execute("halo_sync_job"), env=env, stdout=subprocess.DEVNULL,
+                 stderr=subprocess.DEVNULL) as victim:  # fmt: skip
+        with instance_at(env) as instance:
+            _wait_for(lambda: _step_started(instance, "access_models"), tmp_path / "none")
+        kill(victim.pid)
+        assert victim.wait(timeout=30) == -signal.SIGKILL
 
     # The halo tables are sync 2's, access.* still sync 1's: and the log does not call it done.
     assert query(path, "SELECT sync_id, status FROM halo.sync_runs ORDER BY 1") == [
@@ -212,10 +218,10 @@ def test_provisioning_killed_before_its_refresh_is_refreshed_by_the_next_run(
     with serve_in_background(killer, "127.0.0.1", 0) as url:
         env = dagster_env({**halo_env, "HALO_BASE_URL": url}, tmp_path,
                           HALO_PROVISIONING="true", HALO_TICKETING="true")  # fmt: skip
-        victim = subprocess.Popen(execute("provisioning_job"), env=env,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-        killer.kill = lambda: kill(victim.pid)
-        assert victim.wait(timeout=120) == -signal.SIGKILL
+        with running(execute("provisioning_job"), env=env, stdout=subprocess.DEVNULL,
+                     stderr=subprocess.DEVNULL) as victim:  # fmt: skip
+            killer.kill = lambda: kill(victim.pid)
+            assert victim.wait(timeout=120) == -signal.SIGKILL
 
         assert query(path, "SELECT request_id, status, ticket_closed FROM provisioning.requests") == [
             (request, "applied", True)

@@ -12,9 +12,11 @@ import time
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 
 from halo_pipeline_tests.helpers import free_port, project_copy, wait_for
+from halo_pipeline_tests.processes import started
 
 PROJECT = Path(__file__).resolve().parents[1]
 
@@ -34,12 +36,8 @@ def test_dev_starts_the_simulator_and_dagster_and_stopping_it_stops_both(tmp_pat
     env["DAGSTER_HOME"] = str(tmp_path / "dagster_home")
     port = free_port()
     log = tmp_path / "dev.log"
-    with log.open("w") as out:
-        dev = subprocess.Popen(
-            [sys.executable, "-m", "halo_pipeline.cli", "dev", "--port", str(port)],
-            cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-    try:
+    command = [sys.executable, "-m", "halo_pipeline.cli", "dev", "--port", str(port)]
+    with started(command, log=log, cwd=tmp_path, env=env) as dev:
         wait_for(
             "the simulator's address", lambda: "HaloITSM simulator at" in log.read_text(), log, 60
         )
@@ -51,11 +49,14 @@ def test_dev_starts_the_simulator_and_dagster_and_stopping_it_stops_both(tmp_pat
             lambda: httpx.get(f"http://127.0.0.1:{port}/server_info").status_code == 200,
             log,
         )
-    finally:
+        tree = psutil.Process(dev.pid).children(recursive=True)  # dg dev, webserver, daemon...
         stop(dev)
         dev.wait(timeout=60)
 
     assert dev.returncode == 0, log.read_text()[-3000:]
+    assert len(tree) >= 3
+    _, alive = psutil.wait_procs(tree, timeout=10)
+    assert alive == [], [p.cmdline() for p in alive]
     time.sleep(0.5)
     for url in (simulator, f"http://127.0.0.1:{port}"):
         try:

@@ -26,7 +26,7 @@ from halo_pipeline_tests.helpers import (
     sync,
     ticket_tag,
 )
-from halo_pipeline_tests.processes import KillOn, dagster_env, execute, instance_at, kill
+from halo_pipeline_tests.processes import KillOn, dagster_env, execute, instance_at, kill, running
 
 ROLE = {role.name: role.id for role in generate_dataset().roles}
 
@@ -185,10 +185,12 @@ def test_killed_mid_run_then_rerun_applies_each_request_once_with_one_ticket(
             HALO_TICKETING="true",
         )
         log = tmp_path / "victim.log"
-        with log.open("w") as out:
-            victim = subprocess.Popen(EXECUTE, env=env, stdout=out, stderr=subprocess.STDOUT)
-        killer.kill = lambda: kill(victim.pid)
-        assert victim.wait(timeout=180) == -signal.SIGKILL, (killer.seen, log.read_text()[-5000:])
+        with (
+            log.open("w") as out,
+            running(EXECUTE, env=env, stdout=out, stderr=subprocess.STDOUT) as victim,
+        ):
+            killer.kill = lambda: kill(victim.pid)
+            assert victim.wait(timeout=180) == -signal.SIGKILL, log.read_text()[-5000:]
         # Nobody acts between the two: the rerun marks the dead run failed and goes on.
         rerun = subprocess.run(EXECUTE, env=env, capture_output=True, text=True, timeout=180)
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -21,6 +20,7 @@ import pytest
 
 from halo_pipeline.simulator import Simulator
 from halo_pipeline_tests.helpers import free_port, project_copy, query, wait_for
+from halo_pipeline_tests.processes import started
 
 CHROMIUM = shutil.which("chromium")
 # As the machine's notes advise: without the background-networking flags Chromium keeps
@@ -104,13 +104,9 @@ def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ui]:
             "DAGSTER_HOME": str(tmp / "dagster_home"),
         }
         log = tmp / "dev.log"
-        with log.open("w") as out:
-            dev = subprocess.Popen(
-                [sys.executable, "-m", "halo_pipeline.cli", "dev", "--port", str(port)],
-                cwd=project_copy(tmp / "project"), env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-            )  # fmt: skip
+        command = [sys.executable, "-m", "halo_pipeline.cli", "dev", "--port", str(port)]
         ui_url = f"http://127.0.0.1:{port}"
-        try:
+        with started(command, log=log, cwd=project_copy(tmp / "project"), env=env) as dev:
             wait_for(
                 "the code location to load",
                 lambda: "LOADED" in httpx.post(f"{ui_url}/graphql", json={"query": (
@@ -123,13 +119,7 @@ def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ui]:
                 page = browser.new_page(viewport={"width": 1600, "height": 1000})
                 yield Ui(ui_url, page, env, tmp / "warehouse.duckdb", log, screenshots)
                 browser.close()
-        finally:
-            os.killpg(dev.pid, signal.SIGINT)  # Ctrl-C in the terminal that runs `make dev`
-            try:
-                dev.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                os.killpg(dev.pid, signal.SIGKILL)
-                raise
+    # Stopped as Ctrl-C in the terminal that runs `make dev` stops it.
     assert dev.returncode == 0, log.read_text()[-4000:]
 
 
