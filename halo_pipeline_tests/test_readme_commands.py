@@ -1,0 +1,237 @@
+"""What a newcomer types: `make demo` twice in a fresh shell, then every command the demo prints
+and every command in the README's `sh` blocks, as printed, each exiting 0 or as the README says
+(`# exits N`). Servers (`make dev`, the simulator) are started, checked and stopped. Left out:
+`make test` (this suite) and the benchmarks (scripts that print figures)."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from halo_pipeline.local import simulated_halo
+from halo_pipeline_tests.helpers import query, wait_for
+from halo_pipeline_tests.processes import started
+
+pytestmark = pytest.mark.slow
+
+PROJECT = Path(__file__).resolve().parents[1]
+README = PROJECT / "README.md"
+NOT_RUN = ("make test", ".venv/bin/python benchmarks/")
+# From this section on the README has the reader configure a HaloITSM in `.env`.
+CONFIGURED_FROM = "## Point it at a real HaloITSM"
+
+
+@dataclass(frozen=True)
+class Command:
+    line: str
+    exits: int = 0
+    configured: bool = False  # typed once `.env` names a HaloITSM
+    shown: str = ""  # the output the README shows right below it
+
+
+def readme_commands() -> list[Command]:
+    """The lines of every `sh` block, with the `text` block right after one, if any."""
+    text = README.read_text(encoding="utf-8")
+    blocks = list(re.finditer(r"^( *)```(\w*)\n(.*?)^\1```\n", text, re.MULTILINE | re.DOTALL))
+    commands = []
+    for block, after in zip(blocks, [*blocks[1:], None], strict=True):
+        if block.group(2) != "sh":
+            continue
+        lines = [line.strip() for line in block.group(3).splitlines() if line.strip()]
+        for n, line in enumerate(lines):
+            typed, _, comment = line.partition("  # ")
+            exits = re.match(r"exits (\d+)", comment)
+            shown = ""
+            last = n == len(lines) - 1
+            if (
+                last
+                and after
+                and after.group(2) == "text"
+                and not text[block.end() : after.start()].strip()
+            ):
+                shown = after.group(3).strip()
+            commands.append(
+                Command(
+                    typed.strip(),
+                    int(exits.group(1)) if exits else 0,
+                    block.start() > text.index(CONFIGURED_FROM),
+                    shown,
+                )
+            )
+    return commands
+
+
+def test_the_readme_commands_are_found():
+    """The parser sees what a reader sees: the commands to type, their documented exits."""
+    commands = readme_commands()
+    lines = [c.line for c in commands]
+
+    assert lines[:3] == ["make demo", "make test", "make dev"]
+    assert ".venv/bin/halo-pipeline doctor" in lines
+    assert all(c.line.startswith((".venv/bin/", "make ")) for c in commands), lines
+    refusals = [c for c in commands if c.exits]
+    assert [(c.exits, bool(c.shown)) for c in refusals] == [(1, False), (1, True)]
+    assert refusals[1].shown.startswith("Error: Unknown team '2nd Line Suport'")
+
+
+@pytest.fixture(scope="module")
+def fresh(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
+    """A clone of the project after `make` made `.venv` (linked here, older than its stamp so
+    make installs nothing), and a new shell's environment: no HALO_* or DAGSTER_*, no
+    environment activated."""
+    installed = PROJECT / ".venv" / ".installed"
+    if not installed.exists():
+        pytest.skip("needs the .venv that `make` creates (.venv/.installed)")
+    project = tmp_path_factory.mktemp("clone")
+    for name in ("Makefile", "pyproject.toml", "workspace.yaml", "dagster.yaml", ".env.example"):
+        shutil.copy(PROJECT / name, project / name)
+    for name in ("halo_pipeline", "dbt_like_sql", ".venv"):
+        (project / name).symlink_to(PROJECT / name)
+    stamp = installed.stat().st_mtime - 60
+    os.utime(project / "pyproject.toml", (stamp, stamp))
+    venv_bin = str(Path(sys.executable).parent)
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(("HALO_", "DAGSTER_", "VIRTUAL_ENV"))
+    }
+    env["PATH"] = os.pathsep.join(
+        p for p in env.get("PATH", "").split(os.pathsep) if p and p != venv_bin
+    )
+    assert shutil.which("halo-pipeline", path=env["PATH"]) is None
+    return project, env
+
+
+def shell(line: str, project: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["bash", "-c", line], cwd=project, env=env, capture_output=True, text=True, timeout=300
+    )
+
+
+CHANGES = (
+    "SELECT strftime(changed_at, '%Y-%m-%d') AS day, change, resource_name, principal_id "
+    "FROM access.grant_changes ORDER BY ALL"
+)
+
+
+@pytest.fixture(scope="module")
+def demo(fresh) -> tuple[Path, dict[str, str], list[str], list[tuple], list[tuple]]:
+    """`make demo` twice: what each printed, and access.grant_changes after each."""
+    project, env = fresh
+    printed, changes = [], []
+    for _ in range(2):
+        done = shell("make demo", project, env)
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        printed.append(done.stdout)
+        changes.append(query(project / "data" / "warehouse.duckdb", CHANGES))
+    return project, env, printed, *changes
+
+
+def test_a_second_demo_records_only_what_the_demo_did(demo):
+    project, _, printed, first, second = demo
+
+    assert second == first
+    october = [row for row in first if row[0].startswith("2026-10")]
+    assert sorted({row[0] for row in october}) == ["2026-10-08", "2026-10-15", "2026-10-22",
+                                                    "2026-10-29"]  # fmt: skip
+    assert sorted(row[1:] for row in first if row not in october) == [
+        ("added", "2nd Line Support", 10),
+        ("added", "Administrator", 9),
+        ("removed", "Administrator", 2),
+    ]
+    assert "A new simulator: replaying its October 2026" in printed[0]
+    assert "replaying" not in printed[1]
+    assert printed[1].count("already_satisfied") == 3
+    assert (project / "data" / "warehouse.simulator.json").exists()
+
+
+def printed_commands(output: str) -> list[str]:
+    return [
+        line.strip() for line in output.splitlines() if line.startswith(("  .venv/bin/", "  make"))
+    ]
+
+
+def test_every_command_the_demo_prints_works_as_printed(demo):
+    project, env, printed, *_ = demo
+    commands = printed_commands(printed[1])
+
+    assert commands == printed_commands(printed[0])
+    assert [c.split()[0] for c in commands] == [".venv/bin/halo-pipeline"] * 2 + ["make"]
+    for line in commands:
+        if line == "make dev":
+            check_make_dev(project, env)
+            continue
+        done = shell(line, project, env)
+        assert done.returncode == 0, (line, done.stderr)
+        assert int(re.search(r"\((\d+) rows?\)", done.stdout).group(1)) > 0, done.stdout
+
+
+def test_every_readme_command_works_as_typed(demo):
+    project, env, *_ = demo
+    commands = [c for c in readme_commands() if not c.line.startswith(NOT_RUN)]
+    with simulated_halo(project / "data" / "warehouse.simulator.json") as (_, halo):
+        for command in commands:
+            dotenv = project / ".env"
+            if command.configured and not dotenv.exists():  # as the README has the reader do
+                dotenv.write_text("".join(f"{k}={v}\n" for k, v in halo.items()))
+            if command.line == "make demo":
+                continue  # run twice by the fixture
+            if command.line == "make dev":
+                check_make_dev(project, env)
+            elif command.line.startswith(".venv/bin/halo-pipeline simulator"):
+                check_simulator(command.line, project, env)
+            else:
+                done = shell(command.line, project, env)
+                assert done.returncode == command.exits, (command, done.stdout, done.stderr)
+                if command.shown:
+                    assert done.stderr.strip() == command.shown
+    assert not (project / "answer.csv").exists()
+
+
+def check_make_dev(project: Path, env: dict[str, str]) -> None:
+    log = project / "make-dev.log"
+    with started(["bash", "-c", "make dev"], log=log, cwd=project, env=env):
+        wait_for("the Dagster UI", lambda: "Dagster UI at" in log.read_text(), log, 120)
+        url = re.search(r"Dagster UI at (http://\S+)", log.read_text()).group(1)
+        assert url == "http://127.0.0.1:3000"
+        wait_for("the webserver", lambda: answers(f"{url}/server_info"), log)
+    assert not answers(f"{url}/server_info"), "make dev still answers after Ctrl-C"
+
+
+def check_simulator(line: str, project: Path, env: dict[str, str]) -> None:
+    log = project / "simulator.log"
+    with started(["bash", "-c", line], log=log, cwd=project, env=env):
+        wait_for("the simulator", lambda: "HALO_BASE_URL=" in log.read_text(), log, 120)
+        url = re.search(r"HALO_BASE_URL=(\S+)", log.read_text()).group(1)
+        token = httpx.post(
+            f"{url}/auth/token",
+            data={"grant_type": "client_credentials", "client_id": "halo-pipeline-demo",
+                  "client_secret": secret_in(log.read_text()), "scope": "all"},
+        ).json()["access_token"]  # fmt: skip
+        agents = httpx.get(
+            f"{url}/api/agent",
+            params={"pageinate": "true", "page_size": 1, "page_no": 1},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        # 10,000 made; the list leaves out disabled and API-only agents unless asked for them.
+        assert 9_000 < agents.json()["record_count"] < 10_000
+    assert not answers(url), "the simulator still answers after Ctrl-C"
+
+
+def secret_in(log: str) -> str:
+    return re.search(r"HALO_CLIENT_SECRET=(\S+)", log).group(1)
+
+
+def answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=5).status_code == 200
+    except httpx.TransportError:
+        return False
