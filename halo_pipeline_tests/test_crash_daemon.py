@@ -148,4 +148,5 @@ def _finished(env: dict, sync_run: str, job: str) -> bool:
     with instance_at(env) as instance:
         sync = instance.get_run_by_id(sync_run)
         others = instance.get_runs(dg.RunsFilter(job_name=job))
-        return sync.is_finished and any(run.is_finished for run in others)
+        # Every one: the sensor may have started one for the request beside the test's own.
+        return sync.is_finished and bool(others) and all(run.is_finished for run in others)
