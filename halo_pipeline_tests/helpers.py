@@ -183,7 +183,7 @@ def wait_for(what: str, check: Callable[[], bool], log: Path, timeout: float = 1
                 return
         except httpx.HTTPError:
             pass
-        time.sleep(1)
+        time.sleep(0.25)
     raise AssertionError(
         f"timed out waiting for {what}; dagster dev said:\n{log.read_text()[-4000:]}"
     )
