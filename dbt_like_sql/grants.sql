@@ -1,5 +1,6 @@
 -- Who holds what now: one row per agent per role held and per team joined, as of the latest
--- sync, with names for people reading it. grant_id is <entitlement_id>:agent:<agent_id>.
+-- sync, with names for people reading it. grant_id is <entitlement_id>:agent:<agent_id>;
+-- expires_at is when a time-bound grant made by provisioning ends (access.grant_expiries).
 {{ config(materialized='table') }}
 
 WITH memberships AS (
@@ -21,8 +22,11 @@ SELECT
     a.name AS agent_name,
     a.email AS agent_email,
     a.is_disabled AS agent_is_disabled,
+    x.expires_at,
     m.sync_id,
     m.synced_at
 FROM memberships AS m
 JOIN {{ ref('entitlements') }} AS e USING (entitlement_id)
 JOIN {{ source('halo', 'agents') }} AS a USING (agent_id)
+LEFT JOIN {{ ref('grant_expiries') }} AS x
+    ON x.agent_id = m.agent_id AND x.entitlement_id = m.entitlement_id

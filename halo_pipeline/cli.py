@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 from dotenv import load_dotenv
 
+from halo_pipeline.policy.cli import approve_command, deny_command, policy_group
 from halo_pipeline.provisioning.cli import request_group
 from halo_pipeline.simulator.cli import simulator_command
 from halo_pipeline.warehouse import configured_path
@@ -22,6 +23,9 @@ def main() -> None:
 
 main.add_command(simulator_command)
 main.add_command(request_group)
+main.add_command(approve_command)
+main.add_command(deny_command)
+main.add_command(policy_group)
 
 
 @main.command()

@@ -1,8 +1,10 @@
 """The Dagster code location: `dg dev`, or `dagster dev -w workspace.yaml`.
 
 The stages' definitions (halo_pipeline/defs/), combined. Building them reads the project's SQL
-and YAML files but opens no connection and reads no setting except the schedule's cron: the
-API and the warehouse are reached, and the HALO_* variables read, only when something runs.
+and YAML files (the access policy's too: a malformed one stops the load, naming its line) but
+opens no connection and reads no setting except the schedule's cron and the policy's path:
+the API and the warehouse are reached, and the other HALO_* variables read, only when
+something runs.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import dagster as dg
 from halo_pipeline.defs import provisioning
 from halo_pipeline.defs.access import access_definitions
 from halo_pipeline.defs.operations import operations_definitions
+from halo_pipeline.defs.policy import policy_definitions
 from halo_pipeline.defs.resources import shared_resources
 from halo_pipeline.defs.sync import sync_definitions
 from halo_pipeline.sql_models.project import load_project, models_dir
@@ -30,6 +33,7 @@ def build_definitions(sql_dir: Path | None = None) -> dg.Definitions:
     return dg.Definitions.merge(
         sync_definitions(project),
         access_definitions(project),
+        policy_definitions(),
         provisioning.defs,
         operations_definitions(),
         dg.Definitions(

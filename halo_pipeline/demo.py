@@ -111,11 +111,13 @@ def play_past(sim: Simulator, env: dict[str, str], warehouse: str) -> None:
 
 
 ASKS = (
-    ("grant", "agent9@example.com", "Administrator", None, "covering the admin rota"),
-    ("revoke", "2", "Administrator", None, "left the admin rota"),
-    ("grant", "10", None, "2nd Line Support", "moved team"),
-    ("grant", "nobody@example.com", "Agent", None, "new hire"),
+    # Privileged under access_policy.yml: for at most 8 hours, and approved by someone else.
+    ("grant", "agent9@example.com", "Administrator", None, "covering the admin rota", "8h"),
+    ("revoke", "2", "Administrator", None, "left the admin rota", None),
+    ("grant", "10", None, "2nd Line Support", "moved team", None),
+    ("grant", "nobody@example.com", "Agent", None, "new hire", None),
 )
+APPROVER = "lead@example.com"
 
 
 def run_demo(warehouse: str) -> None:
@@ -200,18 +202,22 @@ def _print_tables(warehouse: str) -> None:
 
 def _file_demo_requests(warehouse: str) -> list[int]:
     """Grants, a revoke and a team add, one the command refuses and a bad one filed with SQL."""
+    from halo_pipeline.policy.decisions import approve
+    from halo_pipeline.policy.document import parse_duration
     from halo_pipeline.provisioning.filing import file_membership
     from halo_pipeline.provisioning.rules import RequestRefused
     from halo_pipeline.warehouse import connect
 
-    click.echo(f"\nFiling access requests (as `{typed('halo-pipeline')} request` does):")
+    command = typed("halo-pipeline")
+    click.echo(f"\nFiling access requests (as `{command} request` and `approve` do):")
     filed = []
     with connect(warehouse) as con:
-        for action, agent, role, team, reason in ASKS:
+        for action, agent, role, team, reason, lasting in ASKS:
             try:
                 request = file_membership(
                     con, action, agent=agent, role=role, team=team, reason=reason,
                     requested_by="demo@example.com",
+                    ends=parse_duration(lasting) if lasting else None,
                 )  # fmt: skip
             except RequestRefused as refused:
                 click.echo(f"  refused: {refused}")
@@ -219,6 +225,9 @@ def _file_demo_requests(warehouse: str) -> list[int]:
             click.echo(f"  request {request.request_id}: {request.description}")
             if request.warning:
                 click.echo(f"    note: {request.warning}")
+            if request.awaiting_approval:
+                approve(con, request.request_id, APPROVER, "on the rota this week")
+                click.echo(f"    approved by {APPROVER}")
             filed.append(request.request_id)
         [(bad,)] = con.execute(
             "INSERT INTO provisioning.requests (action, entitlement_id, agent_id, reason, "

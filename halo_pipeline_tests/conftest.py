@@ -26,7 +26,11 @@ SESSION_MARK = "PYTEST_HALO_PIPELINE_SESSION"
 CHECKOUT = Path(__file__).resolve().parents[1]
 
 
+NO_POLICY = Path(__file__).parent / "fixtures" / "no_policy.yml"
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    os.environ.setdefault("HALO_ACCESS_POLICY", str(NO_POLICY))
     if hasattr(config, "workerinput"):  # an xdist worker: the controller has marked it
         return
     os.environ[SESSION_MARK] = uuid.uuid4().hex

@@ -195,7 +195,7 @@ PROJECT = Path(__file__).resolve().parents[1]
 def project_copy(directory: Path) -> Path:
     """The project as `dg dev` sees it, in `directory`: its configuration copied, its code and
     models linked. A developer's .env stays out, so nothing reaches their HaloITSM."""
-    for name in ("pyproject.toml", "workspace.yaml", "dagster.yaml"):
+    for name in ("pyproject.toml", "workspace.yaml", "dagster.yaml", "access_policy.yml"):
         (directory / name).write_text((PROJECT / name).read_text())
     for name in ("halo_pipeline", "dbt_like_sql"):
         (directory / name).symlink_to(PROJECT / name)

@@ -258,7 +258,7 @@ def test_the_new_model_materializes(halo_env, run_job, warehouse_path, tmp_path,
         ),
         (
             {"broken.sql": "SELECT * FROM {{ source('halo', 'tickets') }}"},
-            "broken.sql: source('halo', 'tickets') is not a table the sync writes (",
+            "broken.sql: source('halo', 'tickets') is not a table the pipeline writes (",
         ),
         (
             {
@@ -357,7 +357,7 @@ def test_failing_schema_tests_fail_their_checks_inside_the_step_that_built_them(
     steps = {
         e.step_key for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"
     }
-    assert steps == {"halo_tables", "access_models"}
+    assert steps == {"halo_tables", "access_policy", "access_models"}
 
 
 def test_lineage_runs_from_halo_agents_to_access_grants():
@@ -366,10 +366,14 @@ def test_lineage_runs_from_halo_agents_to_access_grants():
 
     assert dg.AssetKey(["halo", "agents"]) in graph.get(grants).parent_keys
     upstream = dg.AssetSelection.assets(grants).upstream().resolve(graph)
+    # A time-bound grant's end comes from the request queue, which is checked against the sync.
     assert upstream == {
         grants,
         dg.AssetKey(["access", "entitlements"]),
-        *(dg.AssetKey(["halo", t]) for t in ("agents", "roles", "teams", "agent_roles", "agent_teams")),
+        dg.AssetKey(["access", "grant_expiries"]),
+        dg.AssetKey(["provisioning", "requests"]),
+        *(dg.AssetKey(["halo", t]) for t in ("agents", "roles", "teams", "agent_roles",
+                                             "agent_teams", "ticket_types")),
     }  # fmt: skip
     history = dg.AssetSelection.assets(dg.AssetKey(["access", "grant_changes"])).upstream()
     assert dg.AssetKey(["halo", "agent_team_history"]) in history.resolve(graph)

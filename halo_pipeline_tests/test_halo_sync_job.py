@@ -156,10 +156,11 @@ def test_sync_metadata_and_checks(halo_env, run_job, warehouse_path):
     checks = {c.asset_key.to_user_string(): c for c in result.get_asset_check_evaluations()}
     # A check per table or model with schema.yml tests, each test in its metadata.
     assert sorted(checks) == [
-        "access/entitlements", "access/grant_changes", "access/grant_history", "access/grants",
-        "access/resources", "halo/agent_role_history", "halo/agent_roles",
-        "halo/agent_team_history", "halo/agent_teams", "halo/agents", "halo/roles",
-        "halo/teams", "halo/ticket_types",
+        "access/entitlements", "access/grant_changes", "access/grant_expiries",
+        "access/grant_history", "access/grants", "access/policy_violations", "access/resources",
+        "halo/agent_role_history", "halo/agent_roles", "halo/agent_team_history",
+        "halo/agent_teams", "halo/agents", "halo/roles", "halo/teams", "halo/ticket_types",
+        "policy/rules",
     ]  # fmt: skip
     assert [key for key, check in checks.items() if not check.passed] == []
     assert md_rows(checks["halo/agent_teams"].metadata["tests"].value) == [

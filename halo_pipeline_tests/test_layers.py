@@ -15,8 +15,10 @@ LAYERS = {
     "halo_pipeline.warehouse": {"warehouse", "halo"},
     "halo_pipeline.sql_models.project": {"sql_models", "warehouse", "halo"},
     "halo_pipeline.sync": {"sync", "warehouse", "halo"},
-    "halo_pipeline.provisioning.runner": {"provisioning", "warehouse", "halo"},
-    "halo_pipeline.provisioning.cli": {"provisioning", "warehouse", "halo", "shell"},
+    "halo_pipeline.policy.gate": {"policy", "warehouse", "halo"},
+    "halo_pipeline.provisioning.runner": {"provisioning", "policy", "warehouse", "halo"},
+    "halo_pipeline.provisioning.cli": {"provisioning", "policy", "warehouse", "halo", "shell"},
+    "halo_pipeline.policy.cli": {"policy", "provisioning", "warehouse", "halo", "shell"},
 }
 LOADED = """
 import importlib, json, sys

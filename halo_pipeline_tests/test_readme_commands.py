@@ -78,25 +78,31 @@ def test_the_readme_commands_are_found():
     assert ".venv/bin/halo-pipeline doctor" in lines
     assert all(c.line.startswith((".venv/bin/", "make ")) for c in commands), lines
     refusals = [c for c in commands if c.exits]
-    assert [(c.exits, bool(c.shown)) for c in refusals] == [(1, False), (1, True)]
+    assert [(c.exits, bool(c.shown)) for c in refusals] == [
+        (1, False), (1, True), (1, False), (1, True)
+    ]  # fmt: skip
     assert refusals[1].shown.startswith("Error: Unknown team '2nd Line Suport'")
+    assert refusals[3].shown.startswith("Error: Refused by the separation of duties rule")
 
 
 @pytest.fixture(scope="module")
 def fresh(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
-    """A clone of the project after `make` made `.venv` (linked here, older than its stamp so
-    make installs nothing), and a new shell's environment: no HALO_* or DAGSTER_*, no
-    environment activated."""
+    """Two clones of the project (`once`, `twice`) after `make` made `.venv` (linked there,
+    older than its stamp so make installs nothing), and a new shell's environment: no HALO_*
+    or DAGSTER_*, no environment activated."""
     installed = PROJECT / ".venv" / ".installed"
     if not installed.exists():
         pytest.skip("needs the .venv that `make` creates (.venv/.installed)")
-    project = tmp_path_factory.mktemp("clone")
-    for name in ("Makefile", "pyproject.toml", "workspace.yaml", "dagster.yaml", ".env.example"):
-        shutil.copy(PROJECT / name, project / name)
-    for name in ("halo_pipeline", "dbt_like_sql", ".venv"):
-        (project / name).symlink_to(PROJECT / name)
-    stamp = installed.stat().st_mtime - 60
-    os.utime(project / "pyproject.toml", (stamp, stamp))
+    clones = tmp_path_factory.mktemp("clones")
+    for project in (clones / "once", clones / "twice"):
+        project.mkdir()
+        for name in ("Makefile", "pyproject.toml", "workspace.yaml", "dagster.yaml",
+                     ".env.example", "access_policy.yml"):  # fmt: skip
+            shutil.copy(PROJECT / name, project / name)
+        for name in ("halo_pipeline", "dbt_like_sql", ".venv"):
+            (project / name).symlink_to(PROJECT / name)
+        stamp = installed.stat().st_mtime - 60
+        os.utime(project / "pyproject.toml", (stamp, stamp))
     venv_bin = str(Path(sys.executable).parent)
     env = {
         name: value
@@ -107,7 +113,7 @@ def fresh(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str
         p for p in env.get("PATH", "").split(os.pathsep) if p and p != venv_bin
     )
     assert shutil.which("halo-pipeline", path=env["PATH"]) is None
-    return project, env
+    return clones, env
 
 
 def shell(line: str, project: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
@@ -123,9 +129,19 @@ CHANGES = (
 
 
 @pytest.fixture(scope="module")
+def demo_once(fresh) -> tuple[Path, dict[str, str]]:
+    """What a reader has after `make demo`: the README's request ids follow from it."""
+    project, env = fresh
+    done = shell("make demo", project / "once", env)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return project / "once", env
+
+
+@pytest.fixture(scope="module")
 def demo(fresh) -> tuple[Path, dict[str, str], list[str], list[tuple], list[tuple]]:
     """`make demo` twice: what each printed, and access.grant_changes after each."""
     project, env = fresh
+    project = project / "twice"
     printed, changes = [], []
     for _ in range(2):
         done = shell("make demo", project, env)
@@ -174,8 +190,8 @@ def test_every_command_the_demo_prints_works_as_printed(demo):
         assert int(re.search(r"\((\d+) rows?\)", done.stdout).group(1)) > 0, done.stdout
 
 
-def test_every_readme_command_works_as_typed(demo):
-    project, env, *_ = demo
+def test_every_readme_command_works_as_typed(demo_once):
+    project, env = demo_once
     commands = [c for c in readme_commands() if not c.line.startswith(NOT_RUN)]
     with simulated_halo(project / "data" / "warehouse.simulator.json") as (_, halo):
         for command in commands:
@@ -183,7 +199,7 @@ def test_every_readme_command_works_as_typed(demo):
             if command.configured and not dotenv.exists():  # as the README has the reader do
                 dotenv.write_text("".join(f"{k}={v}\n" for k, v in halo.items()))
             if command.line == "make demo":
-                continue  # run twice by the fixture
+                continue  # run by the fixture
             if command.line == "make dev":
                 check_make_dev(project, env)
             elif command.line.startswith(".venv/bin/halo-pipeline simulator"):

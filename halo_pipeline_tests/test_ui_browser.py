@@ -160,6 +160,10 @@ def test_materializing_halo_sync_job_from_the_ui_shows_row_counts(ui):
     ui.open("/locations/halo_pipeline/jobs/halo_sync_job")
     before = len(ui.runs("halo_sync_job"))
     ui.page.get_by_role("button", name="Materialize all").click()
+    # The access models read the request queue, which no provisioning run has written yet.
+    dialog = ui.page.get_by_role("dialog")
+    dialog.get_by_text("provisioning / requests").wait_for()
+    dialog.get_by_role("button", name="Confirm").click()
 
     wait_for("a halo_sync_job run", lambda: len(ui.runs("halo_sync_job")) > before, ui.log, 60)
     wait_for(

@@ -94,6 +94,9 @@ def test_the_next_sync_upgrades_a_0_1_0_warehouse_in_place_with_its_history(tmp_
     assert (
         query(path, "SELECT request_id, status, plan FROM provisioning.requests") == requests_before
     )
+    # Requests from before the access policy have no end and no link; the policy tables exist.
+    assert query(path, "SELECT count(*), count(expires_at), count(linked_request_id) FROM provisioning.requests") == [(len(requests_before), 0, 0)]  # fmt: skip
+    assert query(path, "SELECT count(*) FROM policy.rules") == [(0,)]
     # What this release stores that 0.1.0 could not: unknown is NULL, memberships keep flags.
     assert query(path, "SELECT count(*), count(is_admin) FROM halo.agents") == [(12, 0)]
     assert query(path, "SELECT is_manager, otheragent_access FROM halo.agent_teams WHERE agent_id = 2 AND team_id = 1") == [(True, True)]  # fmt: skip

@@ -130,7 +130,7 @@ def sync_definitions(project: SqlProject) -> dg.Definitions:
 
     halo_sync_job = dg.define_asset_job(
         SYNC_JOB,
-        selection=dg.AssetSelection.groups("halo", "access"),
+        selection=dg.AssetSelection.groups("halo", "policy", "access"),
         description="Sync HaloITSM agents, roles, teams and ticket types into the warehouse, "
         "rebuild the access model from them, and run every check. With the run config "
         "`ops: {halo_tables: {config: {agent_ids: [...]}}}` a targeted sync of those agents.",

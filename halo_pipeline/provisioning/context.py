@@ -12,6 +12,7 @@ from tenacity import Retrying, retry_if_result, stop_after_attempt, wait_fixed
 
 from halo_pipeline.halo import HaloClient
 from halo_pipeline.halo.models import Agent
+from halo_pipeline.policy.gate import Gate
 from halo_pipeline.provisioning.catalog import Catalog
 from halo_pipeline.provisioning.planning import ticket_text
 from halo_pipeline.provisioning.requests import FINAL, Queue, Request, Status, Step
@@ -48,6 +49,8 @@ class RunContext:
     log: Any
     sleep: Callable[[float], None] = time.sleep
     summary: RunSummary = field(default_factory=RunSummary)
+    gate: Gate = field(default_factory=lambda: Gate(None))
+    """The access policy, as this run resolved it."""
 
     def record(self, steps: list[Step]) -> list[Request]:
         updated = self.queue.record(steps)

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 import duckdb
 
+from halo_pipeline.policy.gate import Gate, say_duration
+from halo_pipeline.policy.resolved import role_of
 from halo_pipeline.provisioning import rules
 from halo_pipeline.provisioning.catalog import Catalog, Entitlement
 from halo_pipeline.provisioning.requests import (
     FINAL,
+    Status,
     file_request,
     load_requests,
 )
@@ -23,6 +27,7 @@ class Filed:
     warning: str | None = None
     """Filed, but as of the last sync there is nothing to change: the job decides from
     HaloITSM as it is then."""
+    awaiting_approval: bool = False
 
 
 def file_membership(
@@ -34,22 +39,33 @@ def file_membership(
     team: str | None,
     reason: str,
     requested_by: str,
+    ends: datetime | timedelta | None = None,
 ) -> Filed:
-    """Queue a grant or revoke of a role or team membership; nothing is written on refusal."""
+    """Queue a grant or revoke of a role or team membership; nothing is written on refusal.
+    A grant may end (`ends`: a time, or a length from when it is applied) and, under the
+    access policy, wait for approval."""
     if (role is None) == (team is None):
         raise RequestRefused("Name exactly one of --role and --team.")
+    if ends is not None and action != "grant":
+        raise RequestRefused("Only a grant has an end: --for and --until go with grant.")
     reason, requested_by = rules.reason(reason), rules.requester(requested_by)
     catalog = Catalog.load(con)
     who = catalog.find_agent(agent)
     entitlement = catalog.find_role(role) if role is not None else catalog.find_team(str(team))
     _refuse_duplicate(con, action, who.agent_id, entitlement)
+    status = Status.PENDING
+    if action == "grant":
+        status = _policy_status(con, catalog, who.agent_id, entitlement.entitlement_id, ends)
     request_id = file_request(
         con,
+        status=status,
         action=action,
         agent_id=who.agent_id,
         entitlement_id=entitlement.entitlement_id,
         reason=reason,
         requested_by=requested_by,
+        expires_at=ends if isinstance(ends, datetime) else None,
+        valid_for=ends if isinstance(ends, timedelta) else None,
     )
     preposition = "to" if action == "grant" else "from"
     warning = None
@@ -59,11 +75,47 @@ def file_membership(
             f"as of the last sync, {who.label} {state} {entitlement.label}: nothing to change "
             "unless that changed since. The job checks HaloITSM when it runs."
         )
-    return Filed(
-        request_id,
-        f"{action} {entitlement.label} ({entitlement.entitlement_id}) {preposition} {who.label}",
-        warning,
+    description = (
+        f"{action} {entitlement.label} ({entitlement.entitlement_id}) {preposition} {who.label}"
     )
+    if isinstance(ends, datetime):
+        description += f" until {ends:%Y-%m-%d %H:%M} UTC"
+    elif ends is not None:
+        description += f" for {say_duration(ends)} from when it is applied"
+    if status == Status.AWAITING_APPROVAL:
+        description += "; it waits for approval under the access policy"
+    return Filed(request_id, description, warning, status == Status.AWAITING_APPROVAL)
+
+
+def _policy_status(
+    con: duckdb.DuckDBPyConnection, catalog: Catalog, agent_id: int, entitlement_id: str,
+    ends: datetime | timedelta | None,
+) -> Status:  # fmt: skip
+    """Refuse a grant the access policy refuses; else whether it waits for approval."""
+    gate = Gate.load(con)
+    if gate.blocked:
+        raise RequestRefused(gate.blocked)
+    too_long = gate.duration_problem("grant", entitlement_id, ends, datetime.now(UTC))
+    if too_long:
+        raise RequestRefused(too_long)
+    conflict = gate.conflict(held_roles(con, catalog, agent_id), entitlement_id)
+    if conflict:
+        raise RequestRefused(f"Refused by the {conflict}.")
+    return (
+        Status.AWAITING_APPROVAL if gate.needs_approval("grant", entitlement_id) else Status.PENDING
+    )
+
+
+def held_roles(con: duckdb.DuckDBPyConnection, catalog: Catalog, agent_id: int) -> set[str]:
+    """The roles the agent holds as of the last sync, and those open requests would grant."""
+    held = {role_of(e) for a, e in catalog.grants if a == agent_id}
+    asked = load_requests(
+        con,
+        "action = 'grant' AND agent_id = ? AND NOT list_contains(?, status)",
+        [agent_id, [str(status) for status in FINAL]],
+    )
+    held |= {role_of(request.entitlement_id) for request in asked}
+    return {role for role in held if role}
 
 
 def file_account(
@@ -90,11 +142,19 @@ def file_account(
         if taken:
             raise RequestRefused(f"{taken[0].label} already has the email {taken[0].email}.")
         team_name = catalog.find_team(team).name if team else None
+        gate = Gate.load(con)
+        waits = gate.needs_approval(action, None)
+        if waits and gate.blocked:
+            raise RequestRefused(gate.blocked)
         request_id = file_request(
             con, action=action, account_name=name, account_email=email, account_team=team_name,
             reason=reason, requested_by=requested_by,
+            status=Status.AWAITING_APPROVAL if waits else Status.PENDING,
         )  # fmt: skip
-        return Filed(request_id, f"create an agent account for {rules.shorten(name)} <{email}>")
+        description = f"create an agent account for {rules.shorten(name)} <{email}>"
+        if waits:
+            description += "; it waits for approval under the access policy"
+        return Filed(request_id, description, awaiting_approval=waits)
     if agent is None:
         raise RequestRefused(f"{action.replace('_', '-')} needs --agent.")
     who = catalog.find_agent(agent)

@@ -4,6 +4,7 @@ agent, however many requests the agent has."""
 from __future__ import annotations
 
 from halo_pipeline.halo import HaloNotFoundError
+from halo_pipeline.halo.models import Agent
 from halo_pipeline.provisioning.catalog import Entitlement
 from halo_pipeline.provisioning.context import RunContext
 from halo_pipeline.provisioning.planning import (
@@ -28,6 +29,9 @@ def apply_memberships(
             f"Agent {agent_id} ({name}) no longer exists in HaloITSM: it was deleted after the "
             "last sync. Nothing was changed.",
         )
+        return
+    items = _without_conflicts(ctx, live, items)
+    if not items:
         return
     plan = plan_memberships(live, items)
     for request, later in plan.superseded:
@@ -92,3 +96,23 @@ def apply_memberships(
             unchanged = f"nothing to change: {already(request, entitlement)}"
             outcomes.append(Step(request, Status.ALREADY_SATISFIED, unchanged))
     ctx.finish(outcomes)
+
+
+def _without_conflicts(
+    ctx: RunContext, live: Agent, items: list[tuple[Request, Entitlement]]
+) -> list[tuple[Request, Entitlement]]:
+    """Fail each grant that, with what the agent holds now in HaloITSM and the other grants,
+    would break a separation-of-duties rule of the access policy; the rest go on."""
+    held = {role.id for role in live.roles or ()}
+    held |= {e.target for r, e in items if r.action == "grant" and e.kind == "role"}
+    held -= {e.target for r, e in items if r.action == "revoke" and e.kind == "role"}
+    kept = []
+    for request, entitlement in items:
+        conflict = None
+        if request.action == "grant" and request.status in (Status.PENDING, Status.PLANNED):
+            conflict = ctx.gate.conflict({str(role) for role in held}, request.entitlement_id)
+        if conflict:
+            ctx.fail([request], f"Refused by the {conflict}.")
+        else:
+            kept.append((request, entitlement))
+    return kept

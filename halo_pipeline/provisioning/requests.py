@@ -26,6 +26,7 @@ MAX_FAILED_ATTEMPTS = 8
 
 
 class Status(StrEnum):
+    AWAITING_APPROVAL = "awaiting_approval"  # the access policy asks for an approval first
     PENDING = "pending"
     PLANNED = "planned"  # dry run: `plan` holds the exact change
     APPLYING = "applying"  # committed before the write, so a rerun knows it may have landed
@@ -35,9 +36,12 @@ class Status(StrEnum):
     AWAITING_TICKET = "awaiting_ticket"  # manual: a person acts on the ticket
     DONE = "done"  # manual: the ticket reached a done status; the next sync confirms
     CONFIRMED = "confirmed"
+    DENIED = "denied"
 
 
-FINAL = frozenset({Status.APPLIED, Status.ALREADY_SATISFIED, Status.FAILED, Status.CONFIRMED})
+FINAL = frozenset(
+    {Status.APPLIED, Status.ALREADY_SATISFIED, Status.FAILED, Status.CONFIRMED, Status.DENIED}
+)
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,11 @@ class Request:
     failed_attempts: int
     created_at: datetime
     updated_at: datetime
+    expires_at: datetime | None = None
+    valid_for: timedelta | None = None
+    """`--for`: the grant's expiry is set this long after it is applied."""
+    linked_request_id: int | None = None
+    """The request this one follows from: the grant an expiry revokes."""
 
 
 COLUMNS = tuple(field.name for field in fields(Request))
@@ -127,8 +136,15 @@ def attempt_failed(request: Request, why: str) -> Step:
     return Step(request, Status.FAILED, reason, {"error": reason, "failed_attempts": attempts})
 
 
-def file_request(con: duckdb.DuckDBPyConnection, **values: Any) -> int:
-    """Insert a pending request and its filing event in one transaction."""
+def file_request(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    status: Status = Status.PENDING,
+    detail: str = "filed with halo-pipeline request",
+    **values: Any,
+) -> int:
+    """Insert a request (pending, or awaiting approval) and its filing event in one
+    transaction."""
     unknown = set(values) - _UPDATABLE
     if unknown:
         raise ValueError(f"not request columns: {sorted(unknown)}")
@@ -141,14 +157,14 @@ def file_request(con: duckdb.DuckDBPyConnection, **values: Any) -> int:
             "coalesce(max(request_id), 0) + 1) FROM provisioning.requests"
         ).fetchall()
         con.execute(
-            f"INSERT INTO provisioning.requests (request_id, {', '.join(names)}) "
-            f"VALUES (?, {', '.join('?' for _ in names)})",
-            [request_id, *(values[name] for name in names)],
+            f"INSERT INTO provisioning.requests (request_id, status, {', '.join(names)}) "
+            f"VALUES (?, ?, {', '.join('?' for _ in names)})",
+            [request_id, status.value, *(values[name] for name in names)],
         )
         con.execute(
             "INSERT INTO provisioning.request_events (request_id, from_status, to_status, detail) "
-            "VALUES (?, NULL, 'pending', 'filed with halo-pipeline request')",
-            [request_id],
+            "VALUES (?, NULL, ?, ?)",
+            [request_id, status.value, detail],
         )
     return int(request_id)
 
@@ -188,10 +204,14 @@ class Queue:
         with self._open() as con, transaction(con):
             for step in steps:
                 assignments = "".join(f", {name} = ?" for name in step.changes)
-                [(updated_at,)] = con.execute(
-                    "UPDATE provisioning.requests SET status = ?, updated_at = now()"
-                    f"{assignments} WHERE request_id = ? RETURNING updated_at",
-                    [step.to.value, *step.changes.values(), step.request.request_id],
+                # `--for` counts from when the grant is applied (or found already held).
+                starts = step.to in (Status.APPLIED, Status.ALREADY_SATISFIED)
+                [(updated_at, expires_at)] = con.execute(
+                    "UPDATE provisioning.requests SET status = ?, updated_at = now(), "
+                    "expires_at = CASE WHEN ? AND expires_at IS NULL THEN now() + valid_for "
+                    f"ELSE expires_at END{assignments} WHERE request_id = ? "
+                    "RETURNING updated_at, expires_at",
+                    [step.to.value, starts, *step.changes.values(), step.request.request_id],
                 ).fetchall()
                 con.execute(
                     "INSERT INTO provisioning.request_events "
@@ -203,7 +223,7 @@ class Queue:
                 updated.append(
                     replace(
                         step.request, status=step.to.value, updated_at=updated_at,
-                        **step.changes,
+                        expires_at=expires_at, **step.changes,
                     )
                 )  # fmt: skip
         return updated

@@ -28,6 +28,9 @@ from halo_pipeline.halo import (
     HaloUnreachableError,
 )
 from halo_pipeline.halo.errors import HaloBudgetExhaustedError, HaloTransientError
+from halo_pipeline.policy.decisions import approver_of, grantee
+from halo_pipeline.policy.gate import Gate
+from halo_pipeline.policy.revokes import file_policy_revokes
 from halo_pipeline.provisioning import rules
 from halo_pipeline.provisioning.accounts import apply_account
 from halo_pipeline.provisioning.catalog import Catalog, Entitlement
@@ -39,6 +42,7 @@ from halo_pipeline.provisioning.requests import (
     Queue,
     Request,
     Status,
+    Step,
     Work,
     adopt_sql_filed,
     attempt_failed,
@@ -86,9 +90,20 @@ class Provisioner:
     def run(self) -> RunSummary:
         with self._open() as con:
             adopt_sql_filed(con, self._run_id)
+            gate = Gate.load(con)
+            filed = file_policy_revokes(con, gate)
+            if filed:
+                self._log.info(
+                    f"filed revokes {filed.expiries} (expired), {filed.leavers} (leavers)"
+                )
             catalog = Catalog.load(con)
             work = load_work(con, self._settings)
             tag_id = queue_id(con)
+            self._approvals = {
+                r.request_id: _approval(con, gate, r)
+                for r in work.todo
+                if gate.needs_approval(r.action, r.entitlement_id)
+            }
         # Owed by a run that died before its refresh: this run's refresh pays it.
         self.summary.touched_agents.update(work.owed.agent_ids)
         self.summary.access_behind = bool(work.owed.loaded_syncs)
@@ -102,6 +117,7 @@ class Provisioner:
             log=self._log,
             sleep=self._sleep,
             summary=self.summary,
+            gate=gate,
         )
         mode = "on" if self._settings.enabled else "off: a dry run, nothing is written"
         self._log.info(f"{len(work.todo)} requests to look at; provisioning {mode}")
@@ -120,6 +136,8 @@ class Provisioner:
             )
             if unusable:
                 self._guarded(ctx, [request], partial(ctx.fail, [request], unusable))
+            elif self._held_by_policy(ctx, request):
+                continue
             elif request.status == Status.AWAITING_TICKET:
                 self._guarded(ctx, [request], partial(poll_ticket, ctx, request))
             elif request.status == Status.DONE:
@@ -141,6 +159,35 @@ class Provisioner:
             requests = [request for request, _ in items]
             self._guarded(ctx, requests, partial(apply_memberships, ctx, agent_id, items))
 
+    def _held_by_policy(self, ctx: RunContext, request: Request) -> bool:
+        """Whether the access policy keeps the request from going ahead in this run: it waits
+        for an approval (or for a usable policy), or the policy refuses it (it fails)."""
+        gate = ctx.gate
+        if request.status not in (Status.PENDING, Status.PLANNED):
+            return False
+        if request.action != "grant" and not gate.needs_approval(request.action, None):
+            return False
+        if gate.blocked:
+            self._log.warning(f"request {request.request_id} waits: {gate.blocked}")
+            return True
+        approval = self._approvals.get(request.request_id, "")
+        if approval is None:  # none needed, or one that counts
+            pass
+        elif approval == NO_APPROVAL:
+            why = f"the access policy asks for an approval first (approve {request.request_id})"
+            ctx.record([Step(request, Status.AWAITING_APPROVAL, why)])
+            return True
+        elif approval:
+            self._guarded(ctx, [request], partial(ctx.fail, [request], approval))
+            return True
+        ends = request.expires_at or request.valid_for
+        too_long = gate.duration_problem(request.action, request.entitlement_id, ends,
+                                         request.created_at)  # fmt: skip
+        if too_long:
+            self._guarded(ctx, [request], partial(ctx.fail, [request], too_long))
+            return True
+        return False
+
     def _guarded(self, ctx: RunContext, requests: list[Request], work: Callable[[], Any]) -> None:
         """One unit of work. Errors about the connection stop the run. HaloITSM refusing
         something fails the unit's unfinished requests; a passing fault (5xx, a garbled answer)
@@ -160,3 +207,16 @@ class Provisioner:
                 ctx.record([attempt_failed(r, f"interrupted: {error}") for r in current])
             else:
                 ctx.fail(current, str(error), close_tickets=False)
+
+
+NO_APPROVAL = "no approval"
+
+
+def _approval(con: Any, gate: Gate, request: Request) -> str | None:
+    """For a request the policy wants approved: None when its approval counts, NO_APPROVAL
+    when it has none (filed with SQL, say), else why the approval recorded does not count."""
+    approver = approver_of(con, request.request_id)
+    if approver is None:
+        return NO_APPROVAL
+    problem = gate.approval_problem(approver, request.requested_by, grantee(con, request))
+    return f"The approval does not count: {problem}" if problem else None

@@ -41,6 +41,11 @@ def models_dir() -> Path:
 
 
 HALO_SOURCES = frozenset(("halo", table) for table in SOURCE_TABLES)
+# The other tables models may read: the request queue and the access policy as last resolved.
+SOURCES = HALO_SOURCES | {
+    ("provisioning", "requests"), ("provisioning", "request_events"),
+    ("policy", "rules"), ("policy", "roles"),
+}  # fmt: skip
 MATERIALIZATIONS = ("view", "table")
 # ConductorOne's entitlement slugs, so the ids line up with a baton sync of the same tenant.
 ENTITLEMENT_SLUGS = {"role": "assigned", "team": "member"}
@@ -83,14 +88,14 @@ class SqlProject:
     def column_tests(self) -> list[ColumnTest]:
         """The tests of `schema.yml`, each on a model of this project or a synced table."""
         path = self.directory / "schema.yml"
-        known = {(MODEL_SCHEMA, model.name) for model in self.models} | HALO_SOURCES
+        known = {(MODEL_SCHEMA, model.name) for model in self.models} | SOURCES
         tests = load_schema_tests(path)
         for test in tests:
             for relation in ((test.schema, test.table), test.to):
                 if relation is not None and relation not in known:
                     raise SchemaFileError(
                         f"{path}: a test refers to {'.'.join(relation)}, which is neither a "
-                        f"model in {self.directory.name}/ nor a table the sync writes"
+                        f"model in {self.directory.name}/ nor a table the pipeline writes"
                     )
         return tests
 
@@ -100,7 +105,7 @@ class SqlProject:
 
 
 def load_project(
-    directory: Path | None = None, sources: frozenset[tuple[str, str]] = HALO_SOURCES
+    directory: Path | None = None, sources: frozenset[tuple[str, str]] = SOURCES
 ) -> SqlProject:
     """Every model in `directory`, checked: refs name models, sources name tables the sync
     writes, and no cycles."""
@@ -123,7 +128,7 @@ def load_project(
             if source not in sources:
                 known = ", ".join(f"{s}.{t}" for s, t in sorted(sources))
                 raise SqlModelError(
-                    f"{model.path}: source{source!r} is not a table the sync writes ({known})."
+                    f"{model.path}: source{source!r} is not a table the pipeline writes ({known})."
                 )
     graph = TopologicalSorter({name: set(model.refs) for name, model in models.items()})
     try:
