@@ -40,6 +40,13 @@ def pytest_configure(config: pytest.Config) -> None:
 _CHECKOUT_BEFORE = pytest.StashKey[str]()
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The modules that start real servers and processes first: `--dist loadscope` hands out
+    modules in this order, so the longest start first and none is left running alone at the
+    end (longest-first scheduling)."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 @pytest.hookimpl(trylast=True)  # after xdist has stopped its workers
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if hasattr(session.config, "workerinput"):

@@ -378,3 +378,24 @@ def test_the_readme_shows_the_shipped_policy():
         "read-only-stays-read-only", "privileged_unapproved", "privileged_expired",
         "disabled_with_access",
     )  # fmt: skip
+
+
+def test_a_sql_filed_privileged_grant_without_an_end_fails_before_any_approval(
+    synced, sim, run_job
+):
+    from halo_pipeline.warehouse import connect
+
+    with connect(synced) as con:
+        con.execute(
+            "INSERT INTO provisioning.requests (action, entitlement_id, agent_id, reason, "
+            "requested_by) VALUES ('grant', ?, 9, 'sql', 'ana@example.com')",
+            [f"role:{sim.role_ids()['Administrator']}:assigned"],
+        )
+    assert run_job("provisioning_job").success
+
+    assert query(synced, "SELECT status, error FROM provisioning.requests") == [(
+        "failed",
+        "'Administrator' is a privileged role: the policy grants it for at most 8h. Ask with "
+        "--for or --until.",
+    )]  # fmt: skip
+    assert roles_of(sim, 9) == []

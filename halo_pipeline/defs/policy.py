@@ -13,7 +13,7 @@ from halo_pipeline.defs.resources import DuckDBWarehouse
 from halo_pipeline.policy.document import Policy, PolicyError, load_policy
 from halo_pipeline.policy.gate import Gate
 from halo_pipeline.policy.resolved import resolve, write_tables
-from halo_pipeline.policy.revokes import file_policy_revokes
+from halo_pipeline.policy.revokes import file_policy_revokes, revokes_due
 from halo_pipeline.sql_models.project import models_dir
 from halo_pipeline.sql_models.schema_tests import load_column_descriptions
 from halo_pipeline.warehouse import WarehouseBusyError, WarehouseError
@@ -22,6 +22,7 @@ RULES_KEY = dg.AssetKey(["policy", "rules"])
 ROLES_KEY = dg.AssetKey(["policy", "roles"])
 VIOLATIONS_KEY = dg.AssetKey(["access", "policy_violations"])
 RESOLVES = "policy_resolves"
+NOTHING_DUE = "No grant has ended and no leaver's access is due for revoking."
 
 
 def check_name(rule: str) -> str:
@@ -153,7 +154,13 @@ def grant_expiry_sensor(
     provisioning sensor then starts provisioning_job for them. Each is filed once, here or by
     the next provisioning run, whichever comes first."""
     try:
-        # A short wait: a busy warehouse means a run is writing, and the next tick looks again.
+        # Read-only first, without waiting: most ticks find nothing due, and a writer would
+        # keep `halo-pipeline query` out for the moment it is open. A busy warehouse means a
+        # run is writing, and the next tick looks again.
+        with warehouse.get_connection(read_only=True, wait_s=0) as con:
+            due = revokes_due(con, Gate.load(con))
+        if not due:
+            return dg.SkipReason(NOTHING_DUE)
         with warehouse.get_connection(wait_s=1) as con:
             filed = file_policy_revokes(con, Gate.load(con))
     except WarehouseBusyError:
@@ -161,7 +168,7 @@ def grant_expiry_sensor(
     except WarehouseError as error:
         return dg.SkipReason(str(error))
     if not filed:
-        return dg.SkipReason("No grant has ended and no leaver's access is due for revoking.")
+        return dg.SkipReason(NOTHING_DUE)
     said = f"Filed revoke requests {filed.expiries} (expired) and {filed.leavers} (leavers)."
     context.log.info(said)
     return dg.SkipReason(said)

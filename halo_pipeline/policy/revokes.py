@@ -31,6 +31,12 @@ def file_policy_revokes(con: duckdb.DuckDBPyConnection, gate: Gate) -> Filed:
     return Filed(_file_expiries(con), _file_leavers(con) if _auto_revoke(gate) else [])
 
 
+def revokes_due(con: duckdb.DuckDBPyConnection, gate: Gate) -> bool:
+    """Whether a revoke is due: read-only, so a caller opens the warehouse for writing only
+    when it has something to file."""
+    return bool(due_expiries(con)) or (_auto_revoke(gate) and bool(_leavers_due(con)))
+
+
 def due_expiries(con: duckdb.DuckDBPyConnection) -> list[tuple[int, str, str, int]]:
     """(agent_id, entitlement_id, expires_at, last grant request) of ended grants."""
     try:
@@ -64,12 +70,15 @@ def _auto_revoke(gate: Gate) -> bool:
     return gate.resolved is not None and gate.resolved.policy.auto_revoke_leavers
 
 
-def _file_leavers(con: duckdb.DuckDBPyConnection) -> list[int]:
+def _leavers_due(con: duckdb.DuckDBPyConnection) -> list[tuple[int, str, str, str, str]]:
     sql = files("halo_pipeline.policy").joinpath("sql", "leaver_revokes.sql").read_text()
     try:
-        held = con.execute(sql).fetchall()
-    except duckdb.CatalogException:
+        return con.execute(sql).fetchall()
+    except duckdb.CatalogException:  # the models were never built here
         return []
+
+
+def _file_leavers(con: duckdb.DuckDBPyConnection) -> list[int]:
     return [
         file_request(
             con,
@@ -80,5 +89,5 @@ def _file_leavers(con: duckdb.DuckDBPyConnection) -> list[int]:
             reason=f"{agent_name} is disabled: leavers hold nothing ({kind} {name!r})",
             requested_by=LEAVER,
         )
-        for agent_id, entitlement_id, agent_name, kind, name in held
+        for agent_id, entitlement_id, agent_name, kind, name in _leavers_due(con)
     ]

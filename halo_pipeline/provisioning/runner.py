@@ -170,21 +170,19 @@ class Provisioner:
         if gate.blocked:
             self._log.warning(f"request {request.request_id} waits: {gate.blocked}")
             return True
-        approval = self._approvals.get(request.request_id, "")
-        if approval is None:  # none needed, or one that counts
-            pass
-        elif approval == NO_APPROVAL:
-            why = f"the access policy asks for an approval first (approve {request.request_id})"
-            ctx.record([Step(request, Status.AWAITING_APPROVAL, why)])
-            return True
-        elif approval:
-            self._guarded(ctx, [request], partial(ctx.fail, [request], approval))
-            return True
         ends = request.expires_at or request.valid_for
         too_long = gate.duration_problem(request.action, request.entitlement_id, ends,
                                          request.created_at)  # fmt: skip
-        if too_long:
+        if too_long:  # before any approval: nobody should approve what cannot be granted
             self._guarded(ctx, [request], partial(ctx.fail, [request], too_long))
+            return True
+        approval = self._approvals.get(request.request_id)
+        if approval == NO_APPROVAL:
+            why = f"the access policy asks for an approval first (approve {request.request_id})"
+            ctx.record([Step(request, Status.AWAITING_APPROVAL, why)])
+            return True
+        if approval:  # why the approval recorded does not count
+            self._guarded(ctx, [request], partial(ctx.fail, [request], approval))
             return True
         return False
 
