@@ -18,6 +18,8 @@ import pytest
 from halo_pipeline.definitions import build_definitions
 from halo_pipeline.halo import HaloClient, HaloSettings
 from halo_pipeline.simulator import Simulator, SimulatorConfig, generate_dataset
+from halo_pipeline_tests.helpers import build_access, sync
+from halo_pipeline_tests.policy_support import POLICY
 
 IN_PROCESS_URL = "http://halo.test"
 # Every process the suite starts inherits this mark (xdist's workers, servers, killed runs), so
@@ -185,3 +187,29 @@ def run_job(instance: dg.DagsterInstance) -> Callable[..., dg.ExecuteInProcessRe
         )
 
     return run
+
+
+@pytest.fixture
+def policy(tmp_path, monkeypatch):
+    """`policy(text)` writes an access policy (default: the tests' POLICY) and points
+    HALO_ACCESS_POLICY at it."""
+
+    def write(text: str = POLICY) -> Path:
+        path = tmp_path / "access_policy.yml"
+        path.write_text(text)
+        monkeypatch.setenv("HALO_ACCESS_POLICY", str(path))
+        return path
+
+    return write
+
+
+@pytest.fixture
+def synced(sim, halo_env, policy, monkeypatch) -> Path:
+    """The simulator synced under POLICY, provisioning and ticketing on."""
+    policy()
+    monkeypatch.setenv("HALO_PROVISIONING", "true")
+    monkeypatch.setenv("HALO_TICKETING", "true")
+    path = Path(halo_env["HALO_DUCKDB_PATH"])
+    sync(sim, path)
+    build_access(path)
+    return path

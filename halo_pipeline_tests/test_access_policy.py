@@ -1,81 +1,21 @@
-"""The access policy, against the simulator through the command line and the real jobs:
-approvals, time-bound grants, separation of duties, leavers, and the violations model with a
-check per rule."""
+"""The access policy file, approvals, durations and separation of duties, against the simulator
+through the command line and the real provisioning job."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
-import time
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
-import dagster as dg
 import pytest
 import yaml
-from click.testing import CliRunner
 
-from halo_pipeline.cli import main
 from halo_pipeline.definitions import build_definitions
-from halo_pipeline.defs.policy import grant_expiry_sensor
-from halo_pipeline.defs.resources import DuckDBWarehouse
 from halo_pipeline.policy.document import PolicyError, load_policy
-from halo_pipeline_tests.helpers import query
-
-POLICY = """\
-privileged_roles: ["Administrator", "Change Manager"]
-approval:
-  required_for: privileged
-  approvers: []
-max_grant_duration:
-  privileged: 8h
-separation_of_duties:
-  - name: read-only-stays-read-only
-    roles: ["Read Only", "Administrator"]
-leavers:
-  disabled_agents_hold_nothing: true
-  auto_revoke: false
-severity:
-  privileged_unapproved: warn
-"""
-AUDIT = ["--reason", "release night", "--requested-by", "ana@example.com"]
-
-
-@pytest.fixture
-def policy(tmp_path, monkeypatch):
-    def write(text: str = POLICY) -> Path:
-        path = tmp_path / "access_policy.yml"
-        path.write_text(text)
-        monkeypatch.setenv("HALO_ACCESS_POLICY", str(path))
-        return path
-
-    return write
-
-
-@pytest.fixture
-def synced(sim, halo_env, run_job, policy, monkeypatch) -> Path:
-    """The simulator synced under POLICY, provisioning and ticketing on."""
-    policy()
-    monkeypatch.setenv("HALO_PROVISIONING", "true")
-    monkeypatch.setenv("HALO_TICKETING", "true")
-    assert run_job("halo_sync_job").success
-    return Path(halo_env["HALO_DUCKDB_PATH"])
-
-
-def cli(path: Path, *args: str):
-    return CliRunner().invoke(main, [*args, "--warehouse", str(path)])
-
-
-def roles_of(sim, agent_id: int) -> list[str]:
-    names = {guid: name for name, guid in sim.role_ids().items()}
-    return sorted(names[role["id"]] for role in sim.get_agent(agent_id)["roles"])
-
-
-def status(path: Path, request_id: int) -> str:
-    [(found,)] = query(path, "SELECT status FROM provisioning.requests WHERE request_id = ?",
-                       [request_id])  # fmt: skip
-    return found
+from halo_pipeline_tests.helpers import build_access, query, sync
+from halo_pipeline_tests.policy_support import AUDIT, POLICY, cli, roles_of, status
 
 
 @pytest.mark.parametrize(
@@ -216,7 +156,8 @@ def test_a_separation_of_duties_conflict_is_refused_at_filing_and_at_planning(sy
             "both 'Administrator' and 'Read Only'.")  # fmt: skip
     ids = sim.role_ids()
     sim.set_agent_roles(14, [ids["Agent"], ids["Read Only"]])
-    assert run_job("halo_sync_job").success
+    sync(sim, synced)
+    build_access(synced)
     refused = cli(synced, "request", "grant", "--agent", "14", "--role", "Administrator",
                   "--for", "1h", *AUDIT)  # fmt: skip
     assert (refused.exit_code, refused.output) == (1, f"Error: {rule} Nothing was filed.\n")
@@ -250,120 +191,6 @@ def test_a_sql_filed_privileged_grant_waits_for_approval_too(synced, sim, run_jo
         ("pending", "filed with SQL"),
         ("awaiting_approval", "the access policy asks for an approval first (approve 1)"),
     ]
-
-
-def expire(context_path: Path) -> str:
-    """One tick of grant_expiry_sensor."""
-    with dg.build_sensor_context(
-        resources={"warehouse": DuckDBWarehouse(database=str(context_path))}
-    ) as context:
-        return grant_expiry_sensor(context).skip_message
-
-
-def wait_until_past(path: Path, sql: str) -> None:
-    [(moment,)] = query(path, sql)
-    time.sleep(max(0.0, (moment - datetime.now(UTC)).total_seconds()) + 0.1)
-
-
-def test_a_time_bound_grant_is_revoked_once_when_it_ends(synced, sim, run_job):
-    filed = cli(synced, "request", "grant", "--agent", "9", "--role", "Read Only", "--for",
-                "2s", *AUDIT)  # fmt: skip
-    assert "for 2s from when it is applied" in filed.output
-    # Agent 2 holds Agent already: its time-bound grant changes nothing, and ends nothing.
-    cli(synced, "request", "grant", "--agent", "2", "--role", "Agent", "--for", "2s", *AUDIT)
-    assert run_job("provisioning_job").success
-    assert query(synced, "SELECT request_id, status FROM provisioning.requests ORDER BY 1") == [
-        (1, "applied"), (2, "already_satisfied"),
-    ]  # fmt: skip
-    assert roles_of(sim, 9) == ["Read Only"]
-
-    wait_until_past(synced, "SELECT expires_at FROM access.grant_expiries")
-    assert expire(synced) == "Filed revoke requests [3] (expired) and [] (leavers)."
-    assert expire(synced) == "No grant has ended and no leaver's access is due for revoking."
-    assert run_job("provisioning_job").success
-
-    assert query(synced, "SELECT request_id, action, agent_id, requested_by, linked_request_id, status FROM provisioning.requests WHERE request_id > 2") == [(3, "revoke", 9, "policy:expiry", 1, "applied")]  # fmt: skip
-    assert roles_of(sim, 9) == []
-    assert "Agent" in roles_of(sim, 2)
-    assert run_job("provisioning_job").success
-    assert query(synced, "SELECT count(*) FROM provisioning.requests") == [(3,)]
-
-
-def test_the_next_provisioning_run_files_and_applies_an_expiry_itself(synced, sim, run_job):
-    cli(synced, "request", "grant", "--agent", "9", "--team", "1", "--for", "1s", *AUDIT)
-    assert run_job("provisioning_job").success
-    time.sleep(1.2)
-    assert run_job("provisioning_job").success
-
-    assert query(
-        synced,
-        "SELECT request_id, action, requested_by, linked_request_id, status FROM provisioning.requests ORDER BY 1",
-    ) == [  # fmt: skip
-        (1, "grant", "ana@example.com", None, "applied"),
-        (2, "revoke", "policy:expiry", 1, "applied"),
-    ]
-    assert expire(synced) == "No grant has ended and no leaver's access is due for revoking."
-
-
-def test_policy_violations_hold_exactly_the_seeded_ones_and_each_check_names_them(
-    sim, halo_env, run_job, policy, monkeypatch
-):
-    policy()
-    monkeypatch.setenv("HALO_PROVISIONING", "true")
-    path = Path(halo_env["HALO_DUCKDB_PATH"])
-    ids = sim.role_ids()
-    sim.set_agent_roles(14, [ids["Agent"], ids["Read Only"], ids["Administrator"]])
-    assert run_job("halo_sync_job").success  # the baseline
-    sim.set_agent_roles(13, [ids["Change Manager"]])  # outside the pipeline, after it
-    cli(path, "request", "grant", "--agent", "9", "--role", "Administrator", "--for", "1s", *AUDIT)
-    cli(path, "approve", "1", "--by", "ben@example.com")
-    assert run_job("provisioning_job").success
-    time.sleep(1.2)
-    result = run_job("halo_sync_job")  # the expiry is filed by the sensor, not run here
-
-    rows = query(path, "SELECT rule, severity, agent_id, detail FROM access.policy_violations ORDER BY rule, agent_id")  # fmt: skip
-    assert [row[:3] for row in rows] == [
-        ("disabled_with_access", "error", 6),
-        ("disabled_with_access", "error", 29),
-        ("disabled_with_access", "error", 40),
-        ("privileged_expired", "error", 9),
-        ("privileged_unapproved", "warn", 13),
-        ("read-only-stays-read-only", "error", 14),
-    ]
-    assert (
-        rows[0][3] == "disabled, still holds role Agent, role Change Manager, team 1st Line Support"
-    )
-    assert rows[4][3].startswith("holds Change Manager, first seen ")
-    assert rows[5][3] == "holds Administrator and Read Only"
-    checks = {e.check_name: e for e in result.get_asset_check_evaluations()
-              if e.asset_key == dg.AssetKey(["access", "policy_violations"])}  # fmt: skip
-    assert {name: (c.passed, c.severity.value, c.metadata["agents"].value)
-            for name, c in checks.items() if name != "column_tests"} == {
-        "disabled_with_access": (False, "ERROR", [6, 29, 40]),
-        "privileged_expired": (False, "ERROR", [9]),
-        "privileged_unapproved": (False, "WARN", [13]),
-        "read_only_stays_read_only": (False, "ERROR", [14]),
-    }  # fmt: skip
-
-
-def test_leavers_auto_revoke_files_one_revoke_per_grant_once(
-    sim, halo_env, run_job, policy, monkeypatch
-):
-    policy(POLICY.replace("auto_revoke: false", "auto_revoke: true"))
-    monkeypatch.setenv("HALO_PROVISIONING", "true")
-    path = Path(halo_env["HALO_DUCKDB_PATH"])
-    assert run_job("halo_sync_job").success
-    held = query(path, "SELECT principal_id, entitlement_id FROM access.grants WHERE agent_is_disabled ORDER BY ALL")  # fmt: skip
-    assert [agent for agent, _ in held] == [6, 6, 6, 29, 29, 29, 29, 29, 40, 40, 40, 40]
-
-    assert run_job("provisioning_job").success
-    assert query(path, "SELECT agent_id, entitlement_id FROM provisioning.requests WHERE requested_by = 'policy:leaver' AND action = 'revoke' AND status = 'applied' ORDER BY ALL") == held  # fmt: skip
-    assert [sim.get_agent(a)["roles"] for a in (6, 29, 40)] == [[], [], []]
-    assert run_job("provisioning_job").success
-    assert run_job("halo_sync_job").success
-    assert expire(path) == "No grant has ended and no leaver's access is due for revoking."
-    assert query(path, "SELECT count(*) FROM provisioning.requests") == [(len(held),)]
-    assert query(path, "SELECT count(*) FROM access.policy_violations") == [(0,)]
 
 
 def test_the_readme_shows_the_shipped_policy():

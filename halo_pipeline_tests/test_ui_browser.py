@@ -102,6 +102,8 @@ def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ui]:
             "HALO_CLIENT_SECRET": sim.config.client_secret,
             "HALO_DUCKDB_PATH": str(tmp / "warehouse.duckdb"),
             "DAGSTER_HOME": str(tmp / "dagster_home"),
+            # What users see: the shipped policy, its checks on access/policy_violations.
+            "HALO_ACCESS_POLICY": str(tmp / "project" / "access_policy.yml"),
         }
         log = tmp / "dev.log"
         command = [sys.executable, "-m", "halo_pipeline.cli", "dev", "--port", str(port)]
@@ -179,6 +181,12 @@ def test_materializing_halo_sync_job_from_the_ui_shows_row_counts(ui):
     overview = ui.page.locator("body").inner_text()
     assert "Row count\n40" in overview
     assert query(ui.warehouse, "SELECT count(*) FROM halo.agents") == [(40,)]
+
+    # A check per rule of access_policy.yml, evaluated by the run.
+    ui.open("/assets/access/policy_violations?view=checks")
+    for check in ("read_only_stays_read_only", "privileged_unapproved", "privileged_expired",
+                  "disabled_with_access"):  # fmt: skip
+        ui.page.get_by_text(check, exact=True).first.wait_for()
 
 
 def test_the_schedule_and_the_sensors_are_running(ui):

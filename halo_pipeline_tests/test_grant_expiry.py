@@ -1,0 +1,55 @@
+"""Time-bound grants: applied, then revoked once when they end, by grant_expiry_sensor or the
+next provisioning run, against the simulator through the command line and the real job."""
+
+from __future__ import annotations
+
+import time
+
+from halo_pipeline_tests.helpers import query
+from halo_pipeline_tests.policy_support import (
+    AUDIT,
+    cli,
+    expire,
+    roles_of,
+    wait_until_past,
+)
+
+
+def test_a_time_bound_grant_is_revoked_once_when_it_ends(synced, sim, run_job):
+    filed = cli(synced, "request", "grant", "--agent", "9", "--role", "Read Only", "--for",
+                "2s", *AUDIT)  # fmt: skip
+    assert "for 2s from when it is applied" in filed.output
+    # Agent 2 holds Agent already: its time-bound grant changes nothing, and ends nothing.
+    cli(synced, "request", "grant", "--agent", "2", "--role", "Agent", "--for", "2s", *AUDIT)
+    assert run_job("provisioning_job").success
+    assert query(synced, "SELECT request_id, status FROM provisioning.requests ORDER BY 1") == [
+        (1, "applied"), (2, "already_satisfied"),
+    ]  # fmt: skip
+    assert roles_of(sim, 9) == ["Read Only"]
+
+    wait_until_past(synced, "SELECT expires_at FROM access.grant_expiries")
+    assert expire(synced) == "Filed revoke requests [3] (expired) and [] (leavers)."
+    assert expire(synced) == "No grant has ended and no leaver's access is due for revoking."
+    assert run_job("provisioning_job").success
+
+    assert query(synced, "SELECT request_id, action, agent_id, requested_by, linked_request_id, status FROM provisioning.requests WHERE request_id > 2") == [(3, "revoke", 9, "policy:expiry", 1, "applied")]  # fmt: skip
+    assert roles_of(sim, 9) == []
+    assert "Agent" in roles_of(sim, 2)
+    assert run_job("provisioning_job").success
+    assert query(synced, "SELECT count(*) FROM provisioning.requests") == [(3,)]
+
+
+def test_the_next_provisioning_run_files_and_applies_an_expiry_itself(synced, sim, run_job):
+    cli(synced, "request", "grant", "--agent", "9", "--team", "1", "--for", "1s", *AUDIT)
+    assert run_job("provisioning_job").success
+    time.sleep(1.2)
+    assert run_job("provisioning_job").success
+
+    assert query(
+        synced,
+        "SELECT request_id, action, requested_by, linked_request_id, status FROM provisioning.requests ORDER BY 1",
+    ) == [  # fmt: skip
+        (1, "grant", "ana@example.com", None, "applied"),
+        (2, "revoke", "policy:expiry", 1, "applied"),
+    ]
+    assert expire(synced) == "No grant has ended and no leaver's access is due for revoking."
