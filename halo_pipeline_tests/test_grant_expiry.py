@@ -53,3 +53,19 @@ def test_the_next_provisioning_run_files_and_applies_an_expiry_itself(synced, si
         (2, "revoke", "policy:expiry", 1, "applied"),
     ]
     assert expire(synced) == "No grant has ended and no leaver's access is due for revoking."
+
+
+def test_a_grant_renewed_before_it_ends_carries_the_later_end(synced, run_job):
+    cli(synced, "request", "grant", "--agent", "9", "--team", "1", "--for", "1h", *AUDIT)
+    assert run_job("provisioning_job").success
+    cli(synced, "request", "grant", "--agent", "9", "--team", "1", "--for", "2h", *AUDIT)
+    assert run_job("provisioning_job").success
+
+    [(first, _), (second, status)] = query(
+        synced, "SELECT expires_at, status FROM provisioning.requests ORDER BY request_id"
+    )
+    assert status == "already_satisfied" and second > first
+    assert query(synced, "SELECT expires_at, last_request_id FROM access.grant_expiries") == [
+        (second, 2)
+    ]
+    assert query(synced, "SELECT expires_at FROM access.grants WHERE principal_id = 9 AND entitlement_id = 'team:1:member'") == [(second,)]  # fmt: skip
