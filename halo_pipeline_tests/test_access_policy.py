@@ -193,6 +193,23 @@ def test_a_sql_filed_privileged_grant_waits_for_approval_too(synced, sim, run_jo
     ]
 
 
+def test_a_grant_set_to_applying_with_sql_still_needs_its_approval(synced, sim, run_job):
+    """`applying` is where a crashed run leaves a request; a row put there by hand is not let
+    past the approval it never had."""
+    from halo_pipeline.warehouse import connect
+
+    with connect(synced) as con:
+        con.execute(
+            "INSERT INTO provisioning.requests (action, entitlement_id, agent_id, reason, "
+            "requested_by, valid_for, status) VALUES ('grant', ?, 9, 'sql', 'ana@example.com', "
+            "INTERVAL 1 HOUR, 'applying')",
+            [f"role:{sim.role_ids()['Administrator']}:assigned"],
+        )
+    assert run_job("provisioning_job").success
+
+    assert (status(synced, 1), roles_of(sim, 9)) == ("awaiting_approval", [])
+
+
 def test_the_readme_shows_the_shipped_policy():
     """The README's example is the file the project ships, setting for setting."""
     project = Path(__file__).resolve().parents[1]

@@ -83,6 +83,8 @@ class Provisioner:
         self._run_id = run_id
         self._log = logger or logging.getLogger(__name__)
         self._sleep = sleep
+        self._approvals: dict[int, str | None] = {}
+        """Per request the policy wants approved: None if its approval counts, else why not."""
         self.summary = RunSummary()
         """What this run did so far: kept when it stops early, so the caller still refreshes
         the agents it touched."""
@@ -163,11 +165,13 @@ class Provisioner:
         """Whether the access policy keeps the request from going ahead in this run: it waits
         for an approval (or for a usable policy), or the policy refuses it (it fails)."""
         gate = ctx.gate
-        if request.status not in (Status.PENDING, Status.PLANNED):
+        # `applying` too: a row set to it with SQL must not skip the rules. One that really
+        # was mid-write when its run died met them before it got there, and meets them again.
+        if request.status not in (Status.PENDING, Status.PLANNED, Status.APPLYING):
             return False
         if request.action != "grant" and not gate.needs_approval(request.action, None):
             return False
-        if gate.blocked:
+        if gate.blocked and request.status != Status.APPLYING:  # a write may have landed
             self._log.warning(f"request {request.request_id} waits: {gate.blocked}")
             return True
         ends = request.expires_at or request.valid_for
