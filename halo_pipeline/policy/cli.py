@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import click
 import duckdb
 
@@ -11,22 +9,10 @@ from halo_pipeline.policy.decisions import approve, deny
 from halo_pipeline.policy.document import PolicyError, load_policy
 from halo_pipeline.policy.gate import say_duration
 from halo_pipeline.policy.resolved import resolve
-from halo_pipeline.provisioning.cli import warehouse_option
-from halo_pipeline.provisioning.requests import Request
-from halo_pipeline.provisioning.rules import RequestRefused
+from halo_pipeline.provisioning.cli import warehouse_option, writing
 from halo_pipeline.warehouse import WarehouseError, connect
 
 by_option = click.option("--by", required=True, help="The approver's email address.")
-
-
-def _decide(warehouse: str, decide: Callable[[duckdb.DuckDBPyConnection], Request]) -> Request:
-    try:
-        with connect(
-            warehouse, wait_s=120, on_wait=lambda why: click.echo(why, err=True), create=False
-        ) as con:
-            return decide(con)
-    except (RequestRefused, WarehouseError) as refused:
-        raise click.ClickException(f"{refused} Nothing was recorded.") from None
 
 
 @click.command("approve")
@@ -37,7 +23,7 @@ def _decide(warehouse: str, decide: Callable[[duckdb.DuckDBPyConnection], Reques
 def approve_command(request_id: int, by: str, note: str | None, warehouse: str) -> None:
     """Approve a request that waits for approval under the access policy. Nobody approves their
     own request or a grant to themselves."""
-    _decide(warehouse, lambda con: approve(con, request_id, by, note))
+    writing(warehouse, lambda con: approve(con, request_id, by, note), "Nothing was recorded.")
     click.echo(
         f"Approved request {request_id}: it is pending, and provisioning_request_sensor starts "
         "provisioning_job for it."
@@ -51,7 +37,7 @@ def approve_command(request_id: int, by: str, note: str | None, warehouse: str) 
 @warehouse_option
 def deny_command(request_id: int, by: str, reason: str, warehouse: str) -> None:
     """Deny a request that waits for approval: it ends, with the reason."""
-    _decide(warehouse, lambda con: deny(con, request_id, by, reason))
+    writing(warehouse, lambda con: deny(con, request_id, by, reason), "Nothing was recorded.")
     click.echo(f"Denied request {request_id}.")
 
 

@@ -121,7 +121,7 @@ def load_policy(path: Path | None = None) -> Policy:
     default path is an empty policy; a path set by HALO_ACCESS_POLICY must exist."""
     chosen = path or policy_path()
     if not chosen.exists():
-        if path is None and chosen == DEFAULT_PATH and not os.environ.get("HALO_ACCESS_POLICY"):
+        if path is None and not os.environ.get("HALO_ACCESS_POLICY"):
             return Policy(chosen)
         raise PolicyError(f"{chosen}: no such file (HALO_ACCESS_POLICY names the policy file).")
     text = chosen.read_text(encoding="utf-8")

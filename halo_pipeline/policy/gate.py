@@ -83,10 +83,10 @@ class Gate:
             return f"{approver} asked for this request: nobody approves their own request."
         if approver == (grantee_email or "").lower():
             return f"{approver} would gain the access: nobody approves a grant to themselves."
-        approvers = self.resolved.policy.approvers if self.resolved else ()
-        if approvers and approver not in approvers:
-            return (f"{approver} is not an approver under {self.resolved.policy.path} "  # type: ignore[union-attr]
-                    f"(approvers: {', '.join(approvers)}).")  # fmt: skip
+        policy = self.resolved.policy if self.resolved else None
+        if policy and policy.approvers and approver not in policy.approvers:
+            return (f"{approver} is not an approver under {policy.path} "
+                    f"(approvers: {', '.join(policy.approvers)}).")  # fmt: skip
         return None
 
 

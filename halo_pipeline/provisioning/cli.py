@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 import click
 import duckdb
@@ -32,16 +33,24 @@ def request_group() -> None:
     teams are refused with the candidates, and nothing is written."""
 
 
-def file(warehouse: str, filing: Filing) -> None:
-    """Open the warehouse for writing (waiting while a run holds it) and file one request."""
+T = TypeVar("T")
 
+
+def writing(warehouse: str, act: Callable[[duckdb.DuckDBPyConnection], T], undone: str) -> T:
+    """Open the warehouse for writing (waiting while a run holds it) and act; a refusal is one
+    line ending with what was not done (`undone`), and then nothing was written."""
     try:
         with connect(
             warehouse, wait_s=120, on_wait=lambda why: click.echo(why, err=True), create=False
         ) as con:
-            filed = filing(con)
+            return act(con)
     except (RequestRefused, WarehouseError) as refused:
-        raise click.ClickException(f"{refused} Nothing was filed.") from None
+        raise click.ClickException(f"{refused} {undone}") from None
+
+
+def file(warehouse: str, filing: Filing) -> None:
+    """File one request, and say what happens next."""
+    filed = writing(warehouse, filing, "Nothing was filed.")
     click.echo(f"Filed request {filed.request_id}: {filed.description}.")
     if filed.warning:
         click.echo(f"Warning: {filed.warning}", err=True)
