@@ -9,6 +9,7 @@ from dotenv import load_dotenv
 
 from halo_pipeline.policy.cli import approve_command, deny_command, policy_group
 from halo_pipeline.provisioning.cli import request_group
+from halo_pipeline.reviews.cli import review_group
 from halo_pipeline.simulator.cli import simulator_command
 from halo_pipeline.warehouse import configured_path
 
@@ -26,6 +27,7 @@ main.add_command(request_group)
 main.add_command(approve_command)
 main.add_command(deny_command)
 main.add_command(policy_group)
+main.add_command(review_group)
 
 
 @main.command()

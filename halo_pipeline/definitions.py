@@ -14,7 +14,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from halo_pipeline.defs import provisioning
+from halo_pipeline.defs import provisioning, reviews
 from halo_pipeline.defs.access import access_definitions
 from halo_pipeline.defs.operations import operations_definitions
 from halo_pipeline.defs.policy import policy_definitions
@@ -35,6 +35,7 @@ def build_definitions(sql_dir: Path | None = None) -> dg.Definitions:
         access_definitions(project),
         policy_definitions(),
         provisioning.defs,
+        reviews.defs,
         operations_definitions(),
         dg.Definitions(
             resources=shared_resources(),

@@ -62,7 +62,11 @@ class ProvisioningResource(dg.ConfigurableResource):
     specs=[
         dg.AssetSpec(
             ["provisioning", "requests"],
-            deps=[dg.AssetKey(["halo", table]) for table in CATALOG],
+            # Closing a review campaign files its revokes here.
+            deps=[
+                *(dg.AssetKey(["halo", table]) for table in CATALOG),
+                dg.AssetKey(["reviews", "decisions"]),
+            ],  # fmt: skip
             description="The provisioning queue: one row per access request, filed with "
             "`halo-pipeline request` or SQL, and its outcome. Each run plans every waiting "
             "request from HaloITSM as it is now and, with HALO_PROVISIONING=true, applies it.",

@@ -83,11 +83,11 @@ def _decide(
         con.execute(
             "INSERT INTO provisioning.request_events (request_id, from_status, to_status, detail, "
             "actor, os_user, note) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [request.request_id, request.status, to.value, detail, actor, _os_user(), note],
+            [request.request_id, request.status, to.value, detail, actor, os_user(), note],
         )
 
 
-def _os_user() -> str | None:
+def os_user() -> str | None:
     try:
         return getpass.getuser()
     except (KeyError, OSError):  # no name for this uid (a container)

@@ -45,7 +45,7 @@ def writing(warehouse: str, act: Callable[[duckdb.DuckDBPyConnection], T], undon
         ) as con:
             return act(con)
     except (RequestRefused, WarehouseError) as refused:
-        raise click.ClickException(f"{refused} {undone}") from None
+        raise click.ClickException(f"{refused} {undone}".rstrip()) from None
 
 
 def file(warehouse: str, filing: Filing) -> None:

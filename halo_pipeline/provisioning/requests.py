@@ -69,6 +69,8 @@ class Request:
     """`--for`: the grant's expiry is set this long after it is applied."""
     linked_request_id: int | None = None
     """The request this one follows from: the grant an expiry revokes."""
+    review_item_id: int | None = None
+    """The access review item whose `revoke` this request carries out."""
 
 
 COLUMNS = tuple(field.name for field in fields(Request))
@@ -145,27 +147,34 @@ def file_request(
 ) -> int:
     """Insert a request (pending, or awaiting approval) and its filing event in one
     transaction."""
+    with transaction(con):
+        return insert_request(con, status=status, detail=detail, **values)
+
+
+def insert_request(
+    con: duckdb.DuckDBPyConnection, *, status: Status, detail: str, **values: Any
+) -> int:
+    """`file_request` inside the caller's transaction, for a caller filing several at once."""
     unknown = set(values) - _UPDATABLE
     if unknown:
         raise ValueError(f"not request columns: {sorted(unknown)}")
     names = list(values)
-    with transaction(con):
-        # Past the sequence when rows were inserted with ids of their own: the key refuses a
-        # taken id, and this must not be how a person's request is refused.
-        [(request_id,)] = con.execute(
-            "SELECT greatest(nextval('provisioning.request_id_seq'), "
-            "coalesce(max(request_id), 0) + 1) FROM provisioning.requests"
-        ).fetchall()
-        con.execute(
-            f"INSERT INTO provisioning.requests (request_id, status, {', '.join(names)}) "
-            f"VALUES (?, ?, {', '.join('?' for _ in names)})",
-            [request_id, status.value, *(values[name] for name in names)],
-        )
-        con.execute(
-            "INSERT INTO provisioning.request_events (request_id, from_status, to_status, detail) "
-            "VALUES (?, NULL, ?, ?)",
-            [request_id, status.value, detail],
-        )
+    # Past the sequence when rows were inserted with ids of their own: the key refuses a
+    # taken id, and this must not be how a person's request is refused.
+    [(request_id,)] = con.execute(
+        "SELECT greatest(nextval('provisioning.request_id_seq'), "
+        "coalesce(max(request_id), 0) + 1) FROM provisioning.requests"
+    ).fetchall()
+    con.execute(
+        f"INSERT INTO provisioning.requests (request_id, status, {', '.join(names)}) "
+        f"VALUES (?, ?, {', '.join('?' for _ in names)})",
+        [request_id, status.value, *(values[name] for name in names)],
+    )
+    con.execute(
+        "INSERT INTO provisioning.request_events (request_id, from_status, to_status, detail) "
+        "VALUES (?, NULL, ?, ?)",
+        [request_id, status.value, detail],
+    )
     return int(request_id)
 
 

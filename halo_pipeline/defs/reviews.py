@@ -1,0 +1,118 @@
+"""The `reviews` stage: access review campaigns, written by `halo-pipeline review`, shown as
+assets whose metadata is each open campaign's progress, kept current by a sensor."""
+
+import hashlib
+import json
+from datetime import UTC, datetime
+
+import dagster as dg
+import duckdb
+
+from halo_pipeline.defs.reporting import OWNERS, markdown
+from halo_pipeline.defs.resources import DuckDBWarehouse
+from halo_pipeline.reviews.campaigns import sql
+from halo_pipeline.warehouse import WarehouseBusyError, WarehouseError
+
+CAMPAIGNS = dg.AssetKey(["reviews", "campaigns"])
+ITEMS = dg.AssetKey(["reviews", "items"])
+DECISIONS = dg.AssetKey(["reviews", "decisions"])
+
+
+def _table(key: dg.AssetKey, description: str, deps: list[dg.AssetKey]) -> dg.AssetSpec:
+    return dg.AssetSpec(
+        key,
+        deps=deps,
+        description=description,
+        group_name="reviews",
+        kinds={"duckdb"},
+        owners=OWNERS,
+        metadata={"dagster/table_name": ".".join(key.path)},
+    )
+
+
+review_tables = [
+    _table(
+        CAMPAIGNS,
+        "Access review campaigns started with `halo-pipeline review start`: scope, snapshot "
+        "sync, due date, who closed it. Its metadata is each open campaign's progress.",
+        [dg.AssetKey(["access", "grants"])],
+    ),
+    _table(
+        ITEMS,
+        "The grants each campaign reviews, snapshotted from access.grants and "
+        "access.grant_history at its start, with their reviewers (named, the team's managers, "
+        "or the access policy's approvers; never the agent).",
+        [CAMPAIGNS, dg.AssetKey(["access", "grants"]), dg.AssetKey(["access", "grant_history"])],
+    ),
+    _table(
+        DECISIONS,
+        "Every keep or revoke recorded with `review decide` or `review import` (a later one "
+        "replaces an earlier until the campaign closes; both are kept), and the not_reviewed "
+        "of `review close --force`.",
+        [ITEMS],
+    ),
+]
+
+
+def progress(con: duckdb.DuckDBPyConnection) -> tuple[list[tuple], object, dict[str, int]]:
+    """Every campaign's progress row, its description, and the three tables' row counts."""
+    cursor = con.execute(sql("progress"))
+    rows, description = cursor.fetchall(), cursor.description
+    counts = {
+        key.path[-1]: con.execute(f"SELECT count(*) FROM reviews.{key.path[-1]}").fetchall()[0][0]
+        for key in (CAMPAIGNS, ITEMS, DECISIONS)
+    }
+    return rows, description, counts
+
+
+@dg.sensor(minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING)
+def review_progress_sensor(
+    context: dg.SensorEvaluationContext, warehouse: DuckDBWarehouse
+) -> dg.SensorResult | dg.SkipReason:
+    """Reports the reviews tables as materialized, with each open campaign's progress (items,
+    decided, kept, revoked, overdue), whenever a campaign starts, a decision is recorded or a
+    campaign closes: within a minute of it, without a run."""
+    try:
+        with warehouse.get_connection(read_only=True, wait_s=0) as con:
+            rows, description, counts = progress(con)
+    except WarehouseBusyError:
+        return dg.SkipReason("The warehouse is being written; looking again next tick.")
+    except duckdb.CatalogException:
+        return dg.SkipReason("No review campaign yet (the warehouse has no reviews tables).")
+    except WarehouseError as error:
+        return dg.SkipReason(str(error))
+    # The day is part of what is reported: a campaign becomes overdue without anyone acting.
+    state = json.dumps([rows, counts, datetime.now(UTC).date()], default=str)
+    fingerprint = hashlib.sha256(state.encode()).hexdigest()
+    if fingerprint == context.cursor:
+        return dg.SkipReason("Nothing changed in the reviews tables since the last look.")
+    columns = [column[0] for column in description]
+    open_rows = [row for row in rows if row[columns.index("status")] == "open"]
+    campaigns = dg.AssetMaterialization(
+        CAMPAIGNS,
+        description="Reported by review_progress_sensor",
+        metadata={
+            "dagster/row_count": counts["campaigns"],
+            "open_campaigns": len(open_rows),
+            "progress": markdown(open_rows, description),
+            "open": dg.MetadataValue.json(
+                {
+                    row[0]: dict(zip(columns[1:], map(_plain, row[1:]), strict=True))
+                    for row in open_rows
+                }
+            ),  # fmt: skip
+            "overdue_items": sum(row[columns.index("overdue")] for row in open_rows),
+        },
+    )
+    tables = [
+        dg.AssetMaterialization(key, metadata={"dagster/row_count": counts[key.path[-1]]})
+        for key in (ITEMS, DECISIONS)
+    ]
+    return dg.SensorResult(asset_events=[campaigns, *tables], cursor=fingerprint)
+
+
+def _plain(value: object) -> object:
+    return value if isinstance(value, int | str | None) else str(value)
+
+
+defs = dg.Definitions(assets=review_tables, sensors=[review_progress_sensor])

@@ -1,0 +1,196 @@
+"""`halo-pipeline review ...`: access review campaigns, from snapshot to evidence."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TypeVar
+
+import click
+import duckdb
+
+from halo_pipeline.provisioning.cli import warehouse_option, writing
+from halo_pipeline.provisioning.rules import RequestRefused
+from halo_pipeline.query_output import render as render_rows
+from halo_pipeline.reviews.campaigns import sql, start
+from halo_pipeline.reviews.decisions import KEEP, REVOKE, close, decide, import_decisions
+from halo_pipeline.reviews.exports import export
+from halo_pipeline.reviews.report import write_report
+from halo_pipeline.shell import typed
+from halo_pipeline.warehouse import WarehouseError, connect
+
+T = TypeVar("T")
+name_argument = click.argument("name")
+by_option = click.option("--by", required=True, help="Your email address.")
+
+
+@click.group("review")
+def review_group() -> None:
+    """Access reviews: snapshot the grants in a scope, have their reviewers keep or revoke
+    each, file the revokes, and keep the evidence."""
+
+
+def reading(warehouse: str, act: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
+    """Open the warehouse read-only (waiting while a run writes) and act."""
+    try:
+        with connect(
+            warehouse, read_only=True, wait_s=120, on_wait=lambda why: click.echo(why, err=True)
+        ) as con:
+            return act(con)
+    except (RequestRefused, WarehouseError) as refused:
+        raise click.ClickException(str(refused)) from None
+
+
+@review_group.command("start")
+@name_argument
+@click.option(
+    "--scope",
+    required=True,
+    help="privileged (the access policy's privileged roles), all, role:<name or id> or "
+    "team:<name or id>.",
+)
+@click.option("--due", type=click.DateTime(["%Y-%m-%d"]), help="Due date, YYYY-MM-DD.")
+@click.option("--reviewer", help="One reviewer for every grant (else the managers).")
+@warehouse_option
+def start_command(
+    name: str, scope: str, due: datetime | None, reviewer: str | None, warehouse: str
+) -> None:
+    """Snapshot the grants in SCOPE, as of the last sync, into a new campaign NAME. Each grant
+    goes to --reviewer, else to the enabled managers of the team (for a team) or of the agent's
+    default team (for a role), else to the access policy's approvers; never to the agent."""
+    started = writing(
+        warehouse,
+        lambda con: start(con, name, scope, due.date() if due else None, reviewer),
+        "No campaign was started.",
+    )
+    campaign = started.campaign
+    click.echo(
+        f"Started campaign {campaign.name!r}: {started.items} grants of {campaign.scope_label}, "
+        f"as of sync {campaign.sync_id} ({campaign.synced_at.astimezone(UTC):%Y-%m-%d %H:%M} "
+        f"UTC), for {started.reviewers} reviewer(s)"
+        + (f", due {campaign.due_date}." if campaign.due_date else ".")
+    )
+    for source, count in sorted(started.by_source.items()):
+        click.echo(f"  {count} reviewed by {source}")
+    if campaign.due_date and campaign.due_date < datetime.now(UTC).date():
+        click.echo(f"Warning: its due date {campaign.due_date} has passed.", err=True)
+    click.echo(
+        "Give each reviewer their page: "
+        f"{typed('halo-pipeline')} review export {campaign.name} --format html --out FOLDER"
+    )
+
+
+@review_group.command("export")
+@name_argument
+@click.option("--format", "form", type=click.Choice(["csv", "html"]), required=True)
+@click.option("--reviewer", help="Only this reviewer's grants.")
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="The CSV file or the reviewer's page; without --reviewer, a folder of pages for HTML.",
+)
+@warehouse_option
+def export_command(name: str, form: str, reviewer: str | None, out: Path, warehouse: str) -> None:
+    """Write a campaign's grants for its reviewers: a CSV whose decision (keep or revoke) and
+    note columns they fill in, or self-contained HTML pages, one per reviewer."""
+    written = reading(warehouse, lambda con: export(con, name, form, reviewer, out))
+    if len(written) == 1:
+        click.echo(f"Wrote {written[0]}.")
+    else:
+        click.echo(f"Wrote {len(written) - 1} reviewer pages and {written[0]}.")
+
+
+@review_group.command("decide")
+@name_argument
+@click.option("--grant", "grant_id", required=True, help="The grant id, as the export has it.")
+@click.option("--keep", "decision", flag_value=KEEP, help="The agent still needs it.")
+@click.option("--revoke", "decision", flag_value=REVOKE, help="Remove it when the campaign closes.")
+@by_option
+@click.option("--note", help="Why, for the record.")
+@warehouse_option
+def decide_command(
+    name: str, grant_id: str, decision: str | None, by: str, note: str | None, warehouse: str
+) -> None:
+    """Record your decision on one grant of campaign NAME; a later one replaces it until the
+    campaign closes."""
+    if decision is None:
+        raise click.UsageError("Say --keep or --revoke.")
+    recorded = writing(warehouse, lambda con: decide(con, name, grant_id, decision, by, note), "")
+    click.echo(f"{'Recorded' if recorded else 'Already recorded'}: {decision} {grant_id}.")
+
+
+@review_group.command("import")
+@name_argument
+@click.argument("file", type=click.Path(path_type=Path))
+@by_option
+@warehouse_option
+def import_command(name: str, file: Path, by: str, warehouse: str) -> None:
+    """Record the decisions of a filled-in CSV export. The whole file is checked first; any
+    problem, and nothing is recorded."""
+    imported = writing(warehouse, lambda con: import_decisions(con, name, file, by), "")
+    click.echo(
+        f"Recorded {imported.recorded} decision(s) from {file}; {imported.unchanged} unchanged, "
+        f"{imported.undecided} still undecided."
+    )
+
+
+@review_group.command("close")
+@name_argument
+@by_option
+@click.option("--force", is_flag=True, help="Record undecided grants as not_reviewed.")
+@warehouse_option
+def close_command(name: str, by: str, force: bool, warehouse: str) -> None:
+    """Close campaign NAME: its decisions become final and each revoke a revoke request
+    (no approval needed) that provisioning_job applies, with its ticket."""
+    closed = writing(warehouse, lambda con: close(con, name, by, force), "")
+    click.echo(
+        f"Closed campaign {closed.campaign.name!r}: {closed.kept} kept, {len(closed.revokes)} "
+        f"revoked, {closed.not_reviewed} not reviewed."
+    )
+    for item, request_id in closed.revokes:
+        click.echo(
+            f"  request {request_id}: revoke {item.resource_type} {item.entitlement_name!r} "
+            f"from {item.agent_name} (agent {item.agent_id})"
+        )
+    if closed.revokes:
+        click.echo(
+            "provisioning_request_sensor starts provisioning_job for them; then "
+            f"{typed('halo-pipeline')} review report {closed.campaign.name} --out FOLDER"
+        )
+
+
+@review_group.command("report")
+@name_argument
+@click.option("--out", required=True, type=click.Path(path_type=Path, file_okay=False))
+@warehouse_option
+def report_command(name: str, out: Path, warehouse: str) -> None:
+    """Write the evidence pack of campaign NAME into a folder: report.html and report.csv with
+    the scope, snapshot, every decision, the revoke requests and what a later sync confirmed."""
+    written, summary = reading(warehouse, lambda con: write_report(con, name, out))
+    click.echo(f"Wrote {' and '.join(str(path) for path in written)}.")
+    click.echo(
+        f"{summary.items} grants: {summary.kept} kept, {summary.revoked} revoked "
+        f"({summary.confirmed} confirmed removed by a later sync), {summary.not_reviewed} not "
+        f"reviewed, {summary.undecided} undecided."
+    )
+
+
+@review_group.command("status")
+@warehouse_option
+def status_command(warehouse: str) -> None:
+    """Every campaign's progress."""
+
+    def progress(con: duckdb.DuckDBPyConnection) -> tuple[list[str], list[tuple]]:
+        try:
+            cursor = con.execute(sql("progress"))
+        except duckdb.CatalogException:
+            return [], []
+        return [column[0] for column in cursor.description], cursor.fetchall()
+
+    columns, rows = reading(warehouse, progress)
+    if not rows:
+        click.echo("No campaign yet: `review start` begins one.")
+        return
+    click.echo(render_rows(columns, rows, "table"), nl=False)

@@ -1,0 +1,117 @@
+"""The evidence pack for auditors: what was in scope as of which sync, who decided what and
+when, the revoke requests that followed (status, ticket), and which removals a later sync
+confirmed. Regenerated at any time; after provisioning it shows the outcomes."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+
+from halo_pipeline.reviews.campaigns import Campaign, load_campaign, sql
+from halo_pipeline.reviews.exports import csv_text, render, when, write
+from halo_pipeline.reviews.items import Reviewed, load_items
+
+EVIDENCE_COLUMNS = (
+    "campaign", "scope", "snapshot_sync_id", "snapshot_at", "item_id", "grant_id", "agent_id",
+    "agent_name", "entitlement_id", "entitlement_name", "held_since", "reviewers",
+    "reviewer_source", "decision", "note", "decided_by", "decided_at", "request_id",
+    "request_status", "ticket_id", "removed_in_sync_id", "removed_at",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Outcome:
+    item: Reviewed
+    request_id: int | None
+    request_status: str | None
+    ticket_id: int | None
+    removed_in_sync_id: int | None
+    removed_at: datetime | None
+
+
+@dataclass
+class Summary:
+    items: int = 0
+    kept: int = 0
+    revoked: int = 0
+    not_reviewed: int = 0
+    undecided: int = 0
+    confirmed: int = 0
+    """Revoked grants a sync after the snapshot no longer found."""
+    by_reviewer: list[tuple[str, dict[str, int]]] = field(default_factory=list)
+
+
+def outcomes(con: duckdb.DuckDBPyConnection, campaign: Campaign) -> list[Outcome]:
+    items = {item.item_id: item for item in load_items(con, campaign)}
+    rows = con.execute(sql("outcomes"), {"campaign_id": campaign.campaign_id}).fetchall()
+    return [Outcome(items[item_id], *rest) for item_id, *rest in rows]
+
+
+def summarise(rows: list[Outcome]) -> Summary:
+    decisions = Counter(row.item.decision for row in rows)
+    reviewers: dict[str, Counter[str]] = {}
+    for row in rows:
+        if row.item.decision in ("keep", "revoke"):
+            reviewers.setdefault(row.item.decided_by or "", Counter())[row.item.decision] += 1
+    return Summary(
+        items=len(rows),
+        kept=decisions["keep"],
+        revoked=decisions["revoke"],
+        not_reviewed=decisions["not_reviewed"],
+        undecided=decisions[None],
+        confirmed=sum(1 for row in rows if row.item.decision == "revoke" and row.removed_at),
+        by_reviewer=[
+            (who, {"decisions": counts.total(), "keep": counts["keep"], "revoke": counts["revoke"]})
+            for who, counts in sorted(reviewers.items())
+        ],
+    )
+
+
+def write_report(
+    con: duckdb.DuckDBPyConnection, name: str, folder: Path
+) -> tuple[list[Path], Summary]:
+    """`report.html` and `report.csv` in `folder`; the paths and the summary."""
+    campaign = load_campaign(con, name)
+    rows = outcomes(con, campaign)
+    summary = summarise(rows)
+    [(last_sync,)] = con.execute(
+        "SELECT max(sync_id) FROM halo.sync_runs WHERE status = 'succeeded'"
+    ).fetchall()
+    html = render(
+        "report.html.j2", campaign=campaign, rows=rows, summary=summary, last_sync=last_sync
+    )
+    evidence = csv_text(
+        EVIDENCE_COLUMNS,
+        (
+            [
+                campaign.name,
+                campaign.scope_label,
+                campaign.sync_id,
+                when(campaign.synced_at),
+                row.item.item_id,
+                row.item.grant_id,
+                row.item.agent_id,
+                row.item.agent_name,
+                row.item.entitlement_id,
+                f"{row.item.resource_type} {row.item.entitlement_name}",
+                when(row.item.held_since),
+                " ".join(row.item.reviewers),
+                row.item.reviewer_source,
+                row.item.decision or "",
+                row.item.note or "",
+                row.item.decided_by or "",
+                when(row.item.decided_at),
+                row.request_id,
+                row.request_status,
+                row.ticket_id,
+                row.removed_in_sync_id,
+                when(row.removed_at),
+            ]  # fmt: skip
+            for row in rows
+        ),
+    )
+    return [write(folder / "report.html", html), write(folder / "report.csv", evidence)], summary
