@@ -24,10 +24,12 @@ lint: $(INSTALLED)
 	$(BIN)/ruff format --check .
 	$(BIN)/pylint --disable=all --enable=duplicate-code --min-similarity-lines=6 halo_pipeline
 
-# The README's pictures of the Dagster UI, taken by the browser test against the simulator.
+# Pictures of the Dagster UI (the README's) and of an access review's pages, taken into docs/ by
+# the browser tests against the simulator.
 screenshots: $(INSTALLED)
 	scripts/install-system-deps.sh
-	HALO_SCREENSHOTS_DIR=$(CURDIR)/docs $(BIN)/pytest halo_pipeline_tests/test_ui_browser.py
+	HALO_SCREENSHOTS_DIR=$(CURDIR)/docs $(BIN)/pytest halo_pipeline_tests/test_ui_browser.py \
+	  halo_pipeline_tests/test_review_pages_browser.py
 
 # uv installs the versions pip would, compiled as pip does (an import of dagster from source
 # takes twice as long), in a third of the time (15 s against 50 s on two cores);

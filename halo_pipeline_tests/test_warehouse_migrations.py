@@ -13,6 +13,7 @@ from halo_pipeline.simulator import Simulator, SimulatorConfig, generate_dataset
 from halo_pipeline.warehouse import connect
 from halo_pipeline.warehouse.migrations import latest_version, migrations
 from halo_pipeline_tests.helpers import build_access, query, sync
+from halo_pipeline_tests.policy_support import cli
 
 RELEASE_0_1_0 = Path(__file__).parent / "fixtures" / "warehouse_0_1_0"
 HISTORY = (
@@ -97,6 +98,13 @@ def test_the_next_sync_upgrades_a_0_1_0_warehouse_in_place_with_its_history(tmp_
     # Requests from before the access policy have no end and no link; the policy tables exist.
     assert query(path, "SELECT count(*), count(expires_at), count(linked_request_id) FROM provisioning.requests") == [(len(requests_before), 0, 0)]  # fmt: skip
     assert query(path, "SELECT count(*) FROM policy.rules") == [(0,)]
+    # Nor to a review; a campaign starts on the upgraded warehouse, held since its old history.
+    assert query(path, "SELECT count(review_item_id) FROM provisioning.requests") == [(0,)]
+    started = cli(path, "review", "start", "upgraded", "--scope", "all", "--reviewer",
+                  "lead@example.com")  # fmt: skip
+    assert started.exit_code == 0, started.output
+    assert query(path, "SELECT min(held_since) = (SELECT min(synced_at) FROM halo.sync_runs), "
+                       "count(*) = (SELECT count(*) FROM access.grants) FROM reviews.items") == [(True, True)]  # fmt: skip
     # What this release stores that 0.1.0 could not: unknown is NULL, memberships keep flags.
     assert query(path, "SELECT count(*), count(is_admin) FROM halo.agents") == [(12, 0)]
     assert query(path, "SELECT is_manager, otheragent_access FROM halo.agent_teams WHERE agent_id = 2 AND team_id = 1") == [(True, True)]  # fmt: skip

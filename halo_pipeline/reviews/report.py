@@ -17,9 +17,9 @@ from halo_pipeline.reviews.items import Reviewed, load_items
 
 EVIDENCE_COLUMNS = (
     "campaign", "scope", "snapshot_sync_id", "snapshot_at", "item_id", "grant_id", "agent_id",
-    "agent_name", "entitlement_id", "entitlement_name", "held_since", "reviewers",
-    "reviewer_source", "decision", "note", "decided_by", "decided_at", "request_id",
-    "request_status", "ticket_id", "removed_in_sync_id", "removed_at",
+    "agent_name", "entitlement_id", "entitlement_name", "held_since", "held_at_first_sync",
+    "reviewers", "reviewer_source", "decision", "note", "decided_by", "decided_at",
+    "request_id", "request_status", "ticket_id", "removed_in_sync_id", "removed_at",
 )  # fmt: skip
 
 
@@ -99,6 +99,7 @@ def write_report(
                 row.item.entitlement_id,
                 f"{row.item.resource_type} {row.item.entitlement_name}",
                 when(row.item.held_since),
+                row.item.held_since_first_sync,
                 " ".join(row.item.reviewers),
                 row.item.reviewer_source,
                 row.item.decision or "",
