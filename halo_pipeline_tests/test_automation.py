@@ -19,8 +19,19 @@ def test_schedule_and_sensors_are_on_by_default(monkeypatch):
         "0 * * * *", "UTC", "halo_sync_job",
     )  # fmt: skip
     assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
-    for name in ("provisioning_request_sensor", "failed_run_recorder"):
+    for name in ("provisioning_request_sensor", "failed_run_recorder", "grant_expiry_sensor",
+                 "review_progress_sensor"):  # fmt: skip
         assert defs.resolve_sensor_def(name).default_status == dg.DefaultSensorStatus.RUNNING
+    # Within a minute of a review decision, its campaign's progress shows.
+    assert defs.resolve_sensor_def("review_progress_sensor").minimum_interval_seconds == 30
+
+
+def test_the_asset_graph_has_no_cycle():
+    """The UI cannot draw a graph with a cycle (it says so instead): the review tables read
+    the grants, which read the request queue, so closing a campaign is not drawn as lineage."""
+    graph = build_definitions().resolve_asset_graph()
+    assert len(graph.toposorted_asset_keys) == len(graph.get_all_asset_keys())
+    assert graph.get(dg.AssetKey(["reviews", "campaigns"])).group_name == "reviews"
 
 
 def test_sync_cron_and_timezone_come_from_the_environment(monkeypatch):

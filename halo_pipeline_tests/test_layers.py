@@ -19,6 +19,9 @@ LAYERS = {
     "halo_pipeline.provisioning.runner": {"provisioning", "policy", "warehouse", "halo"},
     "halo_pipeline.provisioning.cli": {"provisioning", "policy", "warehouse", "halo", "shell"},
     "halo_pipeline.policy.cli": {"policy", "provisioning", "warehouse", "halo", "shell"},
+    "halo_pipeline.reviews.cli": {
+        "reviews", "policy", "provisioning", "warehouse", "halo", "shell", "query_output",
+    },  # fmt: skip
 }
 LOADED = """
 import importlib, json, sys

@@ -5,6 +5,7 @@ and every command in the README's `sh` blocks, as printed, each exiting 0 or as 
 
 from __future__ import annotations
 
+import csv
 import os
 import re
 import shutil
@@ -79,10 +80,11 @@ def test_the_readme_commands_are_found():
     assert all(c.line.startswith((".venv/bin/", "make ")) for c in commands), lines
     refusals = [c for c in commands if c.exits]
     assert [(c.exits, bool(c.shown)) for c in refusals] == [
-        (1, False), (1, True), (1, False), (1, True)
+        (1, False), (1, True), (1, False), (1, True), (1, True)
     ]  # fmt: skip
     assert refusals[1].shown.startswith("Error: Unknown team '2nd Line Suport'")
     assert refusals[3].shown.startswith("Error: Refused by the separation of duties rule")
+    assert refusals[4].shown.startswith("Error: 1 of 9 grants have nobody to review them")
 
 
 @pytest.fixture(scope="module")
@@ -205,11 +207,40 @@ def test_every_readme_command_works_as_typed(demo_once):
             elif command.line.startswith(".venv/bin/halo-pipeline simulator"):
                 check_simulator(command.line, project, env)
             else:
+                if command.line.startswith(".venv/bin/halo-pipeline review import"):
+                    fill_in(project / command.line.split()[4])
                 done = shell(command.line, project, env)
                 assert done.returncode == command.exits, (command, done.stdout, done.stderr)
                 if command.shown:
                     assert done.stderr.strip() == command.shown
     assert not (project / "answer.csv").exists()
+    # The review's evidence: the revoke applied with its ticket, and confirmed by a sync.
+    with (project / "review-evidence" / "report.csv").open(encoding="utf-8") as report:
+        reviewed = {row["agent_id"]: row for row in csv.DictReader(report)}
+    smith = reviewed["46"]
+    assert (smith["decision"], smith["note"], smith["request_status"]) == (
+        "revoke",
+        "left the admin rota",
+        "applied",
+    )
+    assert smith["ticket_id"] and smith["removed_in_sync_id"]
+    assert {row["decision"] for agent, row in reviewed.items() if agent != "46"} == {"keep"}
+
+
+def fill_in(sheet: Path) -> None:
+    """What the README has the reviewer do in a spreadsheet: revoke José Smith's (46) grant,
+    keep the rest."""
+    with sheet.open(encoding="utf-8") as exported:
+        rows = list(csv.DictReader(exported))
+    assert [row["decision"] for row in rows] == [""] * 9
+    for row in rows:
+        revoke = row["agent_id"] == "46"
+        row.update(decision="revoke" if revoke else "keep",
+                   note="left the admin rota" if revoke else "")  # fmt: skip
+    with sheet.open("w", encoding="utf-8", newline="") as filled:
+        writer = csv.DictWriter(filled, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
 
 
 def check_make_dev(project: Path, env: dict[str, str]) -> None:

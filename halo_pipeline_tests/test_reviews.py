@@ -436,3 +436,14 @@ def test_the_sensor_reports_each_open_campaigns_progress_when_it_changes(world):
     ok(world.path, "decide", "payroll", "--grant", world.grant("ola"), "--keep", "--by",
        "mia@example.com")  # fmt: skip
     assert tick(first.cursor).asset_events[0].metadata["open"].value["payroll"]["kept"] == 1
+
+
+def test_without_a_sync_there_is_nothing_to_snapshot(warehouse_path):
+    with connect(warehouse_path):  # a new warehouse: the tables, no sync
+        pass
+    assert refused(warehouse_path, "start", "payroll", "--scope", "all") == (
+        "Error: No sync has finished yet: run halo_sync_job first. No campaign was started.\n"
+    )
+    assert refused(warehouse_path, "report", "payroll", "--out", str(warehouse_path.parent)) == (
+        "Error: There is no review campaign 'payroll'. Start one with `review start`.\n"
+    )

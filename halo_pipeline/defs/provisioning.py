@@ -62,11 +62,7 @@ class ProvisioningResource(dg.ConfigurableResource):
     specs=[
         dg.AssetSpec(
             ["provisioning", "requests"],
-            # Closing a review campaign files its revokes here.
-            deps=[
-                *(dg.AssetKey(["halo", table]) for table in CATALOG),
-                dg.AssetKey(["reviews", "decisions"]),
-            ],  # fmt: skip
+            deps=[dg.AssetKey(["halo", table]) for table in CATALOG],
             description="The provisioning queue: one row per access request, filed with "
             "`halo-pipeline request` or SQL, and its outcome. Each run plans every waiting "
             "request from HaloITSM as it is now and, with HALO_PROVISIONING=true, applies it.",

@@ -50,7 +50,9 @@ review_tables = [
         DECISIONS,
         "Every keep or revoke recorded with `review decide` or `review import` (a later one "
         "replaces an earlier until the campaign closes; both are kept), and the not_reviewed "
-        "of `review close --force`.",
+        "of `review close --force`. Closing files a revoke request per revoke into "
+        "provisioning/requests (not drawn as lineage: the access models read the requests, "
+        "and the graph would be a cycle).",
         [ITEMS],
     ),
 ]

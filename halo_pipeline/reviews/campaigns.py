@@ -180,13 +180,8 @@ def start(
     if (name,) in _names(con):
         raise ReviewRefused(f"A campaign named {name!r} exists already: choose another name.")
     named = rules.email(reviewer, "The reviewer") if reviewer else None
+    latest = _latest_sync(con)
     found = resolve_scope(con, scope)
-    latest = con.execute(
-        "SELECT sync_id, synced_at FROM halo.sync_runs WHERE status = 'succeeded' "
-        "ORDER BY sync_id DESC LIMIT 1"
-    ).fetchall()
-    if not latest:
-        raise ReviewRefused("No sync has finished yet: run halo_sync_job first.")
     rows = con.execute(sql("snapshot"), {"entitlements": found.entitlement_ids}).fetchall()
     items = [Item(*row) for row in rows]
     if not items:
@@ -243,6 +238,20 @@ def start(
         len({person for _, people, _ in assigned for person in people}),
         by_source,
     )
+
+
+def _latest_sync(con: duckdb.DuckDBPyConnection) -> list[tuple]:
+    """The sync whose grants are snapshotted: the last that rebuilt the access models."""
+    try:
+        latest = con.execute(
+            "SELECT sync_id, synced_at FROM halo.sync_runs WHERE status = 'succeeded' "
+            "ORDER BY sync_id DESC LIMIT 1"
+        ).fetchall()
+    except duckdb.CatalogException:
+        latest = []
+    if not latest:
+        raise ReviewRefused("No sync has finished yet: run halo_sync_job first.")
+    return latest
 
 
 def _approvers(items: list[Item], named: str | None) -> list[str]:
