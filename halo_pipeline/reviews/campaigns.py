@@ -7,7 +7,6 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from importlib.resources import files
-from typing import Any
 
 import duckdb
 
@@ -119,13 +118,10 @@ def people(emails: list[str], shown: int = 3) -> str:
     return ", ".join(emails[:shown]) + (f" and {more} more" if more > 0 else "")
 
 
-def grant_label(item: Item | Any) -> str:
-    """A grant as a refusal lists it: its id, and whose and what it is."""
-    return f"{item.grant_id} ({item.agent_name}: {item.resource_type} {item.entitlement_name!r})"
-
-
 @dataclass(frozen=True)
-class Item:
+class Grant:
+    """A grant as a campaign snapshots it (reviews/sql/snapshot.sql)."""
+
     grant_id: str
     agent_id: int
     agent_name: str
@@ -137,11 +133,20 @@ class Item:
     held_since_first_sync: bool
     first_seen_sync_id: int
     last_change: str
-    managers: list[str]
 
     @property
     def label(self) -> str:
-        return grant_label(self)
+        """As a refusal lists it: its id, and whose and what it is."""
+        return (
+            f"{self.grant_id} ({self.agent_name}: {self.resource_type} {self.entitlement_name!r})"
+        )
+
+
+@dataclass(frozen=True)
+class Item(Grant):
+    """A grant in scope and its managers, before the campaign is recorded."""
+
+    managers: list[str]
 
     def reviewers(self, named: str | None, approvers: list[str]) -> tuple[list[str], str]:
         """Who reviews this grant and by which rule: the named reviewer, else the managers,

@@ -11,9 +11,9 @@ WITH latest AS (
 )
 
 SELECT
-    i.item_id, i.grant_id, i.agent_id, i.agent_name, i.agent_email, i.entitlement_id,
-    i.resource_type, i.entitlement_name, i.held_since, i.held_since_first_sync,
-    i.first_seen_sync_id, i.last_change, i.reviewers, i.reviewer_source,
+    i.grant_id, i.agent_id, i.agent_name, i.agent_email, i.entitlement_id, i.resource_type,
+    i.entitlement_name, i.held_since, i.held_since_first_sync, i.first_seen_sync_id,
+    i.last_change, i.item_id, i.reviewers, i.reviewer_source,
     d.decision, d.note, d.decided_by, d.decided_at
 FROM reviews.items AS i
 LEFT JOIN latest AS d USING (item_id)
