@@ -20,8 +20,14 @@ LAYERS = {
     "halo_pipeline.provisioning.cli": {"provisioning", "policy", "warehouse", "halo", "shell"},
     "halo_pipeline.policy.cli": {"policy", "provisioning", "warehouse", "halo", "shell"},
     "halo_pipeline.reviews.cli": {
-        "reviews", "policy", "provisioning", "warehouse", "halo", "shell", "query_output",
-    },  # fmt: skip
+        "reviews",
+        "policy",
+        "provisioning",
+        "warehouse",
+        "halo",
+        "shell",
+        "query_output",
+    },
 }
 LOADED = """
 import importlib, json, sys
