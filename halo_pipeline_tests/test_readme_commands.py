@@ -20,6 +20,7 @@ import pytest
 from halo_pipeline.local import simulated_halo
 from halo_pipeline_tests.helpers import query, wait_for
 from halo_pipeline_tests.processes import started
+from halo_pipeline_tests.test_readme_questions import ask, readme_questions
 
 pytestmark = pytest.mark.slow
 
@@ -131,30 +132,37 @@ CHANGES = (
 
 
 @pytest.fixture(scope="module")
-def demo_once(fresh) -> tuple[Path, dict[str, str]]:
-    """What a reader has after `make demo`: the README's request ids follow from it."""
-    project, env = fresh
-    done = shell("make demo", project / "once", env)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    return project / "once", env
-
-
-@pytest.fixture(scope="module")
-def demo(fresh) -> tuple[Path, dict[str, str], list[str], list[tuple], list[tuple]]:
-    """`make demo` twice: what each printed, and access.grant_changes after each."""
-    project, env = fresh
-    project = project / "twice"
-    printed, changes = [], []
-    for _ in range(2):
+def demo(fresh) -> tuple[Path, dict[str, str], list[str], list[tuple], list[tuple], dict]:
+    """`make demo` twice: what each printed, access.grant_changes after each, and the README's
+    questions answered after the first. Its data and runs are then copied into the other clone
+    (`demo_once`)."""
+    clones, env = fresh
+    project = clones / "twice"
+    printed, changes, answers = [], [], {}
+    for n in range(2):
         done = shell("make demo", project, env)
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
         printed.append(done.stdout)
         changes.append(query(project / "data" / "warehouse.duckdb", CHANGES))
-    return project, env, printed, *changes
+        if n == 0:  # a third demo would only take time
+            warehouse = project / "data" / "warehouse.duckdb"
+            answers = {
+                question: ask(warehouse, sql) for question, sql in readme_questions().items()
+            }
+            for name in ("data", ".dagster_home"):
+                shutil.copytree(project / name, clones / "once" / name, symlinks=True)
+    return project, env, printed, *changes, answers
+
+
+@pytest.fixture(scope="module")
+def demo_once(fresh, demo) -> tuple[Path, dict[str, str]]:
+    """What a reader has after `make demo`: the README's request ids follow from it."""
+    clones, env = fresh
+    return clones / "once", env
 
 
 def test_a_second_demo_records_only_what_the_demo_did(demo):
-    project, _, printed, first, second = demo
+    project, _, printed, first, second, _ = demo
 
     assert second == first
     october = [row for row in first if row[0].startswith("2026-10")]
@@ -190,6 +198,12 @@ def test_every_command_the_demo_prints_works_as_printed(demo):
         done = shell(line, project, env)
         assert done.returncode == 0, (line, done.stderr)
         assert int(re.search(r"\((\d+) rows?\)", done.stdout).group(1)) > 0, done.stdout
+
+
+@pytest.mark.parametrize("question", sorted(readme_questions()))
+def test_readme_question_has_an_answer_on_demo_data(demo, question):
+    *_, answers = demo
+    assert answers[question] != []
 
 
 def test_every_readme_command_works_as_typed(demo_once):

@@ -1,13 +1,11 @@
-"""Every query under "Questions you can ask" in the README, run with `halo-pipeline query`: for
-exact rows on a warehouse made for it, and for some rows on the demo's."""
+"""Every query under "Questions you can ask" in the README, run with `halo-pipeline query`, for
+exact rows on a warehouse made for it. That each has some rows on the demo's data is tested
+beside the demo, in test_readme_commands.py."""
 
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,7 +14,7 @@ from click.testing import CliRunner
 from halo_pipeline.cli import main
 from halo_pipeline.simulator import Simulator, generate_dataset
 from halo_pipeline.warehouse import connect
-from halo_pipeline_tests.helpers import build_access, project_copy, sync
+from halo_pipeline_tests.helpers import build_access, sync
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 ADMINISTRATOR = generate_dataset().roles[0].id
@@ -107,21 +105,3 @@ def test_readme_question(warehouse, question):
     rows = ask(path, readme_questions()[question])
 
     assert EXPECTED[question](rows, sim), rows
-
-
-@pytest.fixture(scope="module")
-def demo_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """What `make demo` leaves, made by the demo itself in a project of its own."""
-    project = project_copy(tmp_path_factory.mktemp("demo"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HALO_", "DAGSTER_"))}
-    done = subprocess.run(
-        [sys.executable, "-m", "halo_pipeline.cli", "demo"],
-        cwd=project, env=env, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    return project / "data" / "warehouse.duckdb"
-
-
-@pytest.mark.parametrize("question", sorted(EXPECTED))
-def test_readme_question_has_an_answer_on_demo_data(demo_warehouse, question):
-    assert ask(demo_warehouse, readme_questions()[question]) != []

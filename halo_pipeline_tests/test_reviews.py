@@ -391,17 +391,31 @@ def test_a_decision_inserted_with_sql_by_someone_else_stops_the_close(world):
     with connect(world.path) as con:
         con.execute(
             "INSERT INTO reviews.decisions (item_id, decision, decided_by, source) "
-            "SELECT item_id, 'revoke', 'ned@example.com', 'sql' FROM reviews.items"
+            "SELECT item_id, 'revoke', 'eve@example.com', 'sql' FROM reviews.items"
         )
     said = refused(world.path, "close", "payroll", "--by", "lead@example.com", "--force")
     assert said.splitlines()[:2] == [
         "Error: Campaign 'payroll' holds decisions no reviewer could have made (recorded with "
         "SQL?):",
         f"  {world.grant('ned')} (Ned Newcomer: role 'Payroll Admin'): decided by "
-        "ned@example.com, who does not review it.",
+        "eve@example.com, who does not review it.",
     ]
     assert query(world.path, "SELECT count(*) FROM provisioning.requests") == [(0,)]
     assert query(world.path, "SELECT closed_at FROM reviews.campaigns") == [(None,)]
+
+    # Nor may an agent review their own access, made a reviewer of it with SQL.
+    with connect(world.path) as con:
+        con.execute("UPDATE reviews.items SET reviewers = ['ned@example.com']")
+        con.execute(
+            "INSERT INTO reviews.decisions (item_id, decision, decided_by, source) "
+            "SELECT item_id, 'keep', 'ned@example.com', 'sql' FROM reviews.items"
+        )
+    said = refused(world.path, "close", "payroll", "--by", "lead@example.com", "--force")
+    assert said.splitlines()[1] == (
+        f"  {world.grant('ned')} (Ned Newcomer: role 'Payroll Admin'): decided by the agent "
+        "themself."
+    )
+    assert query(world.path, "SELECT count(*) FROM provisioning.requests") == [(0,)]
 
 
 def test_the_sensor_reports_each_open_campaigns_progress_when_it_changes(world):

@@ -219,6 +219,8 @@ def _unsound(item: Reviewed) -> str | None:
         return None
     if item.decision not in (KEEP, REVOKE):
         return f"{item.label}: {item.decision!r} is not a decision."
+    if item.decided_by == item.agent_email:
+        return f"{item.label}: decided by the agent themself."
     if item.decided_by not in item.reviewers:
         return f"{item.label}: decided by {item.decided_by}, who does not review it."
     return None
