@@ -461,3 +461,17 @@ def test_without_a_sync_there_is_nothing_to_snapshot(warehouse_path):
     assert refused(warehouse_path, "report", "payroll", "--out", str(warehouse_path.parent)) == (
         "Error: There is no review campaign 'payroll'. Start one with `review start`.\n"
     )
+
+
+def test_a_reviewer_imports_the_whole_sheet_with_only_their_rows_filled(world, tmp_path):
+    ok(world.path, "start", "payroll", "--scope", "role:Payroll Admin")
+    sheet = tmp_path / "all.csv"
+    ok(world.path, "export", "payroll", "--format", "csv", "--out", str(sheet))
+    rows = sheet.read_text().splitlines()
+    assert [row.split(",")[2] for row in rows[1:]] == ["Ned Newcomer", "Ola Owner", "Pat Nomad"]
+    sheet.write_text("\n".join([rows[0], rows[1][:-2] + ",keep,", *rows[2:]]) + "\n")
+
+    assert ok(world.path, "import", "payroll", str(sheet), "--by", "mia@example.com") == (
+        f"Recorded 1 decision(s) from {sheet}; 0 unchanged, 1 still undecided.\n"
+    )
+    assert decisions(world.path) == [("Ned Newcomer", "keep", None, "mia@example.com", "import all.csv:2")]  # fmt: skip

@@ -62,7 +62,9 @@ def import_decisions(con: duckdb.DuckDBPyConnection, name: str, path: Path, by: 
     for line, row in rows:
         grant_id = (row.get("grant_id") or "").strip()
         word = (row.get("decision") or "").strip().lower()
-        if not grant_id and not word:
+        if not word:  # not decided (yet): whoever reviews it, it is not a decision to check
+            mine = items.get(grant_id)
+            undecided += bool(mine and reviewer in mine.reviewers and mine.decision is None)
             continue
         if grant_id in seen:
             problems.append(f"line {line}: grant {grant_id} is also on line {seen[grant_id]}.")
@@ -71,13 +73,11 @@ def import_decisions(con: duckdb.DuckDBPyConnection, name: str, path: Path, by: 
         found = _problem_or_item(con, campaign, items, grant_id, reviewer)
         if isinstance(found, str):
             problems.append(f"line {line}: {found}")
-        elif word not in ("", KEEP, REVOKE):
+        elif word not in (KEEP, REVOKE):
             problems.append(
                 f"line {line}: {rules.shorten(row.get('decision'))} is not a decision: write "
                 f"{KEEP} or {REVOKE}, or leave it empty while undecided."
             )
-        elif not word:
-            undecided += 1
         else:
             note = _note(unguarded(row.get("note") or ""))
             decisions.append(Decision(found, word, note, f"import {path.name}:{line}"))
