@@ -106,9 +106,10 @@ def test_each_grant_goes_to_its_managers_then_the_approvers_never_the_agent(sim,
         world.path, "SELECT name, scope, scope_label, sync_id, due_date::VARCHAR, closed_at "
         "FROM reviews.campaigns",
     ) == [("payroll", f"role:{world.role}", "role 'Payroll Admin'", sync_id, "2026-12-15", None)]  # fmt: skip
+    [(synced_at,)] = query(world.path, "SELECT strftime(synced_at, '%Y-%m-%d %H:%M') FROM reviews.campaigns")  # fmt: skip
     assert said.splitlines()[:3] == [
         f"Started campaign 'payroll': 3 grants of role 'Payroll Admin', as of sync {sync_id} "
-        + said.splitlines()[0].split(f"as of sync {sync_id} ")[1],
+        f"({synced_at} UTC), for 3 reviewer(s), due 2026-12-15.",
         "  2 reviewed by default team managers",
         "  1 reviewed by policy approvers",
     ]
@@ -211,9 +212,9 @@ def test_a_later_decision_replaces_an_earlier_until_the_campaign_closes(world):
     # A decision slipped in with SQL after the close changes nothing either.
     with connect(world.path) as con:
         con.execute(
-            "INSERT INTO reviews.decisions (item_id, decision, decided_by, source) "
-            "SELECT item_id, 'keep', 'mia@example.com', 'sql' FROM reviews.items "
-            "WHERE grant_id = ?",
+            "INSERT INTO reviews.decisions (item_id, decision, decided_by, source, decided_at) "
+            "SELECT item_id, 'keep', 'mia@example.com', 'sql', TIMESTAMPTZ '2020-01-01' "
+            "FROM reviews.items WHERE grant_id = ?",
             [ned],
         )
     report = world.path.parent / "evidence"
@@ -475,3 +476,86 @@ def test_a_reviewer_imports_the_whole_sheet_with_only_their_rows_filled(world, t
         f"Recorded 1 decision(s) from {sheet}; 0 unchanged, 1 still undecided.\n"
     )
     assert decisions(world.path) == [("Ned Newcomer", "keep", None, "mia@example.com", "import all.csv:2")]  # fmt: skip
+
+
+def test_decide_takes_one_of_keep_and_revoke(world):
+    ok(world.path, "start", "payroll", "--scope", "role:Payroll Admin")
+    for flags in ([], ["--keep", "--revoke"]):
+        result = cli(world.path, "review", "decide", "payroll", "--grant", world.grant("ned"),
+                     *flags, "--by", "mia@example.com")  # fmt: skip
+        assert result.exit_code == 2
+        assert result.output.endswith("Error: Say --keep or --revoke, one of them.\n")
+    assert decisions(world.path) == []
+
+
+def test_a_note_over_several_lines_imports_back_unchanged(world, tmp_path):
+    ok(world.path, "start", "payroll", "--scope", "role:Payroll Admin")
+    note = "moved to sales\nsee HR ticket 12\u2028(signed)"
+    ok(world.path, "decide", "payroll", "--grant", world.grant("ned"), "--revoke", "--by",
+       "mia@example.com", "--note", note)  # fmt: skip
+    sheet = tmp_path / "mia.csv"
+    ok(world.path, "export", "payroll", "--format", "csv", "--reviewer", "mia@example.com", "--out", str(sheet))  # fmt: skip
+    assert ok(world.path, "import", "payroll", str(sheet), "--by", "mia@example.com") == (
+        f"Recorded 0 decision(s) from {sheet}; 1 unchanged, 1 still undecided.\n"
+    )
+    # A line after the note is numbered as the file numbers it.
+    sheet.write_text(
+        sheet.read_text(encoding="utf-8").replace(",,\n", ",maybe,\n"), encoding="utf-8"
+    )
+    assert "  line 4: 'maybe' is not a decision" in refused(
+        world.path, "import", "payroll", str(sheet), "--by", "mia@example.com"
+    )
+    assert decisions(world.path) == [("Ned Newcomer", "revoke", note, "mia@example.com", "decide")]
+
+
+def test_one_sheet_goes_round_the_reviewers(world, tmp_path):
+    ok(world.path, "start", "payroll", "--scope", "role:Payroll Admin")
+    sheet = tmp_path / "all.csv"
+    ok(world.path, "export", "payroll", "--format", "csv", "--out", str(sheet))
+    header, ned, ola, pat = sheet.read_text().splitlines()
+    sheet.write_text("\n".join([header, ned[:-2] + ",keep,", ola, pat]) + "\n")
+    ok(world.path, "import", "payroll", str(sheet), "--by", "mia@example.com")
+    sheet.write_text("\n".join([header, ned[:-2] + ",keep,", ola, pat[:-2] + ",revoke,"]) + "\n")
+
+    assert ok(world.path, "import", "payroll", str(sheet), "--by", "approver@example.com") == (
+        f"Recorded 1 decision(s) from {sheet}; 1 unchanged, 0 still undecided.\n"
+    )
+    assert [row[:2] for row in decisions(world.path)] == [
+        ("Ned Newcomer", "keep"), ("Pat Nomad", "revoke"),
+    ]  # fmt: skip
+
+
+def test_files_that_cannot_be_read_or_written_are_refused_in_one_line(world, tmp_path):
+    ok(world.path, "start", "payroll", "--scope", "role:Payroll Admin")
+    assert refused(world.path, "import", "payroll", str(tmp_path), "--by", "mia@example.com") == (
+        f"Error: {tmp_path} cannot be read: Is a directory.\n"
+    )
+    (tmp_path / "taken").mkdir()
+    assert refused(world.path, "export", "payroll", "--format", "csv", "--out", str(tmp_path / "taken")) == (
+        f"Error: {tmp_path / 'taken'} cannot be written: Is a directory.\n"
+    )  # fmt: skip
+    assert list(tmp_path.glob("*.partial")) == list(tmp_path.glob(".*.partial")) == []
+
+
+def test_a_revoke_of_a_grant_gone_since_the_snapshot_files_nothing(sim, world):
+    ok(world.path, "start", "payroll", "--scope", "role:Payroll Admin")
+    ok(world.path, "decide", "payroll", "--grant", world.grant("ned"), "--revoke", "--by", "mia@example.com")  # fmt: skip
+    ok(world.path, "decide", "payroll", "--grant", world.grant("ola"), "--revoke", "--by", "mia@example.com")  # fmt: skip
+    # Ned's role is removed in HaloITSM, and Ola's removed and granted again, before the close.
+    sim.set_agent_roles(world.ids["ned"], [])
+    sim.set_agent_roles(world.ids["ola"], [])
+    sync(sim, world.path)
+    sim.set_agent_roles(world.ids["ola"], [world.role])
+    sync(sim, world.path)
+    build_access(world.path)
+
+    said = ok(world.path, "close", "payroll", "--by", "lead@example.com", "--force")
+
+    assert said.splitlines() == [
+        "Closed campaign 'payroll': 0 kept, 0 revoked, 1 not reviewed.",
+        f"  no request: {world.grant('ned')} (Ned Newcomer: role 'Payroll Admin') is no longer "
+        "held as it was reviewed (removed, or granted again, since the snapshot)",
+        f"  no request: {world.grant('ola')} (Ola Owner: role 'Payroll Admin') is no longer "
+        "held as it was reviewed (removed, or granted again, since the snapshot)",
+    ]
+    assert query(world.path, "SELECT count(*) FROM provisioning.requests") == [(0,)]

@@ -105,18 +105,20 @@ def export_command(name: str, form: str, reviewer: str | None, out: Path, wareho
 @review_group.command("decide")
 @name_argument
 @click.option("--grant", "grant_id", required=True, help="The grant id, as the export has it.")
-@click.option("--keep", "decision", flag_value=KEEP, help="The agent still needs it.")
-@click.option("--revoke", "decision", flag_value=REVOKE, help="Remove it when the campaign closes.")
+@click.option("--keep", is_flag=True, help="The agent still needs it.")
+@click.option("--revoke", is_flag=True, help="Remove it when the campaign closes.")
 @by_option
 @click.option("--note", help="Why, for the record.")
 @warehouse_option
 def decide_command(
-    name: str, grant_id: str, decision: str | None, by: str, note: str | None, warehouse: str
-) -> None:
+    name: str, grant_id: str, keep: bool, revoke: bool, by: str, note: str | None,
+    warehouse: str,
+) -> None:  # fmt: skip
     """Record your decision on one grant of campaign NAME; a later one replaces it until the
     campaign closes."""
-    if decision is None:
-        raise click.UsageError("Say --keep or --revoke.")
+    if keep == revoke:
+        raise click.UsageError("Say --keep or --revoke, one of them.")
+    decision = KEEP if keep else REVOKE
     recorded = writing(warehouse, lambda con: decide(con, name, grant_id, decision, by, note), "")
     click.echo(f"{'Recorded' if recorded else 'Already recorded'}: {decision} {grant_id}.")
 
@@ -153,6 +155,11 @@ def close_command(name: str, by: str, force: bool, warehouse: str) -> None:
         click.echo(
             f"  request {request_id}: revoke {item.resource_type} {item.entitlement_name!r} "
             f"from {item.agent_name} (agent {item.agent_id})"
+        )
+    for item in closed.gone:
+        click.echo(
+            f"  no request: {item.label} is no longer held as it was reviewed (removed, or "
+            "granted again, since the snapshot)"
         )
     if closed.revokes:
         click.echo(

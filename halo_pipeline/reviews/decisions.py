@@ -4,6 +4,7 @@ closing a campaign: its revokes become revoke requests for provisioning_job."""
 from __future__ import annotations
 
 import csv
+import io
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,13 +59,20 @@ def import_decisions(con: duckdb.DuckDBPyConnection, name: str, path: Path, by: 
     problem (each named with its line) and nothing is recorded."""
     campaign, items, reviewer = _open_campaign(con, name, by)
     rows = _read_csv(path)
-    decisions, problems, seen, undecided = [], [], {}, 0
+    decisions: list[Decision] = []
+    problems: list[str] = []
+    seen: dict[str, int] = {}
+    undecided = unchanged = 0
     for line, row in rows:
         grant_id = (row.get("grant_id") or "").strip()
         word = (row.get("decision") or "").strip().lower()
+        note = _note(unguarded(row.get("note") or ""))
+        known = items.get(grant_id)
         if not word:  # not decided (yet): whoever reviews it, it is not a decision to check
-            mine = items.get(grant_id)
-            undecided += bool(mine and reviewer in mine.reviewers and mine.decision is None)
+            undecided += bool(known and reviewer in known.reviewers and known.decision is None)
+            continue
+        if known and (word, note) == (known.decision, known.note):  # as recorded, by anyone
+            unchanged += 1
             continue
         if grant_id in seen:
             problems.append(f"line {line}: grant {grant_id} is also on line {seen[grant_id]}.")
@@ -79,7 +87,6 @@ def import_decisions(con: duckdb.DuckDBPyConnection, name: str, path: Path, by: 
                 f"{KEEP} or {REVOKE}, or leave it empty while undecided."
             )
         else:
-            note = _note(unguarded(row.get("note") or ""))
             decisions.append(Decision(found, word, note, f"import {path.name}:{line}"))
     if problems:
         listed = "\n".join(f"  {problem}" for problem in problems[:LISTED])
@@ -89,17 +96,20 @@ def import_decisions(con: duckdb.DuckDBPyConnection, name: str, path: Path, by: 
             "Nothing was recorded: mend the file and import it again."
         )
     recorded = _record(con, decisions, reviewer)
-    return Imported(recorded, len(decisions) - recorded, undecided)
+    return Imported(recorded, unchanged + len(decisions) - recorded, undecided)
 
 
 def _read_csv(path: Path) -> list[tuple[int, dict[str, str]]]:
+    """The rows, each with the line it starts on (a quoted note may span lines)."""
     try:
         text = path.read_text(encoding="utf-8-sig")  # a spreadsheet may write a BOM
     except FileNotFoundError:
         raise ReviewRefused(f"There is no file {path}.") from None
     except UnicodeDecodeError:
         raise ReviewRefused(f"{path} is not UTF-8 text: save it as CSV UTF-8.") from None
-    reader = csv.DictReader(text.splitlines())
+    except OSError as error:
+        raise ReviewRefused(f"{path} cannot be read: {error.strerror}.") from None
+    reader = csv.DictReader(io.StringIO(text, newline=""))
     missing = {"grant_id", "decision"} - set(reader.fieldnames or [])
     if missing:
         raise ReviewRefused(
@@ -108,11 +118,13 @@ def _read_csv(path: Path) -> list[tuple[int, dict[str, str]]]:
         )
     rows = []
     try:
-        for row in reader:
-            rows.append((reader.line_num, row))
+        while True:
+            starts = reader.line_num + 1
+            rows.append((starts, next(reader)))
+    except StopIteration:
+        return rows
     except csv.Error as error:
         raise ReviewRefused(f"{path}, line {reader.line_num}: {error}") from None
-    return rows
 
 
 def _open_campaign(
@@ -171,6 +183,9 @@ class Closed:
     revokes: list[tuple[Reviewed, int]]
     """Each revoked item with the revoke request filed for it."""
     not_reviewed: int
+    gone: list[Reviewed]
+    """Revoked items whose grant the last sync no longer shows as reviewed (removed, or
+    removed and granted again since the snapshot): no request is filed for them."""
 
 
 def close(con: duckdb.DuckDBPyConnection, name: str, by: str, force: bool) -> Closed:
@@ -197,6 +212,7 @@ def close(con: duckdb.DuckDBPyConnection, name: str, by: str, force: bool) -> Cl
             "--force to record them as not_reviewed. Nothing was closed."
         )
     revoked = [item for item in items.values() if item.decision == REVOKE]
+    held = _still_held(con, revoked)
     with transaction(con):
         if undecided:
             con.executemany(
@@ -204,14 +220,30 @@ def close(con: duckdb.DuckDBPyConnection, name: str, by: str, force: bool) -> Cl
                 "VALUES (?, ?, ?, ?, 'close --force')",
                 [[item.item_id, NOT_REVIEWED, closer, os_user()] for item in undecided],
             )
-        requests = [_file_revoke(con, campaign, item) for item in revoked]
+        requests = [(item, _file_revoke(con, campaign, item)) for item in held]
         con.execute(
-            "UPDATE reviews.campaigns SET closed_by = ?, closed_at = now() WHERE campaign_id = ?",
-            [closer, campaign.campaign_id],
+            "UPDATE reviews.campaigns SET closed_by = ?, closed_at = now(), final_decision_id = "
+            "(SELECT max(d.decision_id) FROM reviews.decisions AS d JOIN reviews.items AS i "
+            "USING (item_id) WHERE i.campaign_id = ?) WHERE campaign_id = ?",
+            [closer, campaign.campaign_id, campaign.campaign_id],
         )
     counts = Counter(item.decision for item in items.values())
-    return Closed(load_campaign(con, name), counts[KEEP], list(zip(revoked, requests, strict=True)),
-                  len(undecided))  # fmt: skip
+    gone = [item for item in revoked if item not in held]
+    return Closed(load_campaign(con, name), counts[KEEP], requests, len(undecided), gone)
+
+
+def _still_held(con: duckdb.DuckDBPyConnection, revoked: list[Reviewed]) -> list[Reviewed]:
+    """The revoked items whose reviewed period of the grant the last sync still shows."""
+    if not revoked:
+        return []
+    current = set(
+        con.execute(
+            "SELECT grant_id, first_seen_sync_id FROM access.grant_history "
+            "WHERE is_current AND list_contains(?, grant_id)",
+            [[item.grant_id for item in revoked]],
+        ).fetchall()
+    )
+    return [item for item in revoked if (item.grant_id, item.first_seen_sync_id) in current]
 
 
 def _unsound(item: Reviewed) -> str | None:

@@ -3,7 +3,9 @@ self-contained HTML page per reviewer. Both are rendered from the items as recor
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import hashlib
 import io
 import re
 from collections.abc import Iterable, Sequence
@@ -90,16 +92,25 @@ def render(template: str, **values: Any) -> str:
 
 
 def page_name(reviewer: str) -> str:
-    """A reviewer's page in an export folder: their address, safe as a file name anywhere."""
-    return re.sub(r"[^A-Za-z0-9@._+-]", "_", reviewer) + ".html"
+    """A reviewer's page in an export folder: their address, safe as a file name anywhere
+    (with a hash of it when characters had to be replaced, so two never share a page)."""
+    safe = re.sub(r"[^A-Za-z0-9@._+-]", "_", reviewer)
+    if safe != reviewer:
+        safe += "-" + hashlib.sha256(reviewer.encode()).hexdigest()[:8]
+    return f"{safe}.html"
 
 
 def write(path: Path, text: str) -> Path:
     """Write beside and rename: a reader never sees half a file, a failure leaves none."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{path.name}.partial")
-    partial.write_text(text, encoding="utf-8")
-    partial.replace(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial.write_text(text, encoding="utf-8")
+        partial.replace(path)
+    except OSError as error:
+        with contextlib.suppress(OSError):
+            partial.unlink(missing_ok=True)
+        raise ReviewRefused(f"{path} cannot be written: {error.strerror}.") from None
     return path
 
 

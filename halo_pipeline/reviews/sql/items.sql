@@ -1,12 +1,13 @@
 -- A campaign's items with the decision each stands at: its latest, NULL while undecided.
 -- Once the campaign is closed, a decision recorded after (with SQL) changes nothing.
+-- Decision ids, not times, order them: a time can be written as anything.
 WITH latest AS (
     SELECT d.item_id, d.decision, d.note, d.decided_by, d.decided_at
     FROM reviews.decisions AS d
     JOIN reviews.items AS i USING (item_id)
     JOIN reviews.campaigns AS c USING (campaign_id)
     WHERE i.campaign_id = $campaign_id
-      AND d.decided_at <= coalesce(c.closed_at, 'infinity'::TIMESTAMPTZ)
+      AND d.decision_id <= coalesce(c.final_decision_id, d.decision_id)
     QUALIFY row_number() OVER (PARTITION BY d.item_id ORDER BY d.decision_id DESC) = 1
 )
 

@@ -1,11 +1,11 @@
 -- Every campaign's progress: its items, how many are decided and how, and how many are
--- undecided past the due date.
+-- undecided past the due date. A closed campaign counts the decisions it closed with.
 WITH latest AS (
     SELECT d.item_id, d.decision
     FROM reviews.decisions AS d
     JOIN reviews.items AS i USING (item_id)
     JOIN reviews.campaigns AS c USING (campaign_id)
-    WHERE d.decided_at <= coalesce(c.closed_at, 'infinity'::TIMESTAMPTZ)
+    WHERE d.decision_id <= coalesce(c.final_decision_id, d.decision_id)
     QUALIFY row_number() OVER (PARTITION BY d.item_id ORDER BY d.decision_id DESC) = 1
 )
 

@@ -18,7 +18,8 @@ CREATE TABLE IF NOT EXISTS reviews.campaigns (
     started_by   VARCHAR,              -- the operating-system user who ran `review start`
     started_at   TIMESTAMPTZ NOT NULL DEFAULT now(),
     closed_by    VARCHAR,              -- the --by of `review close`
-    closed_at    TIMESTAMPTZ
+    closed_at    TIMESTAMPTZ,
+    final_decision_id BIGINT           -- the last decision that counts: later rows change nothing
 );
 
 CREATE TABLE IF NOT EXISTS reviews.items (
