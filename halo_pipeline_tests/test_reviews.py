@@ -15,7 +15,7 @@ import pytest
 from halo_pipeline.defs.resources import DuckDBWarehouse
 from halo_pipeline.defs.reviews import review_progress_sensor
 from halo_pipeline.warehouse import connect
-from halo_pipeline_tests.helpers import build_access, query, sync
+from halo_pipeline_tests.helpers import build_access, grant, provision, query, sync
 from halo_pipeline_tests.policy_support import cli
 
 TEAM = 6  # its managers are the ones added here
@@ -559,3 +559,27 @@ def test_a_revoke_of_a_grant_gone_since_the_snapshot_files_nothing(sim, world):
         "held as it was reviewed (removed, or granted again, since the snapshot)",
     ]
     assert query(world.path, "SELECT count(*) FROM provisioning.requests") == [(0,)]
+
+
+def test_a_grant_made_by_a_request_says_so_with_when_it_was_applied(sim, world):
+    request_id = grant(world.path, "mia@example.com", role="Payroll Admin")
+    provision(sim, world.path, enabled=True, ticketing=True)
+    [(applied_at,)] = query(
+        world.path,
+        "SELECT strftime(min(changed_at), '%Y-%m-%d %H:%M UTC') FROM provisioning.request_events "
+        "WHERE request_id = ? AND to_status = 'applied'",
+        [request_id],
+    )
+    ok(world.path, "start", "payroll", "--scope", "role:Payroll Admin")
+
+    assert query(
+        world.path,
+        "SELECT agent_name, held_since_first_sync, last_change FROM reviews.items "
+        "ORDER BY agent_name",
+    ) == [
+        ("Mia Manager", False,
+         f"granted by request {request_id} (ana@example.com: on call), applied {applied_at}"),
+        ("Ned Newcomer", True, "held when the warehouse first synced"),
+        ("Ola Owner", True, "held when the warehouse first synced"),
+        ("Pat Nomad", True, "held when the warehouse first synced"),
+    ]  # fmt: skip

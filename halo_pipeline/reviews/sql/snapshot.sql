@@ -24,13 +24,15 @@ period AS (
 
 -- The grant request provisioning applied between the sync before the period and the one
 -- that first saw it: what made this period, when it was made by the pipeline.
+-- A request has an event per note it gets while applied (its ticket closed): the first counts.
 applied AS (
     SELECT r.agent_id, r.entitlement_id, r.request_id, r.requested_by, r.reason,
-           e.changed_at AS applied_at
+           min(e.changed_at) AS applied_at
     FROM provisioning.requests AS r
     JOIN provisioning.request_events AS e
       ON e.request_id = r.request_id AND e.to_status = 'applied'
     WHERE r.action = 'grant'
+    GROUP BY ALL
 ),
 
 made_by AS (
