@@ -13,11 +13,12 @@ dev: $(INSTALLED)
 	$(BIN)/halo-pipeline dev
 
 # Three workers on two cores: much of the suite waits on servers and on processes it started
-# (198 s against 228 s with two). A module stays on one worker (its fixtures are made once).
+# (198 s against 228 s with two). A module stays on one worker (its fixtures are made once),
+# and modules start longest first (conftest.py), not in xdist's most-tests-first order.
 test: $(INSTALLED)
 	scripts/install-system-deps.sh
 	$(BIN)/dg check defs
-	$(BIN)/pytest -n 3 --dist loadscope
+	$(BIN)/pytest -n 3 --dist loadscope --no-loadscope-reorder
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .
