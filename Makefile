@@ -13,12 +13,14 @@ dev: $(INSTALLED)
 	$(BIN)/halo-pipeline dev
 
 # Three workers on two cores: much of the suite waits on servers and on processes it started
-# (198 s against 228 s with two). A module stays on one worker (its fixtures are made once),
-# and modules start longest first (conftest.py), not in xdist's most-tests-first order.
+# (198 s against 228 s with two). A module stays on one worker (its fixtures are made once).
+# xdist hands out modules with the most tests first, which mixes the few long modules (servers,
+# browsers) with short ones; starting the longest first ran them together and took longer
+# (330 s against 279 s), their servers polling while they waited on each other for the cores.
 test: $(INSTALLED)
 	scripts/install-system-deps.sh
 	$(BIN)/dg check defs
-	$(BIN)/pytest -n 3 --dist loadscope --no-loadscope-reorder
+	$(BIN)/pytest -n 3 --dist loadscope
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .

@@ -42,23 +42,6 @@ def pytest_configure(config: pytest.Config) -> None:
 _CHECKOUT_BEFORE = pytest.StashKey[str]()
 
 
-# About how long the longest modules take in a full run (seconds; from `--durations`), so the
-# longest start first and none is left running alone at the end (longest-first scheduling).
-LONGEST = {
-    "test_readme_commands.py": 120, "test_ui_browser.py": 90, "test_crash_daemon.py": 70,
-    "test_crash_safety.py": 55, "test_provisioning_job.py": 50, "test_provisioning.py": 40,
-    "test_halo_sync_job.py": 40, "test_automation.py": 32, "test_access_models.py": 30,
-    "test_access_policy.py": 30, "test_dev_command.py": 30, "test_grant_expiry.py": 27,
-    "test_deploy.py": 25,
-}  # fmt: skip
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """`--dist loadscope --no-loadscope-reorder` (make test) hands out modules in this order:
-    the longest first, the rest as collected."""
-    items.sort(key=lambda item: -LONGEST.get(item.path.name, 0))
-
-
 @pytest.hookimpl(trylast=True)  # after xdist has stopped its workers
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if hasattr(session.config, "workerinput"):
