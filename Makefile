@@ -14,9 +14,9 @@ dev: $(INSTALLED)
 
 # Three workers on two cores: much of the suite waits on servers and on processes it started
 # (198 s against 228 s with two). A module stays on one worker (its fixtures are made once).
-# xdist hands out modules with the most tests first, which mixes the few long modules (servers,
-# browsers) with short ones; starting the longest first ran them together and took longer
-# (330 s against 279 s), their servers polling while they waited on each other for the cores.
+# xdist hands out modules with the most tests first; starting the longest first instead
+# (--no-loadscope-reorder) was no faster here: the suite is CPU-bound on two cores, and runs of
+# either order took 279-330 s.
 test: $(INSTALLED)
 	scripts/install-system-deps.sh
 	$(BIN)/dg check defs
