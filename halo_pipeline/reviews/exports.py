@@ -18,7 +18,7 @@ import duckdb
 import jinja2
 
 from halo_pipeline.provisioning import rules
-from halo_pipeline.reviews.campaigns import ReviewRefused, load_campaign
+from halo_pipeline.reviews.campaigns import Campaign, ReviewRefused, load_campaign
 from halo_pipeline.reviews.items import Reviewed, load_items
 
 # A spreadsheet runs a cell starting with one of these as a formula (OWASP's CSV injection
@@ -120,17 +120,15 @@ def export(
     """The CSV (every item, or one reviewer's) or the HTML pages: one reviewer's page at
     `out`, or, without a reviewer, a folder with every reviewer's page and an index."""
     campaign = load_campaign(con, name)
-    items = load_items(con, campaign)
+    items = everyone = load_items(con, campaign)
     if reviewer is not None:
         reviewer = rules.email(reviewer, "The reviewer")
-        items = [item for item in items if reviewer in item.reviewers]
+        items = [item for item in everyone if reviewer in item.reviewers]
         if not items:
-            everyone = sorted(
-                {person for item in load_items(con, campaign) for person in item.reviewers}
-            )
+            reviewers = sorted({person for item in everyone for person in item.reviewers})
             raise ReviewRefused(
                 f"{reviewer} reviews nothing in {campaign.name!r}. Its reviewers: "
-                f"{', '.join(everyone)}."
+                f"{', '.join(reviewers)}."
             )
     if form == "csv":
         return [write(out, decisions_csv(items))]
@@ -148,7 +146,7 @@ def export(
     return _reviewer_pages(campaign, items, out)
 
 
-def _reviewer_pages(campaign: Any, items: list[Reviewed], folder: Path) -> list[Path]:
+def _reviewer_pages(campaign: Campaign, items: list[Reviewed], folder: Path) -> list[Path]:
     by_reviewer: dict[str, list[Reviewed]] = {}
     for item in items:
         for person in item.reviewers:
