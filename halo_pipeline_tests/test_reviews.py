@@ -552,7 +552,7 @@ def test_a_revoke_of_a_grant_gone_since_the_snapshot_files_nothing(sim, world):
     said = ok(world.path, "close", "payroll", "--by", "lead@example.com", "--force")
 
     assert said.splitlines() == [
-        "Closed campaign 'payroll': 0 kept, 0 revoked, 1 not reviewed.",
+        "Closed campaign 'payroll': 0 kept, 2 revoked, 1 not reviewed.",
         f"  no request: {world.grant('ned')} (Ned Newcomer: role 'Payroll Admin') is no longer "
         "held as it was reviewed (removed, or granted again, since the snapshot)",
         f"  no request: {world.grant('ola')} (Ola Owner: role 'Payroll Admin') is no longer "

@@ -4,14 +4,13 @@ assets whose metadata is each open campaign's progress, kept current by a sensor
 import hashlib
 import json
 from datetime import UTC, datetime
-from typing import Any
 
 import dagster as dg
 import duckdb
 
 from halo_pipeline.defs.reporting import OWNERS, markdown
 from halo_pipeline.defs.resources import DuckDBWarehouse
-from halo_pipeline.reviews.campaigns import sql
+from halo_pipeline.reviews.campaigns import progress
 from halo_pipeline.warehouse import WarehouseBusyError, WarehouseError
 
 CAMPAIGNS = dg.AssetKey(["reviews", "campaigns"])
@@ -58,15 +57,12 @@ review_tables = [
 ]
 
 
-def progress(con: duckdb.DuckDBPyConnection) -> tuple[list[tuple], Any, dict[str, int]]:
-    """Every campaign's progress row, its description, and the three tables' row counts."""
-    cursor = con.execute(sql("progress"))
-    rows, description = cursor.fetchall(), cursor.description
-    counts = {
+def _counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """Each reviews table's rows (names from the keys above, not input)."""
+    return {
         key.path[-1]: con.execute(f"SELECT count(*) FROM reviews.{key.path[-1]}").fetchall()[0][0]
         for key in (CAMPAIGNS, ITEMS, DECISIONS)
     }
-    return rows, description, counts
 
 
 @dg.sensor(minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING)
@@ -78,21 +74,19 @@ def review_progress_sensor(
     campaign closes: within a minute of it, without a run."""
     try:
         with warehouse.get_connection(read_only=True, wait_s=0) as con:
-            rows, description, counts = progress(con)
+            columns, rows = progress(con)
+            counts = _counts(con) if rows else {}
     except WarehouseBusyError:
         return dg.SkipReason("The warehouse is being written; looking again next tick.")
-    except duckdb.CatalogException:  # a warehouse no writer has upgraded yet
-        rows, description, counts = [], None, {"campaigns": 0}
     except WarehouseError as error:
         return dg.SkipReason(str(error))
-    if not counts["campaigns"]:
+    if not rows:
         return dg.SkipReason(NO_CAMPAIGN)
     # The day is part of what is reported: a campaign becomes overdue without anyone acting.
     state = json.dumps([rows, counts, datetime.now(UTC).date()], default=str)
     fingerprint = hashlib.sha256(state.encode()).hexdigest()
     if fingerprint == context.cursor:
         return dg.SkipReason("Nothing changed in the reviews tables since the last look.")
-    columns = [column[0] for column in description]
     open_rows = [row for row in rows if row[columns.index("status")] == "open"]
     campaigns = dg.AssetMaterialization(
         CAMPAIGNS,
@@ -100,13 +94,13 @@ def review_progress_sensor(
         metadata={
             "dagster/row_count": counts["campaigns"],
             "open_campaigns": len(open_rows),
-            "progress": markdown(open_rows, description),
+            "progress": markdown(open_rows, [(column,) for column in columns]),
             "open": dg.MetadataValue.json(
                 {
                     row[0]: dict(zip(columns[1:], map(_plain, row[1:]), strict=True))
                     for row in open_rows
                 }
-            ),  # fmt: skip
+            ),
             "overdue_items": sum(row[columns.index("overdue")] for row in open_rows),
         },
     )

@@ -39,10 +39,23 @@ T = TypeVar("T")
 def writing(warehouse: str, act: Callable[[duckdb.DuckDBPyConnection], T], undone: str) -> T:
     """Open the warehouse for writing (waiting while a run holds it) and act; a refusal is one
     line ending with what was not done (`undone`), and then nothing was written."""
+    return _opened(warehouse, act, undone, read_only=False)
+
+
+def reading(warehouse: str, act: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
+    """Open the warehouse read-only (waiting while a run writes it) and act; a refusal is one
+    line."""
+    return _opened(warehouse, act, "", read_only=True)
+
+
+def _opened(
+    warehouse: str, act: Callable[[duckdb.DuckDBPyConnection], T], undone: str, read_only: bool
+) -> T:
     try:
         with connect(
-            warehouse, wait_s=120, on_wait=lambda why: click.echo(why, err=True), create=False
-        ) as con:
+            warehouse, read_only=read_only, wait_s=120, create=False,
+            on_wait=lambda why: click.echo(why, err=True),
+        ) as con:  # fmt: skip
             return act(con)
     except (RequestRefused, WarehouseError) as refused:
         raise click.ClickException(f"{refused} {undone}".rstrip()) from None

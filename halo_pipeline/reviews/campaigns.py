@@ -73,6 +73,16 @@ def _names(con: duckdb.DuckDBPyConnection) -> list[tuple[str]]:
         return []
 
 
+def progress(con: duckdb.DuckDBPyConnection) -> tuple[list[str], list[tuple]]:
+    """Every campaign's progress (reviews/sql/progress.sql): its columns and rows; none in a
+    warehouse no writer has upgraded to the reviews tables yet."""
+    try:
+        cursor = con.execute(sql("progress"))
+    except duckdb.CatalogException:
+        return [], []
+    return [column[0] for column in cursor.description], cursor.fetchall()
+
+
 @dataclass(frozen=True)
 class Scope:
     key: str

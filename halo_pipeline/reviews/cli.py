@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
 import click
-import duckdb
 
-from halo_pipeline.provisioning.cli import warehouse_option, writing
-from halo_pipeline.provisioning.rules import RequestRefused
+from halo_pipeline.provisioning.cli import reading, warehouse_option, writing
 from halo_pipeline.query_output import render as render_rows
-from halo_pipeline.reviews.campaigns import sql, start
+from halo_pipeline.reviews.campaigns import progress, start
 from halo_pipeline.reviews.decisions import KEEP, REVOKE, close, decide, import_decisions
 from halo_pipeline.reviews.exports import export
 from halo_pipeline.reviews.report import write_report
 from halo_pipeline.shell import typed
-from halo_pipeline.warehouse import WarehouseError, connect
 
 T = TypeVar("T")
 name_argument = click.argument("name")
@@ -29,17 +25,6 @@ by_option = click.option("--by", required=True, help="Your email address.")
 def review_group() -> None:
     """Access reviews: snapshot the grants in a scope, have their reviewers keep or revoke
     each, file the revokes, and keep the evidence."""
-
-
-def reading(warehouse: str, act: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
-    """Open the warehouse read-only (waiting while a run writes) and act."""
-    try:
-        with connect(
-            warehouse, read_only=True, wait_s=120, on_wait=lambda why: click.echo(why, err=True)
-        ) as con:
-            return act(con)
-    except (RequestRefused, WarehouseError) as refused:
-        raise click.ClickException(str(refused)) from None
 
 
 @review_group.command("start")
@@ -148,8 +133,8 @@ def close_command(name: str, by: str, force: bool, warehouse: str) -> None:
     (no approval needed) that provisioning_job applies, with its ticket."""
     closed = writing(warehouse, lambda con: close(con, name, by, force), "")
     click.echo(
-        f"Closed campaign {closed.campaign.name!r}: {closed.kept} kept, {len(closed.revokes)} "
-        f"revoked, {closed.not_reviewed} not reviewed."
+        f"Closed campaign {closed.campaign.name!r}: {closed.kept} kept, "
+        f"{len(closed.revokes) + len(closed.gone)} revoked, {closed.not_reviewed} not reviewed."
     )
     for item, request_id in closed.revokes:
         click.echo(
@@ -188,14 +173,6 @@ def report_command(name: str, out: Path, warehouse: str) -> None:
 @warehouse_option
 def status_command(warehouse: str) -> None:
     """Every campaign's progress."""
-
-    def progress(con: duckdb.DuckDBPyConnection) -> tuple[list[str], list[tuple]]:
-        try:
-            cursor = con.execute(sql("progress"))
-        except duckdb.CatalogException:
-            return [], []
-        return [column[0] for column in cursor.description], cursor.fetchall()
-
     columns, rows = reading(warehouse, progress)
     if not rows:
         click.echo("No campaign yet: `review start` begins one.")
