@@ -14,6 +14,7 @@ import yaml
 
 from halo_pipeline.definitions import build_definitions
 from halo_pipeline.policy.document import PolicyError, load_policy
+from halo_pipeline.warehouse import connect
 from halo_pipeline_tests.helpers import build_access, query, sync
 from halo_pipeline_tests.policy_support import AUDIT, POLICY, cli, roles_of, status
 
@@ -174,8 +175,6 @@ def test_a_separation_of_duties_conflict_is_refused_at_filing_and_at_planning(sy
 
 
 def test_a_sql_filed_privileged_grant_waits_for_approval_too(synced, sim, run_job):
-    from halo_pipeline.warehouse import connect
-
     with connect(synced) as con:
         con.execute(
             "INSERT INTO provisioning.requests (action, entitlement_id, agent_id, reason, "
@@ -196,8 +195,6 @@ def test_a_sql_filed_privileged_grant_waits_for_approval_too(synced, sim, run_jo
 def test_a_grant_set_to_applying_with_sql_still_needs_its_approval(synced, sim, run_job):
     """`applying` is where a crashed run leaves a request; a row put there by hand is not let
     past the approval it never had."""
-    from halo_pipeline.warehouse import connect
-
     with connect(synced) as con:
         con.execute(
             "INSERT INTO provisioning.requests (action, entitlement_id, agent_id, reason, "
@@ -227,8 +224,6 @@ def test_the_readme_shows_the_shipped_policy():
 def test_a_sql_filed_privileged_grant_without_an_end_fails_before_any_approval(
     synced, sim, run_job
 ):
-    from halo_pipeline.warehouse import connect
-
     with connect(synced) as con:
         con.execute(
             "INSERT INTO provisioning.requests (action, entitlement_id, agent_id, reason, "
