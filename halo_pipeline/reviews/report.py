@@ -5,13 +5,14 @@ confirmed. Regenerated at any time; after provisioning it shows the outcomes."""
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 import duckdb
 
 from halo_pipeline.reviews.campaigns import Campaign, load_campaign, sql
+from halo_pipeline.reviews.decisions import KEEP, NOT_REVIEWED, REVOKE
 from halo_pipeline.reviews.exports import csv_text, render, when, write
 from halo_pipeline.reviews.items import Reviewed, load_items
 
@@ -33,16 +34,16 @@ class Outcome:
     removed_at: datetime | None
 
 
-@dataclass
+@dataclass(frozen=True)
 class Summary:
-    items: int = 0
-    kept: int = 0
-    revoked: int = 0
-    not_reviewed: int = 0
-    undecided: int = 0
-    confirmed: int = 0
+    items: int
+    kept: int
+    revoked: int
+    not_reviewed: int
+    undecided: int
+    confirmed: int
     """Revoked grants a sync after the snapshot no longer found."""
-    by_reviewer: list[tuple[str, dict[str, int]]] = field(default_factory=list)
+    by_reviewer: list[tuple[str, dict[str, int]]]
 
 
 def outcomes(con: duckdb.DuckDBPyConnection, campaign: Campaign) -> list[Outcome]:
@@ -55,17 +56,17 @@ def summarise(rows: list[Outcome]) -> Summary:
     decisions = Counter(row.item.decision for row in rows)
     reviewers: dict[str, Counter[str]] = {}
     for row in rows:
-        if row.item.decision in ("keep", "revoke"):
+        if row.item.decision in (KEEP, REVOKE):
             reviewers.setdefault(row.item.decided_by or "", Counter())[row.item.decision] += 1
     return Summary(
         items=len(rows),
-        kept=decisions["keep"],
-        revoked=decisions["revoke"],
-        not_reviewed=decisions["not_reviewed"],
+        kept=decisions[KEEP],
+        revoked=decisions[REVOKE],
+        not_reviewed=decisions[NOT_REVIEWED],
         undecided=decisions[None],
-        confirmed=sum(1 for row in rows if row.item.decision == "revoke" and row.removed_at),
+        confirmed=sum(1 for row in rows if row.item.decision == REVOKE and row.removed_at),
         by_reviewer=[
-            (who, {"decisions": counts.total(), "keep": counts["keep"], "revoke": counts["revoke"]})
+            (who, {"decisions": counts.total(), "keep": counts[KEEP], "revoke": counts[REVOKE]})
             for who, counts in sorted(reviewers.items())
         ],
     )
