@@ -19,10 +19,12 @@ dev: $(INSTALLED)
 # either order took 279-330 s.
 test: $(INSTALLED)
 	scripts/install-system-deps.sh
+	$(BIN)/lint-imports
 	$(BIN)/dg check defs
 	$(BIN)/pytest -n 3 --dist loadscope
 
 lint: $(INSTALLED)
+	$(BIN)/lint-imports
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pylint --disable=all --enable=duplicate-code --min-similarity-lines=6 halo_pipeline

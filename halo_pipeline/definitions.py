@@ -14,11 +14,13 @@ from pathlib import Path
 
 import dagster as dg
 
-from halo_pipeline.defs import provisioning, reviews
+from halo_pipeline.defs import reviews
 from halo_pipeline.defs.access import access_definitions
 from halo_pipeline.defs.operations import operations_definitions
 from halo_pipeline.defs.policy import policy_definitions
+from halo_pipeline.defs.provisioning import provisioning_definitions
 from halo_pipeline.defs.resources import shared_resources
+from halo_pipeline.defs.runs import SYNC_JOB
 from halo_pipeline.defs.sync import sync_definitions
 from halo_pipeline.sql_models.project import load_project, models_dir
 
@@ -30,11 +32,15 @@ def build_definitions(sql_dir: Path | None = None) -> dg.Definitions:
     """Every stage, with the SQL models of `sql_dir` (default: HALO_SQL_MODELS_DIR or the
     project's dbt_like_sql/): the sync job, provisioning's refresh and the checks all use them."""
     project = load_project(sql_dir or models_dir())
-    return dg.Definitions.merge(
+
+    def sync_job() -> dg.JobDefinition:
+        return merged.resolve_job_def(SYNC_JOB)
+
+    merged = dg.Definitions.merge(
         sync_definitions(project),
         access_definitions(project),
         policy_definitions(),
-        provisioning.defs,
+        provisioning_definitions(sync_job),
         reviews.defs,
         operations_definitions(),
         dg.Definitions(
@@ -44,6 +50,7 @@ def build_definitions(sql_dir: Path | None = None) -> dg.Definitions:
             executor=dg.in_process_executor,
         ),
     )
+    return merged
 
 
 defs = build_definitions()

@@ -205,7 +205,7 @@ def _file_demo_requests(warehouse: str) -> list[int]:
     from halo_pipeline.policy.decisions import approve
     from halo_pipeline.policy.document import parse_duration
     from halo_pipeline.provisioning.filing import file_membership
-    from halo_pipeline.provisioning.rules import RequestRefused
+    from halo_pipeline.requests.rules import RequestRefused
     from halo_pipeline.warehouse import connect
 
     command = typed("halo-pipeline")

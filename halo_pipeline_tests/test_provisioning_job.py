@@ -233,7 +233,7 @@ def test_sensor_sends_an_unreadable_manual_ticket_to_a_run_instead_of_skipping(s
 
 
 def test_after_a_failed_run_the_sensor_waits_then_starts_a_new_run(sim, path, url):
-    from halo_pipeline.provisioning.requests import record_failed_run
+    from halo_pipeline.requests.queue import record_failed_run
 
     grant(path, "9", role="Read Only")
     first = evaluate(path, url, sim).run_requests[0].run_key
@@ -250,7 +250,7 @@ def test_after_a_failed_run_the_sensor_waits_then_starts_a_new_run(sim, path, ur
 
 
 def test_a_request_fails_for_good_after_eight_failed_runs(path):
-    from halo_pipeline.provisioning.requests import record_failed_run
+    from halo_pipeline.requests.queue import record_failed_run
 
     request = grant(path, "9", role="Read Only")
     for attempt in range(8):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from halo_pipeline.provisioning.catalog import AgentRef, Catalog, Entitlement, RequestRefused
+from halo_pipeline.requests.catalog import AgentRef, Catalog, Entitlement, RequestRefused
 
 CATALOG = Catalog(
     [

@@ -9,9 +9,9 @@ import pytest
 
 from halo_pipeline.halo import HaloMalformedResponseError
 from halo_pipeline.halo.models import Agent
-from halo_pipeline.provisioning.catalog import Entitlement
 from halo_pipeline.provisioning.planning import plan_memberships
-from halo_pipeline.provisioning.requests import Request
+from halo_pipeline.requests.catalog import Entitlement
+from halo_pipeline.requests.queue import Request
 
 ADMIN = Entitlement("role:admin-guid:assigned", "role", "admin-guid", "Administrator", 1)
 AGENT = Entitlement("role:agent-guid:assigned", "role", "agent-guid", "Agent", 2)

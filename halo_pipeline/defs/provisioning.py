@@ -7,13 +7,12 @@ as a run of its own, whether this run was started headless or by the daemon.
 
 import hashlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from functools import partial
 
 import dagster as dg
 import duckdb
-from dagster_shared.check import CheckError
 from pydantic import Field
 
 from halo_pipeline.defs import runs
@@ -23,16 +22,24 @@ from halo_pipeline.defs.resources import DuckDBWarehouse, HaloResource
 from halo_pipeline.defs.runs import PROVISIONING_JOB, SYNC_JOB
 from halo_pipeline.halo import HaloError, HaloMalformedResponseError, HaloNotFoundError
 from halo_pipeline.provisioning import refresh
-from halo_pipeline.provisioning.requests import Request, Status, load_work
 from halo_pipeline.provisioning.runner import Provisioner
 from halo_pipeline.provisioning.settings import ProvisioningSettings
 from halo_pipeline.provisioning.tickets import TicketStatuses
+from halo_pipeline.provisioning.work import load_work
+from halo_pipeline.requests.queue import Request, Status
 from halo_pipeline.sql_models.project import models_dir
 from halo_pipeline.sql_models.schema_tests import load_column_descriptions
 from halo_pipeline.warehouse import WarehouseBusyError, WarehouseError
 
 # What the queue is checked against: the catalog of the last sync.
 CATALOG = ["agents", "roles", "teams", "agent_roles", "agent_teams", "ticket_types"]
+QUEUE = (dg.AssetKey(["provisioning", "requests"]), dg.AssetKey(["provisioning", "request_events"]))
+
+provisioning_job = dg.define_asset_job(
+    PROVISIONING_JOB,
+    selection=dg.AssetSelection.assets(*QUEUE),
+    description="Apply every pending access request to HaloITSM (or plan it, in a dry run).",
+)
 
 
 class ProvisioningResource(dg.ConfigurableResource):
@@ -57,87 +64,103 @@ class ProvisioningResource(dg.ConfigurableResource):
         return ProvisioningSettings.from_env(env)
 
 
-@dg.multi_asset(
-    name="access_requests",
-    specs=[
-        dg.AssetSpec(
-            ["provisioning", "requests"],
-            deps=[dg.AssetKey(["halo", table]) for table in CATALOG],
-            description="The provisioning queue: one row per access request, filed with "
-            "`halo-pipeline request` or SQL, and its outcome. Each run plans every waiting "
-            "request from HaloITSM as it is now and, with HALO_PROVISIONING=true, applies it.",
-            group_name="provisioning",
-            kinds={"duckdb", "python"},
-            owners=OWNERS,
-            metadata={"dagster/table_name": "provisioning.requests"},
-        ),
-        dg.AssetSpec(
-            ["provisioning", "request_events"],
-            description="Every change of a request's state, with time and detail: the audit trail.",
-            group_name="provisioning",
-            kinds={"duckdb"},
-            owners=OWNERS,
-            metadata={"dagster/table_name": "provisioning.request_events"},
-        ),
-    ],
-    can_subset=False,
-    pool="duckdb",
-)
-@said_plainly
-def access_requests(
-    context: dg.AssetExecutionContext,
-    halo: HaloResource,
-    warehouse: DuckDBWarehouse,
-    provisioning: ProvisioningResource,
-) -> Iterator[dg.MaterializeResult]:
-    """Plans every waiting request from HaloITSM as it is now; with HALO_PROVISIONING=true
-    applies and verifies it, with a HaloITSM ticket per request when HALO_TICKETING=true. The
-    agents it touched are then synced by a targeted `halo_sync_job` run."""
-    runs.claim(context)
-    with warehouse.get_connection() as con:
-        runs.reap(context.instance, con, context.log)
-    with halo.get_client(logger=context.log) as client:
-        provisioner = Provisioner(
-            client,
-            warehouse.get_connection,
-            provisioning.settings(),
-            run_id=context.run.run_id,
-            logger=context.log,
-        )
-        try:
-            provisioner.run()
-        finally:
-            # Even when the run stops early, what it changed reaches the warehouse.
-            touched = sorted(provisioner.summary.touched_agents)
-            if provisioner.summary.refresh_due:
-                _refresh(context, warehouse, touched)
-        requests = client.request_count
-    outcomes = dict(provisioner.summary.counts)
-    context.log.info(f"outcomes {outcomes} using {requests} HaloITSM requests")
-    described = load_column_descriptions(models_dir() / "schema.yml")
-    with warehouse.get_connection(read_only=True) as con:
-        for table in ("requests", "request_events"):
-            yield dg.MaterializeResult(
-                asset_key=["provisioning", table],
-                metadata={
-                    **table_metadata(
-                        con, f"provisioning.{table}", described.get(("provisioning", table))
-                    ),
-                    "outcomes": outcomes,
-                    "halo_requests": requests,
-                    "refreshed_agents": touched,
-                },
+def provisioning_definitions(sync_job: Callable[[], dg.JobDefinition]) -> dg.Definitions:
+    """The queue's asset, with provisioning_job and its sensor. `sync_job` gives halo_sync_job
+    as the code location resolved it: after its changes a run runs that job, targeted, in its
+    own process (the definitions are handed down, never imported from here)."""
+
+    @dg.multi_asset(
+        name="access_requests",
+        specs=[
+            dg.AssetSpec(
+                QUEUE[0],
+                deps=[dg.AssetKey(["halo", table]) for table in CATALOG],
+                description="The provisioning queue: one row per access request, filed with "
+                "`halo-pipeline request` or SQL, and its outcome. Each run plans every waiting "
+                "request from HaloITSM as it is now and, with HALO_PROVISIONING=true, applies it.",
+                group_name="provisioning",
+                kinds={"duckdb", "python"},
+                owners=OWNERS,
+                metadata={"dagster/table_name": "provisioning.requests"},
+            ),
+            dg.AssetSpec(
+                QUEUE[1],
+                description="Every change of a request's state, with time and detail: the audit "
+                "trail.",
+                group_name="provisioning",
+                kinds={"duckdb"},
+                owners=OWNERS,
+                metadata={"dagster/table_name": "provisioning.request_events"},
+            ),
+        ],
+        can_subset=False,
+        pool="duckdb",
+    )
+    @said_plainly
+    def access_requests(
+        context: dg.AssetExecutionContext,
+        halo: HaloResource,
+        warehouse: DuckDBWarehouse,
+        provisioning: ProvisioningResource,
+    ) -> Iterator[dg.MaterializeResult]:
+        """Plans every waiting request from HaloITSM as it is now; with HALO_PROVISIONING=true
+        applies and verifies it, with a HaloITSM ticket per request when HALO_TICKETING=true. The
+        agents it touched are then synced by a targeted `halo_sync_job` run."""
+        runs.claim(context)
+        with warehouse.get_connection() as con:
+            runs.reap(context.instance, con, context.log)
+        with halo.get_client(logger=context.log) as client:
+            provisioner = Provisioner(
+                client,
+                warehouse.get_connection,
+                provisioning.settings(),
+                run_id=context.run.run_id,
+                logger=context.log,
             )
+            try:
+                provisioner.run()
+            finally:
+                # Even when the run stops early, what it changed reaches the warehouse.
+                touched = sorted(provisioner.summary.touched_agents)
+                if provisioner.summary.refresh_due:
+                    _refresh(context, warehouse, touched, sync_job)
+            requests = client.request_count
+        outcomes = dict(provisioner.summary.counts)
+        context.log.info(f"outcomes {outcomes} using {requests} HaloITSM requests")
+        described = load_column_descriptions(models_dir() / "schema.yml")
+        with warehouse.get_connection(read_only=True) as con:
+            for table in ("requests", "request_events"):
+                yield dg.MaterializeResult(
+                    asset_key=["provisioning", table],
+                    metadata={
+                        **table_metadata(
+                            con, f"provisioning.{table}", described.get(("provisioning", table))
+                        ),
+                        "outcomes": outcomes,
+                        "halo_requests": requests,
+                        "refreshed_agents": touched,
+                    },
+                )
+
+    return dg.Definitions(
+        assets=[access_requests],
+        jobs=[provisioning_job],
+        sensors=[provisioning_request_sensor],
+        resources={"provisioning": ProvisioningResource()},
+    )
 
 
 def _refresh(
-    context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse, agent_ids: list[int]
+    context: dg.AssetExecutionContext,
+    warehouse: DuckDBWarehouse,
+    agent_ids: list[int],
+    sync_job: Callable[[], dg.JobDefinition],
 ) -> None:
     """The targeted sync and the model rebuild, as `halo_sync_job` runs them, in this process.
     Once both are done the agents are no longer owed a refresh."""
     context.log.info(f"running {SYNC_JOB} for agents {agent_ids}")
     started = datetime.now(UTC)
-    result = _sync_job(context).execute_in_process(
+    result = sync_job().execute_in_process(
         instance=context.instance,
         run_config={
             "ops": {"halo_tables": {"config": {"agent_ids": agent_ids}}},
@@ -158,26 +181,8 @@ def _refresh(
     context.log.info(f"{SYNC_JOB} run {result.run_id} refreshed agents {agent_ids}")
 
 
-def _sync_job(context: dg.AssetExecutionContext) -> dg.JobDefinition:
-    """halo_sync_job of the code location this run belongs to. A job run with
-    `execute_in_process` (the demo, tests) belongs to none: it gets the project's own."""
-    try:
-        return context.repository_def.get_job(SYNC_JOB)
-    except CheckError:  # what Dagster raises for a step context without a repository
-        from halo_pipeline.definitions import defs
-
-        return defs.resolve_job_def(SYNC_JOB)
-
-
-provisioning_job = dg.define_asset_job(
-    PROVISIONING_JOB,
-    selection=dg.AssetSelection.assets(access_requests),
-    description="Apply every pending access request to HaloITSM (or plan it, in a dry run).",
-)
-
-
 @dg.sensor(
-    job=provisioning_job,
+    job_name=PROVISIONING_JOB,
     minimum_interval_seconds=30,
     default_status=dg.DefaultSensorStatus.RUNNING,
 )
@@ -265,11 +270,3 @@ def _tag_value(ids: str) -> str:
         return ids
     kept = ids[:190].rsplit(",", 1)[0]
     return f"{kept} and {ids.count(',') - kept.count(',')} more"
-
-
-defs = dg.Definitions(
-    assets=[access_requests],
-    jobs=[provisioning_job],
-    sensors=[provisioning_request_sensor],
-    resources={"provisioning": ProvisioningResource()},
-)

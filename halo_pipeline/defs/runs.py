@@ -15,7 +15,7 @@ import dagster as dg
 import duckdb
 import psutil
 
-from halo_pipeline.provisioning import requests
+from halo_pipeline.requests import queue
 from halo_pipeline.warehouse import halo_tables
 
 SYNC_JOB = "halo_sync_job"
@@ -103,7 +103,7 @@ def record_failure(con: duckdb.DuckDBPyConnection, run: dg.DagsterRun, error: st
     if run.job_name == SYNC_JOB:
         halo_tables.record_failed_run(con, dagster_run_id=run.run_id, error=error)
     else:
-        requests.record_failed_run(con, run_id=run.run_id, error=error)
+        queue.record_failed_run(con, run_id=run.run_id, error=error)
         halo_tables.record_failed_run(
             con, dagster_run_id=run.run_id, error=error, its_own_row=False
         )

@@ -9,7 +9,7 @@ from halo_pipeline.policy.decisions import approve, deny
 from halo_pipeline.policy.document import PolicyError, load_policy
 from halo_pipeline.policy.gate import say_duration
 from halo_pipeline.policy.resolved import resolve
-from halo_pipeline.provisioning.cli import warehouse_option, writing
+from halo_pipeline.requests.commands import warehouse_option, writing
 from halo_pipeline.warehouse import WarehouseError, connect
 
 by_option = click.option("--by", required=True, help="The approver's email address.")

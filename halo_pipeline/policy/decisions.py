@@ -3,14 +3,13 @@
 
 from __future__ import annotations
 
-import getpass
-
 import duckdb
 
 from halo_pipeline.policy.gate import Gate
-from halo_pipeline.provisioning import rules
-from halo_pipeline.provisioning.requests import Request, Status, load_requests
-from halo_pipeline.provisioning.rules import RequestRefused
+from halo_pipeline.requests import rules
+from halo_pipeline.requests.identities import grantee, os_user
+from halo_pipeline.requests.queue import Request, Status, load_requests
+from halo_pipeline.requests.rules import RequestRefused
 from halo_pipeline.warehouse import transaction
 
 APPROVED = "approved"
@@ -47,16 +46,6 @@ def approver_of(con: duckdb.DuckDBPyConnection, request_id: int) -> str | None:
     return rows[0][0] if rows else None
 
 
-def grantee(con: duckdb.DuckDBPyConnection, request: Request) -> str | None:
-    """The email of who would gain the access: the agent, or the account to be created."""
-    if request.action == "create_account":
-        return request.account_email
-    rows = con.execute(
-        "SELECT email FROM halo.agents WHERE agent_id = ?", [request.agent_id]
-    ).fetchall()
-    return rows[0][0] if rows else None
-
-
 def _waiting(con: duckdb.DuckDBPyConnection, request_id: int) -> Request:
     found = load_requests(con, "request_id = ?", [request_id])
     if not found:
@@ -85,10 +74,3 @@ def _decide(
             "actor, os_user, note) VALUES (?, ?, ?, ?, ?, ?, ?)",
             [request.request_id, request.status, to.value, detail, actor, os_user(), note],
         )
-
-
-def os_user() -> str | None:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # no name for this uid (a container)
-        return None

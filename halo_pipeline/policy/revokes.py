@@ -11,7 +11,7 @@ from importlib.resources import files
 import duckdb
 
 from halo_pipeline.policy.gate import Gate
-from halo_pipeline.provisioning.requests import file_request
+from halo_pipeline.requests.queue import file_request
 
 EXPIRY, LEAVER = "policy:expiry", "policy:leaver"
 

@@ -8,8 +8,8 @@ from halo_pipeline.halo import HaloNotFoundError
 from halo_pipeline.halo.models import Agent
 from halo_pipeline.provisioning.context import RunContext
 from halo_pipeline.provisioning.planning import DRY_RUN, post_text
-from halo_pipeline.provisioning.requests import Request, Status, Step
-from halo_pipeline.provisioning.rules import RequestRefused
+from halo_pipeline.requests.queue import Request, Status, Step
+from halo_pipeline.requests.rules import RequestRefused
 
 
 def apply_account(ctx: RunContext, request: Request) -> None:

@@ -4,24 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import TypeVar
 
 import click
 import duckdb
 
 from halo_pipeline.policy.document import parse_duration
 from halo_pipeline.provisioning.filing import Filed, file_account, file_membership
-from halo_pipeline.provisioning.rules import RequestRefused
+from halo_pipeline.requests.commands import warehouse_option, writing
 from halo_pipeline.shell import halo_configured, typed
-from halo_pipeline.warehouse import WarehouseError, configured_path, connect
 
 Filing = Callable[[duckdb.DuckDBPyConnection], Filed]
 
-warehouse_option = click.option(
-    "--warehouse",
-    default=configured_path,
-    show_default="HALO_DUCKDB_PATH or data/warehouse.duckdb",
-)
 reason_option = click.option("--reason", required=True, help="Why; it goes on the ticket.")
 requested_by_option = click.option("--requested-by", required=True, help="Who asks.")
 agent_option = click.option("--agent", required=True, help="Agent id, email or exact name.")
@@ -31,34 +24,6 @@ agent_option = click.option("--agent", required=True, help="Agent id, email or e
 def request_group() -> None:
     """File an access request for provisioning_job. Unknown or ambiguous agents, roles and
     teams are refused with the candidates, and nothing is written."""
-
-
-T = TypeVar("T")
-
-
-def writing(warehouse: str, act: Callable[[duckdb.DuckDBPyConnection], T], undone: str) -> T:
-    """Open the warehouse for writing (waiting while a run holds it) and act; a refusal is one
-    line ending with what was not done (`undone`), and then nothing was written."""
-    return _opened(warehouse, act, undone, read_only=False)
-
-
-def reading(warehouse: str, act: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
-    """Open the warehouse read-only (waiting while a run writes it) and act; a refusal is one
-    line."""
-    return _opened(warehouse, act, "", read_only=True)
-
-
-def _opened(
-    warehouse: str, act: Callable[[duckdb.DuckDBPyConnection], T], undone: str, read_only: bool
-) -> T:
-    try:
-        with connect(
-            warehouse, read_only=read_only, wait_s=120, create=False,
-            on_wait=lambda why: click.echo(why, err=True),
-        ) as con:  # fmt: skip
-            return act(con)
-    except (RequestRefused, WarehouseError) as refused:
-        raise click.ClickException(f"{refused} {undone}".rstrip()) from None
 
 
 def file(warehouse: str, filing: Filing) -> None:

@@ -13,11 +13,12 @@ from tenacity import Retrying, retry_if_result, stop_after_attempt, wait_fixed
 from halo_pipeline.halo import HaloClient
 from halo_pipeline.halo.models import Agent
 from halo_pipeline.policy.gate import Gate
-from halo_pipeline.provisioning.catalog import Catalog
+from halo_pipeline.provisioning import refresh
 from halo_pipeline.provisioning.planning import ticket_text
-from halo_pipeline.provisioning.requests import FINAL, Queue, Request, Status, Step
 from halo_pipeline.provisioning.settings import ProvisioningSettings
 from halo_pipeline.provisioning.tickets import TicketDesk, TicketText
+from halo_pipeline.requests.catalog import Catalog
+from halo_pipeline.requests.queue import FINAL, Queue, Request, Status, Step
 
 
 @dataclass
@@ -100,7 +101,8 @@ class RunContext:
     def touch(self, agent_id: int) -> None:
         """The agent is owed a refresh, durably, before the request that changed it is final."""
         if agent_id not in self.summary.touched_agents:
-            self.queue.owe_refresh(agent_id)
+            with self.queue.open_warehouse() as con:
+                refresh.record_changed(con, agent_id, self.queue.run_id)
             self.summary.touched_agents.add(agent_id)
 
     def is_final(self, request: Request) -> bool:

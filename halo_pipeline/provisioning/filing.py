@@ -9,15 +9,15 @@ import duckdb
 
 from halo_pipeline.policy.gate import Gate, say_duration
 from halo_pipeline.policy.resolved import role_of
-from halo_pipeline.provisioning import rules
-from halo_pipeline.provisioning.catalog import Catalog, Entitlement
-from halo_pipeline.provisioning.requests import (
+from halo_pipeline.requests import rules
+from halo_pipeline.requests.catalog import Catalog, Entitlement
+from halo_pipeline.requests.queue import (
     FINAL,
     Status,
     file_request,
     load_requests,
 )
-from halo_pipeline.provisioning.rules import RequestRefused
+from halo_pipeline.requests.rules import RequestRefused
 
 
 @dataclass(frozen=True)

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from halo_pipeline.provisioning.catalog import Entitlement
 from halo_pipeline.provisioning.context import RunContext
 from halo_pipeline.provisioning.planning import DRY_RUN, change
-from halo_pipeline.provisioning.requests import Request, Status, Step
-from halo_pipeline.provisioning.rules import RequestRefused
+from halo_pipeline.requests.catalog import Entitlement
+from halo_pipeline.requests.queue import Request, Status, Step
+from halo_pipeline.requests.rules import RequestRefused
 
 
 def open_manual(ctx: RunContext, request: Request, entitlement: Entitlement) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from halo_pipeline.halo import HaloNotFoundError
 from halo_pipeline.halo.models import Agent
-from halo_pipeline.provisioning.catalog import Entitlement
 from halo_pipeline.provisioning.context import RunContext
 from halo_pipeline.provisioning.planning import (
     DRY_RUN,
@@ -14,7 +13,8 @@ from halo_pipeline.provisioning.planning import (
     plan_memberships,
     satisfied,
 )
-from halo_pipeline.provisioning.requests import Request, Status, Step
+from halo_pipeline.requests.catalog import Entitlement
+from halo_pipeline.requests.queue import Request, Status, Step
 
 
 def apply_memberships(

@@ -9,11 +9,11 @@ from typing import Any
 
 from halo_pipeline.halo import HaloMalformedResponseError
 from halo_pipeline.halo.models import MEMBERSHIP_FLAGS, Agent, TeamMembership
-from halo_pipeline.provisioning.catalog import Catalog, Entitlement
-from halo_pipeline.provisioning.requests import Request, Status
-from halo_pipeline.provisioning.rules import RequestRefused
 from halo_pipeline.provisioning.settings import ProvisioningSettings
 from halo_pipeline.provisioning.tickets import TicketText
+from halo_pipeline.requests.catalog import Catalog, Entitlement
+from halo_pipeline.requests.queue import Request, Status
+from halo_pipeline.requests.rules import RequestRefused
 
 DRY_RUN = "dry run (HALO_PROVISIONING is not true): recorded the change it would make"
 

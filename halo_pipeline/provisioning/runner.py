@@ -28,31 +28,31 @@ from halo_pipeline.halo import (
     HaloUnreachableError,
 )
 from halo_pipeline.halo.errors import HaloBudgetExhaustedError, HaloTransientError
-from halo_pipeline.policy.decisions import approver_of, grantee
+from halo_pipeline.policy.decisions import approver_of
 from halo_pipeline.policy.gate import Gate
 from halo_pipeline.policy.revokes import file_policy_revokes
-from halo_pipeline.provisioning import rules
 from halo_pipeline.provisioning.accounts import apply_account
-from halo_pipeline.provisioning.catalog import Catalog, Entitlement
 from halo_pipeline.provisioning.context import RunContext, RunSummary
 from halo_pipeline.provisioning.manual import confirm, open_manual, poll_ticket
 from halo_pipeline.provisioning.memberships import apply_memberships
-from halo_pipeline.provisioning.requests import (
-    OpenWarehouse,
+from halo_pipeline.provisioning.settings import ProvisioningSettings
+from halo_pipeline.provisioning.tickets import TicketDesk
+from halo_pipeline.provisioning.work import Work, load_work
+from halo_pipeline.requests import rules
+from halo_pipeline.requests.catalog import Catalog, Entitlement
+from halo_pipeline.requests.identities import grantee
+from halo_pipeline.requests.queue import (
     Queue,
     Request,
     Status,
     Step,
-    Work,
     adopt_sql_filed,
     attempt_failed,
     load_requests,
-    load_work,
     queue_id,
 )
-from halo_pipeline.provisioning.rules import RequestRefused
-from halo_pipeline.provisioning.settings import ProvisioningSettings
-from halo_pipeline.provisioning.tickets import TicketDesk
+from halo_pipeline.requests.rules import RequestRefused
+from halo_pipeline.warehouse import OpenWarehouse
 
 # Errors about the connection, not about one request: the run stops and the queue waits for
 # the next run (the job's retries, or the sensor's next tick).

@@ -13,8 +13,8 @@ from datetime import UTC, datetime
 
 from halo_pipeline.halo import HaloClient, HaloError, HaloServerError, HaloUnreachableError
 from halo_pipeline.halo.models import Ticket, TicketType
-from halo_pipeline.provisioning.requests import Queue, Request, Step
 from halo_pipeline.provisioning.settings import ProvisioningSettings
+from halo_pipeline.requests.queue import Queue, Request, Step
 
 DEFAULT_TICKET_TYPE = "Service Request"
 

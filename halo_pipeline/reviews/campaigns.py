@@ -10,12 +10,12 @@ from importlib.resources import files
 
 import duckdb
 
-from halo_pipeline.policy.decisions import os_user
 from halo_pipeline.policy.document import PolicyError, load_policy
 from halo_pipeline.policy.gate import Gate
-from halo_pipeline.provisioning import rules
-from halo_pipeline.provisioning.catalog import Catalog
-from halo_pipeline.provisioning.rules import RequestRefused
+from halo_pipeline.requests import rules
+from halo_pipeline.requests.catalog import Catalog
+from halo_pipeline.requests.identities import os_user
+from halo_pipeline.requests.rules import RequestRefused
 from halo_pipeline.warehouse import transaction
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")

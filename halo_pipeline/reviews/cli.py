@@ -8,8 +8,8 @@ from typing import TypeVar
 
 import click
 
-from halo_pipeline.provisioning.cli import reading, warehouse_option, writing
 from halo_pipeline.query_output import render as render_rows
+from halo_pipeline.requests.commands import reading, warehouse_option, writing
 from halo_pipeline.reviews.campaigns import progress, start
 from halo_pipeline.reviews.decisions import KEEP, REVOKE, close, decide, import_decisions
 from halo_pipeline.reviews.exports import export

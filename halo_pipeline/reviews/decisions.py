@@ -11,9 +11,9 @@ from pathlib import Path
 
 import duckdb
 
-from halo_pipeline.policy.decisions import os_user
-from halo_pipeline.provisioning import rules
-from halo_pipeline.provisioning.requests import Status, insert_request
+from halo_pipeline.requests import rules
+from halo_pipeline.requests.identities import os_user
+from halo_pipeline.requests.queue import Status, insert_request
 from halo_pipeline.reviews.campaigns import LISTED, Campaign, ReviewRefused, load_campaign, people
 from halo_pipeline.reviews.exports import unguarded
 from halo_pipeline.reviews.items import Reviewed, load_items

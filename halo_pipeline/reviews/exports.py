@@ -17,7 +17,7 @@ from typing import Any
 import duckdb
 import jinja2
 
-from halo_pipeline.provisioning import rules
+from halo_pipeline.requests import rules
 from halo_pipeline.reviews.campaigns import Campaign, ReviewRefused, load_campaign
 from halo_pipeline.reviews.items import Reviewed, load_items
 

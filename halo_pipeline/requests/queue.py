@@ -1,5 +1,5 @@
-"""The provisioning requests in DuckDB: their states, the event for every change, and which
-ones a run has something to do for (shared by the job and its sensor).
+"""The request queue in DuckDB: its states, filing, and the event for every change. Policy,
+provisioning and reviews all file into it and read it.
 
 Every write is its own short transaction, committed before the step it describes goes to
 HaloITSM, so a run killed at any point leaves a queue the next run can finish from.
@@ -7,7 +7,6 @@ HaloITSM, so a run killed at any point leaves a queue the next run can finish fr
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timedelta
@@ -16,8 +15,6 @@ from typing import Any
 
 import duckdb
 
-from halo_pipeline.provisioning import refresh
-from halo_pipeline.provisioning.settings import ProvisioningSettings
 from halo_pipeline.warehouse import OpenWarehouse, transaction
 
 # Runs that may fail on a request before it is failed for good; between them the sensor waits
@@ -198,8 +195,8 @@ class Queue:
     per step) before the caller goes on to HaloITSM."""
 
     def __init__(self, open_warehouse: OpenWarehouse, run_id: str | None = None) -> None:
-        self._open = open_warehouse
-        self._run_id = run_id
+        self.open_warehouse = open_warehouse
+        self.run_id = run_id
 
     def record(self, steps: list[Step]) -> list[Request]:
         """Apply the steps in one transaction; the requests as they are afterwards."""
@@ -210,7 +207,7 @@ class Queue:
             if unknown:
                 raise ValueError(f"not request columns: {sorted(unknown)}")
         updated = []
-        with self._open() as con, transaction(con):
+        with self.open_warehouse() as con, transaction(con):
             for step in steps:
                 assignments = "".join(f", {name} = ?" for name in step.changes)
                 # `--for` counts from when the grant is applied (or found already held).
@@ -227,7 +224,7 @@ class Queue:
                     "(request_id, from_status, to_status, detail, run_id) "
                     "VALUES (?, ?, ?, ?, ?)",
                     [step.request.request_id, step.request.status, step.to.value,
-                     step.detail, self._run_id],
+                     step.detail, self.run_id],
                 )  # fmt: skip
                 updated.append(
                     replace(
@@ -236,64 +233,3 @@ class Queue:
                     )
                 )  # fmt: skip
         return updated
-
-    def owe_refresh(self, agent_id: int) -> None:
-        """The agent was changed: it is synced by this run or, if it dies first, the next."""
-        with self._open() as con:
-            refresh.record_changed(con, agent_id, self._run_id)
-
-
-FIRST_RETRY_AFTER = timedelta(minutes=1)
-
-
-@dataclass(frozen=True)
-class Work:
-    todo: list[Request]
-    """Requests whose status a run acts on."""
-    unclosed: list[Request]
-    """Finished requests whose ticket is still open: a run stopped before closing it."""
-    last_full_sync: datetime | None
-    now: datetime
-    owed: refresh.Owed
-    """What the warehouse still owes a refresh, whatever the requests."""
-
-    def due(self, ticket_finished: Callable[[Request], bool]) -> list[Request]:
-        """The requests a run would move now. Manual tickets count once a person has finished
-        them, done requests once a full sync has run since, and a request whose last attempt
-        failed after a pause that doubles with every failure."""
-        due = list(self.unclosed)
-        for request in self.todo:
-            if request.failed_attempts:
-                pause = FIRST_RETRY_AFTER * 2 ** (request.failed_attempts - 1)
-                if self.now < request.updated_at + pause:
-                    continue
-            if request.status == Status.AWAITING_TICKET:
-                if ticket_finished(request):
-                    due.append(request)
-            elif request.status == Status.DONE:
-                if self.last_full_sync and self.last_full_sync > request.updated_at:
-                    due.append(request)
-            else:
-                due.append(request)
-        return due
-
-
-def load_work(con: duckdb.DuckDBPyConnection, settings: ProvisioningSettings) -> Work:
-    statuses = [Status.PENDING, Status.AWAITING_TICKET, Status.DONE]
-    if settings.enabled:
-        statuses += [Status.PLANNED, Status.APPLYING]
-    todo = load_requests(con, "list_contains(?, status)", [[str(s) for s in statuses]])
-    unclosed = (
-        load_requests(
-            con,
-            "ticket_id IS NOT NULL AND NOT ticket_closed AND list_contains(?, status)",
-            [[str(s) for s in FINAL]],
-        )
-        if settings.enabled
-        else []
-    )
-    [(last_full_sync, now)] = con.execute(
-        "SELECT max(synced_at), now() FROM halo.sync_runs "
-        "WHERE status = 'succeeded' AND kind = 'full'"
-    ).fetchall()
-    return Work(todo, unclosed, last_full_sync, now, refresh.owed(con))

@@ -12,7 +12,7 @@ from typing import Literal, TypeVar
 import duckdb
 
 from halo_pipeline.halo.models import TicketType
-from halo_pipeline.provisioning.rules import RequestRefused, shorten
+from halo_pipeline.requests.rules import RequestRefused, shorten
 
 T = TypeVar("T")
 
