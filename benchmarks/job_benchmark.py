@@ -31,9 +31,8 @@ from halo_pipeline.halo import HaloClient, HaloSettings
 from halo_pipeline.sql_models.project import build_models, load_project
 from halo_pipeline.sync import sync_halo
 from halo_pipeline.warehouse import configured_path, connect
-import os
 
-with HaloClient(HaloSettings.from_env(os.environ)) as client:
+with HaloClient(HaloSettings.load()) as client:
     sync_halo(client, lambda: connect(configured_path()))
 project = load_project()
 with connect(configured_path()) as con:

@@ -87,7 +87,7 @@ def main() -> None:
             with connect(path) as con:
                 build_models(con, load_project())
             requests = file_requests(path, args.agents, args.per_agent)
-            provisioning = ProvisioningSettings(enabled=True, ticketing=True)
+            provisioning = ProvisioningSettings(provisioning=True, ticketing=True)
             with HaloClient(settings) as client:
                 started = time.perf_counter()
                 summary = Provisioner(client, lambda: connect(path), provisioning).run()

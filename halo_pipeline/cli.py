@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
-from dotenv import load_dotenv
 
 from halo_pipeline.policy.cli import approve_command, deny_command, policy_group
 from halo_pipeline.provisioning.cli import request_group
@@ -16,10 +13,8 @@ from halo_pipeline.warehouse import configured_path
 
 @click.group()
 def main() -> None:
-    """Access governance for HaloITSM on Dagster and DuckDB."""
-    # `dagster dev` reads the project's .env; so do these commands, for the variables not
-    # already set, so that both agree on HALO_DUCKDB_PATH and the rest.
-    load_dotenv(Path.cwd() / ".env", override=False)
+    """Access governance for HaloITSM on Dagster and DuckDB. The HALO_* variables are read from
+    the environment and, over it, the `.env` here, as `dagster dev` reads them."""
 
 
 main.add_command(simulator_command)
@@ -33,16 +28,18 @@ main.add_command(review_group)
 @main.command()
 @click.option(
     "--warehouse",
-    default=configured_path,
     show_default="HALO_DUCKDB_PATH or data/warehouse.duckdb",
     help="DuckDB file to write.",
 )
-def demo(warehouse: str) -> None:
+def demo(warehouse: str | None) -> None:
     """Sync the bundled HaloITSM simulator into the warehouse, then file a few access
-    requests and apply them with provisioning_job, a ticket for each."""
+    requests and apply them with provisioning_job, a ticket for each. A `.env` is not read:
+    the demo brings its own HaloITSM, and must not write into the warehouse `.env` names."""
+    from halo_pipeline import environment
     from halo_pipeline.demo import run_demo
 
-    run_demo(warehouse)
+    environment.ENV_FILE = None
+    run_demo(warehouse or configured_path())
 
 
 @main.command()
@@ -92,16 +89,14 @@ def doctor(warehouse: str) -> None:
     """Read a token, an agent page, an agent, roles, teams, ticket types and statuses from the
     HaloITSM the HALO_* variables name, and print what it speaks and what to set. Writes
     nothing. Exits 1 when something needs setting."""
-    import os
-
     from halo_pipeline.doctor import diagnose, render
     from halo_pipeline.halo import HaloClient, HaloError, HaloSettings
     from halo_pipeline.provisioning.settings import ProvisioningSettings, SettingsError
     from halo_pipeline.warehouse import budget_path
 
     try:
-        settings = HaloSettings.from_env(os.environ, budget_path=budget_path(warehouse))
-        provisioning = ProvisioningSettings.from_env(os.environ)
+        settings = HaloSettings.load(budget_path=budget_path(warehouse))
+        provisioning = ProvisioningSettings.load()
         click.echo(f"HaloITSM at {settings.base_url} (client id {settings.client_id})")
         with HaloClient(settings) as client:
             findings = diagnose(client, provisioning)

@@ -88,16 +88,17 @@ PAST = (
 Fixed dates, so that a dated question keeps its answer on any day the demo is run."""
 
 
-def play_past(sim: Simulator, env: dict[str, str], warehouse: str) -> None:
-    """Each week's changes in the simulator, then a sync read at that week's date, the models
-    rebuilt after each, as the schedule would have done. Plain Python: a replay, not runs."""
+def play_past(sim: Simulator, warehouse: str) -> None:
+    """Each week's changes in the simulator (which the HALO_* variables point at), then a sync
+    read at that week's date, the models rebuilt after each, as the schedule would have done.
+    Plain Python: a replay, not runs."""
     from halo_pipeline.halo import HaloClient, HaloSettings
     from halo_pipeline.sql_models.project import build_models, load_project, models_dir
     from halo_pipeline.sync import sync_halo
     from halo_pipeline.warehouse import budget_path, connect
 
     project = load_project(models_dir())
-    settings = HaloSettings.from_env(env, budget_path=budget_path(warehouse))
+    settings = HaloSettings.load(budget_path=budget_path(warehouse))
     click.echo("A new simulator: replaying its October 2026 first, a sync a week:")
     for week in PAST:
         week.happens(sim)
@@ -136,7 +137,7 @@ def run_demo(warehouse: str) -> None:
         click.echo(f"HaloITSM simulator at {env['HALO_BASE_URL']} (state in {state})")
         click.echo(f"Dagster home {home}\n")
         if new:
-            play_past(sim, env, warehouse)
+            play_past(sim, warehouse)
         # Imported only now: the definitions read HALO_* when they are built.
         from halo_pipeline.definitions import defs
 

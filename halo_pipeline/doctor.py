@@ -199,8 +199,8 @@ def _ticket_type(types: list[TicketType], provisioning: ProvisioningSettings) ->
 def _statuses(client: HaloClient, provisioning: ProvisioningSettings) -> Finding:
     ids = {status.name: status.id for status in client.list_statuses()}
     wanted = {
-        "HALO_TICKET_OPEN_STATUS": provisioning.open_status,
-        "HALO_TICKET_CLOSED_STATUS": provisioning.closed_status,
+        "HALO_TICKET_OPEN_STATUS": provisioning.ticket_open_status,
+        "HALO_TICKET_CLOSED_STATUS": provisioning.ticket_closed_status,
     }
     missing = [f"{variable}={name!r}" for variable, name in wanted.items() if name not in ids]
     seen = ", ".join(f"{name} ({ids[name]})" for name in wanted.values() if name in ids)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import sys
 from pathlib import Path
 
-from dotenv import dotenv_values
+from halo_pipeline.environment import FromEnvironment
 
 SCRIPTS = ("halo-pipeline", "dagster", "dg")
 
@@ -30,10 +29,14 @@ def typed(command: str) -> str:
         return str(here)
 
 
-def halo_configured(project_dir: Path = Path()) -> bool:
-    """True when a HaloITSM is set for commands run here: HALO_BASE_URL in the environment or in
-    the project's `.env`, which the Dagster commands read. Without one, only `make dev` (and the
-    demo) bring a HaloITSM, the simulator."""
-    return bool(
-        os.environ.get("HALO_BASE_URL") or dotenv_values(project_dir / ".env").get("HALO_BASE_URL")
-    )
+class _Where(FromEnvironment):
+    base_url: str | None = None
+
+
+def halo_configured(project_dir: Path | None = None) -> bool:
+    """True when a HaloITSM is set for commands run here (or in `project_dir`): HALO_BASE_URL in
+    the environment or in the project's `.env`, which the Dagster commands read. Without one,
+    only `make dev` (and the demo) bring a HaloITSM, the simulator."""
+    if project_dir is None:
+        return _Where.load().base_url is not None
+    return _Where(_env_file=project_dir / ".env").base_url is not None  # type: ignore[call-arg]

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 
 import duckdb
 
+from halo_pipeline.environment import FromEnvironment
 from halo_pipeline.halo import HaloClient, HaloError, fetch_snapshot
 from halo_pipeline.halo.paging import Progress
 from halo_pipeline.halo.snapshot import fetch_agents
@@ -23,6 +24,13 @@ from halo_pipeline.warehouse.halo_tables import (
     replace_agents,
     replace_halo_tables,
 )
+
+
+class ScheduleSettings(FromEnvironment):
+    sync_cron: str = "0 * * * *"
+    """HALO_SYNC_CRON: when halo_sync_schedule runs halo_sync_job (hourly)."""
+    sync_timezone: str = "UTC"
+    """HALO_SYNC_TIMEZONE: the cron's time zone."""
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,6 @@ suite's own hygiene: no process it started outlives it, and it leaves the checko
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import subprocess
 import time
@@ -15,6 +14,7 @@ import dagster as dg
 import psutil
 import pytest
 
+from halo_pipeline import environment
 from halo_pipeline.definitions import build_definitions
 from halo_pipeline.halo import HaloClient, HaloSettings
 from halo_pipeline.simulator import Simulator, SimulatorConfig, generate_dataset
@@ -32,7 +32,11 @@ NO_POLICY = Path(__file__).parent / "fixtures" / "no_policy.yml"
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    os.environ.setdefault("HALO_ACCESS_POLICY", str(NO_POLICY))
+    # The tests see only what they set: never the developer's `.env`, HaloITSM or Dagster home.
+    environment.ENV_FILE = None
+    for name in [name for name in os.environ if name.startswith(("HALO_", "DAGSTER_"))]:
+        del os.environ[name]
+    os.environ["HALO_ACCESS_POLICY"] = str(NO_POLICY)
     if hasattr(config, "workerinput"):  # an xdist worker: the controller has marked it
         return
     os.environ[SESSION_MARK] = uuid.uuid4().hex
@@ -132,7 +136,7 @@ def make_client(
             client_secret=sim.config.client_secret,
         )
         client = HaloClient(
-            dataclasses.replace(settings, **overrides),
+            HaloSettings(**{**dict(settings), **overrides}),
             transport=sim.transport() if halo_url == IN_PROCESS_URL else None,
             sleep=sleeps.append,
             clock=clock,

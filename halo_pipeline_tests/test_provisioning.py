@@ -58,7 +58,7 @@ def role_names(sim: Simulator, agent_id: int) -> list[str]:
 
 def test_grant_grant_again_revoke_revoke_again_then_sync(sim, path):
     first = grant(path, "9", role="Read Only")
-    provision(sim, path, enabled=True)
+    provision(sim, path, provisioning=True)
 
     assert role_names(sim, 9) == ["Read Only"]
     assert status(path, first) == ("applied", None)
@@ -76,14 +76,14 @@ def test_grant_grant_again_revoke_revoke_again_then_sync(sim, path):
     ) == [(1,)]
 
     again = grant(path, "9", role="Read Only")
-    provision(sim, path, enabled=True)
+    provision(sim, path, provisioning=True)
 
     assert status(path, again) == ("already_satisfied", None)
     assert events(path, again) == [(None, "pending"), ("pending", "already_satisfied")]
     assert posts(sim) == 1
 
     revoke = grant(path, "priya patel", role=READ_ONLY, action="revoke")
-    provision(sim, path, enabled=True)
+    provision(sim, path, provisioning=True)
 
     assert role_names(sim, 9) == []
     assert status(path, revoke) == ("applied", None)
@@ -98,7 +98,7 @@ def test_grant_grant_again_revoke_revoke_again_then_sync(sim, path):
     ) == [(0,)]
 
     revoke_again = grant(path, "agent9@example.com", role="read only", action="revoke")
-    provision(sim, path, enabled=True)
+    provision(sim, path, provisioning=True)
 
     assert status(path, revoke_again) == ("already_satisfied", None)
     assert events(path, revoke_again) == [(None, "pending"), ("pending", "already_satisfied")]
@@ -124,7 +124,7 @@ def test_several_requests_for_one_agent_are_one_write(sim, path):
         grant(path, "10", role="Agent", action="revoke"),
     ]
 
-    provision(sim, path, enabled=True)
+    provision(sim, path, provisioning=True)
 
     assert sim.request_counts[("POST", "/api/agent")] == 1
     # The read, the verification, and the targeted sync's read after the run.
@@ -155,7 +155,7 @@ def test_dry_run_plans_and_writes_nothing(sim, path):
             con, "disable_account", agent="4", reason="r", requested_by="ana@example.com"
         ).request_id
 
-    provision(sim, path, enabled=False, ticketing=True)
+    provision(sim, path, provisioning=False, ticketing=True)
 
     assert posts(sim) == 0
     assert sim.tickets == []
@@ -166,7 +166,7 @@ def test_dry_run_plans_and_writes_nothing(sim, path):
         (disable, "planned", 'POST /api/agent [{"id": 4, "isdisabled": true}]'),
     ]  # fmt: skip
 
-    provision(sim, path, enabled=True)  # turning provisioning on applies what was planned
+    provision(sim, path, provisioning=True)  # turning provisioning on applies what was planned
 
     assert [status(path, r)[0] for r in (request, create, disable)] == ["applied"] * 3
     assert role_names(sim, 9) == ["Read Only"]
@@ -181,7 +181,7 @@ def test_merge_mode_revoke_is_reported_as_failed(sim, path):
     revoke = grant(path, "2", role="Administrator", action="revoke")
     also = grant(path, "2", team="2")
 
-    provision(sim, path, enabled=True)
+    provision(sim, path, provisioning=True)
 
     assert role_names(sim, 2) == ["Administrator", "Agent", "Change Manager"]
     assert status(path, revoke) == (
@@ -216,7 +216,7 @@ def test_a_team_add_keeps_every_other_membership_exactly_as_it_was(sim, path, ar
     assert before[1] == MANAGER_OF_TEAM_1
     request = grant(path, "2", team="2nd Line Support")
 
-    provision(sim, path, enabled=True)
+    provision(sim, path, provisioning=True)
 
     assert status(path, request) == ("applied", None)
     after = team_rows(sim, 2)
@@ -241,7 +241,7 @@ def test_a_team_add_keeps_every_other_membership_exactly_as_it_was(sim, path, ar
 def test_a_team_removal_leaves_out_that_team_alone(sim, path):
     request = grant(path, "2", team="3", action="revoke")
 
-    provision(sim, path, enabled=True)
+    provision(sim, path, provisioning=True)
 
     assert status(path, request) == ("applied", None)
     assert team_rows(sim, 2) == {1: MANAGER_OF_TEAM_1}
@@ -254,7 +254,7 @@ def test_a_row_that_is_not_a_membership_is_written_back_and_a_grant_replaces_it(
         (1, False),
     ]
     add_6 = grant(path, "4", team="6")
-    provision(sim, path, enabled=True)
+    provision(sim, path, provisioning=True)
     assert status(path, add_6) == ("applied", None)
     assert [(r["team_id"], r["in_section"]) for r in sim.get_agent(4)["teams"]] == [
         (2, True),
@@ -263,7 +263,7 @@ def test_a_row_that_is_not_a_membership_is_written_back_and_a_grant_replaces_it(
     ]
 
     add_1 = grant(path, "4", team="1")
-    provision(sim, path, enabled=True)
+    provision(sim, path, provisioning=True)
 
     assert status(path, add_1) == ("applied", None)
     assert [(r["team_id"], r["in_section"]) for r in sim.get_agent(4)["teams"]] == [
@@ -294,7 +294,7 @@ class FlagsDropped:
 def test_a_write_that_resets_another_membership_fails_its_request_naming_the_damage(sim, path):
     request = grant(path, "2", team="2nd Line Support")
 
-    provision(sim, path, app=FlagsDropped(sim), enabled=True)
+    provision(sim, path, app=FlagsDropped(sim), provisioning=True)
 
     state, error = status(path, request)
     assert state == "failed"
@@ -312,7 +312,7 @@ def test_every_id_as_a_float_syncs_and_provisions_the_same(sim, path):
     request = grant(path, "2", team="2nd Line Support")
     revoke = grant(path, "2", role="Administrator", action="revoke")
 
-    provision(sim, path, enabled=True, ticketing=True)
+    provision(sim, path, provisioning=True, ticketing=True)
     sync(sim, path)
 
     assert [status(path, r) for r in (request, revoke)] == [("applied", None)] * 2
@@ -332,7 +332,7 @@ def test_verification_waits_for_halos_read_after_write_lag(sim, path):
     sim.config.write_lag_s = 0.4
     request = grant(path, "9", role="Read Only")
 
-    provision(sim, path, enabled=True, verify_interval_s=0.2)
+    provision(sim, path, provisioning=True, verify_interval_s=0.2)
 
     assert status(path, request) == ("applied", None)
     assert sim.request_counts[("GET", "/api/agent/<id>")] >= 3
@@ -390,7 +390,7 @@ def test_a_sql_filed_request_with_a_bad_entitlement_is_failed_by_the_job(sim, pa
             "('grant', 'team:4:member', 9, 'by hand', 'ana@example.com')"
         )
 
-    provision(sim, path, enabled=True)
+    provision(sim, path, provisioning=True)
 
     assert status(path, 2) == (
         "failed",
@@ -412,7 +412,7 @@ def test_a_request_for_an_agent_deleted_since_the_sync_fails(sim, path):
     other = grant(path, "10", role="Administrator")
     sim.delete_agent(9)
 
-    provision(sim, path, enabled=True)
+    provision(sim, path, provisioning=True)
 
     assert status(path, request) == (
         "failed",
@@ -429,7 +429,7 @@ def test_each_request_gets_one_ticket_opened_then_closed_with_the_outcome(sim, p
     failing = grant(path, "10", role="Administrator")
     sim.delete_agent(10)
 
-    provision(sim, path, enabled=True, ticketing=True)
+    provision(sim, path, provisioning=True, ticketing=True)
 
     tickets = {t["summary"].split("]")[0] + "]": t for t in sim.tickets}
     assert sorted(tickets) == [ticket_tag(path, r) for r in (applied, satisfied)]
@@ -462,7 +462,7 @@ def test_each_request_gets_one_ticket_opened_then_closed_with_the_outcome(sim, p
     # Statuses are read as ticket statuses: names repeat in other status types.
     assert [r.query for r in sim.request_log if r.path == "/api/status"] == [{"type": "ticket"}]
 
-    provision(sim, path, enabled=True, ticketing=True)  # nothing left to do
+    provision(sim, path, provisioning=True, ticketing=True)  # nothing left to do
 
     assert len(sim.tickets) == 2
     assert sim.request_counts[("POST", "/api/tickets")] == 2
@@ -471,11 +471,11 @@ def test_each_request_gets_one_ticket_opened_then_closed_with_the_outcome(sim, p
 
 def test_ticket_type_by_name_and_a_clear_error_for_an_unknown_one(sim, path):
     first = grant(path, "9", role="Read Only")
-    provision(sim, path, enabled=True, ticketing=True, ticket_type="Incident")
+    provision(sim, path, provisioning=True, ticketing=True, ticket_type="Incident")
     assert sim.tickets[0]["tickettype_id"] == 1
 
     second = grant(path, "9", role="Agent")
-    provision(sim, path, enabled=True, ticketing=True, ticket_type="Onboarding")
+    provision(sim, path, provisioning=True, ticketing=True, ticket_type="Onboarding")
 
     assert status(path, first)[0] == "applied"
     assert status(path, second) == (
@@ -491,7 +491,7 @@ def test_a_ticket_type_with_a_mandatory_field_needs_halo_ticket_fields(sim, path
     the ticket, and the request fails with its message before anything is written."""
     refused = grant(path, "9", role="Read Only")
 
-    provision(sim, path, enabled=True, ticketing=True, ticket_type="Access Request")
+    provision(sim, path, provisioning=True, ticketing=True, ticket_type="Access Request")
 
     message = "POST /api/tickets: HaloITSM refused the data (HTTP 400, 'Category is required')."
     assert status(path, refused) == ("failed", message)
@@ -502,7 +502,7 @@ def test_a_ticket_type_with_a_mandatory_field_needs_halo_ticket_fields(sim, path
 
     applied = grant(path, "9", role="Read Only")
     provision(
-        sim, path, enabled=True, ticketing=True, ticket_type="Access Request",
+        sim, path, provisioning=True, ticketing=True, ticket_type="Access Request",
         ticket_fields={"category_1": "Access", "client_id": 12},
     )  # fmt: skip
 
@@ -539,23 +539,24 @@ def test_a_ticket_type_with_a_mandatory_field_needs_halo_ticket_fields(sim, path
         ),
     ],
 )
-def test_halo_ticket_fields_that_cannot_be_used_are_named(value, message):
+def test_halo_ticket_fields_that_cannot_be_used_are_named(value, message, monkeypatch):
     from halo_pipeline.provisioning.settings import ProvisioningSettings, SettingsError
 
+    monkeypatch.setenv("HALO_TICKET_FIELDS", value)
     with pytest.raises(SettingsError) as error:
-        ProvisioningSettings.from_env({"HALO_TICKET_FIELDS": value})
+        ProvisioningSettings.load()
     assert str(error.value) == message
 
 
 def test_a_crash_after_the_write_is_finished_without_writing_again(sim, path):
     request = grant(path, "9", role="Read Only")
-    provision(sim, path, enabled=False)
+    provision(sim, path, provisioning=False)
     # What a run killed between the write and its record leaves: status applying, Halo changed.
     with connect(path) as con:
         con.execute("UPDATE provisioning.requests SET status = 'applying'")
     sim.set_agent_roles(9, [READ_ONLY])
 
-    provision(sim, path, enabled=True)
+    provision(sim, path, provisioning=True)
 
     assert status(path, request) == ("applied", None)
     assert posts(sim) == 0
@@ -563,7 +564,7 @@ def test_a_crash_after_the_write_is_finished_without_writing_again(sim, path):
 
 def test_a_crash_after_the_ticket_was_created_finds_it_instead_of_opening_another(sim, path):
     grant(path, "9", role="Read Only")
-    provision(sim, path, enabled=True, ticketing=True)
+    provision(sim, path, provisioning=True, ticketing=True)
     ticket_id = sim.tickets[0]["id"]
     # As if the run died after Halo created the ticket but before the warehouse recorded it.
     with connect(path) as con:
@@ -572,7 +573,7 @@ def test_a_crash_after_the_ticket_was_created_finds_it_instead_of_opening_anothe
         )
     sim.set_agent_roles(9, [])
 
-    provision(sim, path, enabled=True, ticketing=True)
+    provision(sim, path, provisioning=True, ticketing=True)
 
     assert [t["id"] for t in sim.tickets] == [ticket_id]
     assert query(path, "SELECT ticket_id, status FROM provisioning.requests") == [
@@ -602,7 +603,7 @@ def test_account_requests(sim, path):
             con, "disable_account", agent="7", reason="left", requested_by="hr@example.com"
         ).request_id
 
-    provision(sim, path, enabled=True)
+    provision(sim, path, provisioning=True)
 
     assert [status(path, r)[0] for r in (create, disable, enable, again)] == [
         "applied",
@@ -673,7 +674,7 @@ def test_each_malformed_row_fails_alone_with_its_reason_and_the_valid_ones_are_a
             [row for row, _ in MALFORMED],
         )
 
-    summary = provision(sim, path, enabled=True)
+    summary = provision(sim, path, provisioning=True)
 
     failed = query(
         path, "SELECT error FROM provisioning.requests WHERE status = 'failed' ORDER BY request_id"
@@ -716,7 +717,7 @@ def test_a_duplicate_open_request_is_refused(path):
 
 def test_manual_request_from_ticket_to_done_and_confirmed(sim, path):
     request = grant(path, "9", team="4")
-    manual = {"enabled": True, "manual_entitlements": frozenset({MANUAL})}
+    manual = {"provisioning": True, "manual_entitlements": frozenset({MANUAL})}
 
     provision(sim, path, **manual)
 
@@ -753,7 +754,7 @@ def test_manual_request_from_ticket_to_done_and_confirmed(sim, path):
 def test_manual_request_cancelled_or_not_really_done_fails(sim, path):
     cancelled = grant(path, "9", team="4")
     not_done = grant(path, "10", team="4")
-    manual = {"enabled": True, "manual_entitlements": frozenset({MANUAL})}
+    manual = {"provisioning": True, "manual_entitlements": frozenset({MANUAL})}
     provision(sim, path, **manual)
     tickets = {t["summary"].split(" ", 2)[1].rstrip("]"): t["id"] for t in sim.tickets}
 
@@ -777,12 +778,12 @@ def test_manual_request_cancelled_or_not_really_done_fails(sim, path):
 
 def test_a_dry_run_does_not_touch_a_ticket_an_earlier_run_opened(sim, path):
     request = grant(path, "2", role="Administrator")  # already held: satisfied at once
-    provision(sim, path, enabled=True, ticketing=True)
+    provision(sim, path, provisioning=True, ticketing=True)
     with connect(path) as con:  # as an interrupted run would leave it
         con.execute("UPDATE provisioning.requests SET status = 'pending', ticket_closed = false")
     sim.reset_counts()
 
-    provision(sim, path, enabled=False, ticketing=True)
+    provision(sim, path, provisioning=False, ticketing=True)
 
     assert posts(sim) == 0
     assert status(path, request) == ("already_satisfied", None)
@@ -800,7 +801,7 @@ def test_a_write_that_landed_behind_a_5xx_is_finished_by_the_next_run(sim, path)
             return [b"<html><title>502 Bad Gateway</title></html>"]
         return sim.app(environ, start_response)
 
-    provision(sim, path, app=write_then_fail, enabled=True)
+    provision(sim, path, app=write_then_fail, provisioning=True)
 
     assert role_names(sim, 9) == ["Read Only"]
     assert query(path, "SELECT status, failed_attempts, error FROM provisioning.requests") == [
@@ -815,7 +816,7 @@ def test_a_write_that_landed_behind_a_5xx_is_finished_by_the_next_run(sim, path)
     assert detail.endswith("; it will be tried again")
     sim.reset_counts()
 
-    provision(sim, path, enabled=True)
+    provision(sim, path, provisioning=True)
 
     assert status(path, request) == ("applied", None)
     assert posts(sim) == 0
@@ -826,7 +827,7 @@ def test_an_agent_read_without_its_roles_is_never_written_back(sim, path):
     sim.inject(Fault(path="/api/agent/2", method="GET", status=200, content_type="application/json",
                      body='{"id": 2, "name": "Zoë Müller", "roles": [{"id": "x"}]}'))  # fmt: skip
 
-    provision(sim, path, enabled=True)
+    provision(sim, path, provisioning=True)
 
     assert posts(sim) == 0
     [(state, attempts)] = query(path, "SELECT status, failed_attempts FROM provisioning.requests")
@@ -838,7 +839,7 @@ def test_an_agent_read_without_its_roles_is_never_written_back(sim, path):
         "GET /api/agent/2 answered without the agent's teams; writing the list back would remove them all"
         in detail
     )
-    provision(sim, path, enabled=True)
+    provision(sim, path, provisioning=True)
     assert status(path, request) == ("applied", None)
 
 
@@ -851,7 +852,7 @@ def test_requests_that_disagree_the_later_wins_and_requests_that_agree_share(sim
             f"('grant', 'role:{ROLE['Agent']}:assigned', 9, 'r', 'ana@example.com'), ('grant', 'role:{ROLE['Agent']}:assigned', 9, 'r', 'ana@example.com')"
         )
 
-    provision(sim, path, enabled=True)
+    provision(sim, path, provisioning=True)
 
     assert query(
         path, "SELECT request_id, status, error FROM provisioning.requests ORDER BY 1"
@@ -879,7 +880,7 @@ def test_an_account_created_by_an_interrupted_run_is_not_created_again(sim, path
         con.execute("UPDATE provisioning.requests SET status = 'applying'")
     created = sim.add_agent("Ada Lovelace", "ADA@example.com")  # the write that landed
 
-    provision(sim, path, enabled=True)
+    provision(sim, path, provisioning=True)
 
     assert status(path, request) == ("applied", None)
     assert query(path, "SELECT agent_id FROM provisioning.requests") == [(created,)]
@@ -888,7 +889,7 @@ def test_an_account_created_by_an_interrupted_run_is_not_created_again(sim, path
 
 def test_a_cancelled_manual_ticket_is_left_as_the_person_set_it(sim, path):
     request = grant(path, "9", team="4")
-    manual = {"enabled": True, "ticketing": True, "manual_entitlements": frozenset({MANUAL})}
+    manual = {"provisioning": True, "ticketing": True, "manual_entitlements": frozenset({MANUAL})}
     provision(sim, path, **manual)
     [ticket] = sim.tickets
     set_ticket_status(sim, ticket["id"], 10)

@@ -74,7 +74,7 @@ def test_sensor_starts_a_run_for_pending_requests_once(sim, path, url):
         == "provisioning_job"
     )
 
-    provision(sim, path, enabled=True)
+    provision(sim, path, provisioning=True)
 
     assert evaluate(path, url, sim) == dg.SkipReason("No provisioning request is waiting.")
     grant(path, "9", team="1")
@@ -103,7 +103,7 @@ def test_sensor_without_a_warehouse_says_so(sim, tmp_path, url):
 def test_sensor_polls_manual_tickets_and_waits_for_the_sync_to_confirm(sim, path, url):
     request = grant(path, "9", team="4")
     manual = {"provisioning": "true", "manual_entitlements": MANUAL}
-    provision(sim, path, enabled=True, manual_entitlements=frozenset({MANUAL}))
+    provision(sim, path, provisioning=True, manual_entitlements=frozenset({MANUAL}))
 
     assert evaluate(path, url, sim, **manual) == dg.SkipReason(
         "No provisioning request is waiting."
@@ -111,7 +111,7 @@ def test_sensor_polls_manual_tickets_and_waits_for_the_sync_to_confirm(sim, path
     set_ticket_status(sim, sim.tickets[0]["id"], 8)
     assert len(evaluate(path, url, sim, **manual).run_requests) == 1
 
-    provision(sim, path, enabled=True, manual_entitlements=frozenset({MANUAL}))
+    provision(sim, path, provisioning=True, manual_entitlements=frozenset({MANUAL}))
     assert query(
         path, "SELECT status FROM provisioning.requests WHERE request_id = ?", [request]
     ) == [("done",)]
@@ -220,7 +220,7 @@ def test_killed_mid_run_then_rerun_applies_each_request_once_with_one_ticket(
 
 def test_sensor_sends_an_unreadable_manual_ticket_to_a_run_instead_of_skipping(sim, path, url):
     request = grant(path, "9", team="4")
-    provision(sim, path, enabled=True, manual_entitlements=frozenset({MANUAL}))
+    provision(sim, path, provisioning=True, manual_entitlements=frozenset({MANUAL}))
     with connect(path) as con:
         con.execute(
             "UPDATE provisioning.requests SET ticket_id = 99999 WHERE request_id = ?", [request]

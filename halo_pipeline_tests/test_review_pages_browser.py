@@ -82,7 +82,7 @@ def reviewed(sim, synced, tmp_path) -> ReviewRun:
     ok("decide", CAMPAIGN, "--grant", grants[2], "--keep", "--by", REVIEWER)
     closed = ok("close", CAMPAIGN, "--by", REVIEWER)
     assert closed.startswith(f"Closed campaign '{CAMPAIGN}': 1 kept, 1 revoked, 0 not reviewed.")
-    provision(sim, synced, enabled=True, ticketing=True)
+    provision(sim, synced, provisioning=True, ticketing=True)
     ok("report", CAMPAIGN, "--out", str(tmp_path / "report"))
     return ReviewRun(page, tmp_path / "report" / "report.html", mallory, grants[mallory], grants[2])
 

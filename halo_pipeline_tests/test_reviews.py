@@ -563,7 +563,7 @@ def test_a_revoke_of_a_grant_gone_since_the_snapshot_files_nothing(sim, world):
 
 def test_a_grant_made_by_a_request_says_so_with_when_it_was_applied(sim, world):
     request_id = grant(world.path, "mia@example.com", role="Payroll Admin")
-    provision(sim, world.path, enabled=True, ticketing=True)
+    provision(sim, world.path, provisioning=True, ticketing=True)
     [(applied_at,)] = query(
         world.path,
         "SELECT strftime(min(changed_at), '%Y-%m-%d %H:%M UTC') FROM provisioning.request_events "

@@ -1,6 +1,5 @@
 """Running it unattended: the sync schedule, and failed runs written where SQL can see them."""
 
-import os
 from datetime import UTC, datetime
 
 import dagster as dg
@@ -8,6 +7,7 @@ import dagster as dg
 from halo_pipeline.defs import runs
 from halo_pipeline.defs.resources import DuckDBWarehouse
 from halo_pipeline.defs.runs import SYNC_JOB, WATCHED_JOBS
+from halo_pipeline.sync import ScheduleSettings
 from halo_pipeline.warehouse import WarehouseBusyError
 
 BATCH = 50
@@ -16,11 +16,12 @@ BATCH = 50
 def halo_sync_schedule() -> dg.ScheduleDefinition:
     """`HALO_SYNC_CRON` (hourly by default) in `HALO_SYNC_TIMEZONE` (UTC): read when the
     definitions load, because Dagster needs the cron then."""
+    settings = ScheduleSettings.load()
     return dg.ScheduleDefinition(
         name="halo_sync_schedule",
         job_name=SYNC_JOB,
-        cron_schedule=os.getenv("HALO_SYNC_CRON") or "0 * * * *",
-        execution_timezone=os.getenv("HALO_SYNC_TIMEZONE") or "UTC",
+        cron_schedule=settings.sync_cron,
+        execution_timezone=settings.sync_timezone,
         default_status=dg.DefaultScheduleStatus.RUNNING,
         description="Syncs HaloITSM into the warehouse and rebuilds the access model.",
     )

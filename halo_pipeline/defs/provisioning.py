@@ -6,7 +6,6 @@ as a run of its own, whether this run was started headless or by the daemon.
 """
 
 import hashlib
-import os
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from functools import partial
@@ -46,22 +45,20 @@ class ProvisioningResource(dg.ConfigurableResource):
     """What provisioning may do: write to HaloITSM or only plan, and how to ticket. A field
     left unset is read from its HALO_* variable when the run starts (see .env.example)."""
 
-    provisioning: str | None = Field(default=None, description="HALO_PROVISIONING: 'true' writes.")
-    ticketing: str | None = Field(default=None, description="HALO_TICKETING: a ticket each.")
+    provisioning: bool | None = Field(default=None, description="HALO_PROVISIONING: writes.")
+    ticketing: bool | None = Field(default=None, description="HALO_TICKETING: a ticket each.")
     ticket_type: str | None = Field(default=None, description="HALO_TICKET_TYPE: id or name.")
     ticket_fields: str | None = Field(default=None, description="HALO_TICKET_FIELDS: JSON.")
     manual_entitlements: str | None = Field(default=None, description="HALO_MANUAL_ENTITLEMENTS")
 
     def settings(self) -> ProvisioningSettings:
-        given = {
-            "HALO_PROVISIONING": self.provisioning,
-            "HALO_TICKETING": self.ticketing,
-            "HALO_TICKET_TYPE": self.ticket_type,
-            "HALO_TICKET_FIELDS": self.ticket_fields,
-            "HALO_MANUAL_ENTITLEMENTS": self.manual_entitlements,
-        }
-        env = {**os.environ, **{name: value for name, value in given.items() if value is not None}}
-        return ProvisioningSettings.from_env(env)
+        return ProvisioningSettings.load(
+            provisioning=self.provisioning,
+            ticketing=self.ticketing,
+            ticket_type=self.ticket_type,
+            ticket_fields=self.ticket_fields,
+            manual_entitlements=self.manual_entitlements,
+        )
 
 
 def provisioning_definitions(sync_job: Callable[[], dg.JobDefinition]) -> dg.Definitions:
@@ -253,7 +250,7 @@ def _ticket_finished(
         status = statuses.of_ticket(request.ticket_id)
     except (HaloNotFoundError, HaloMalformedResponseError):
         return True
-    return status in settings.done_statuses | settings.failed_statuses
+    return status in settings.ticket_done_statuses | settings.ticket_failed_statuses
 
 
 def run_key(requests: list[Request]) -> str:

@@ -1,11 +1,11 @@
 """The resources every stage shares: HaloITSM and the DuckDB warehouse.
 
 Settings are read when a run starts, not when the definitions load: a field left unset takes
-its `HALO_*` variable at that moment, so a deployment (or a test) changes the environment
-without reloading the code location. Secrets are `EnvVar`s, never values in run config.
+its `HALO_*` variable at that moment (`environment.py` says how), so a deployment (or a test)
+changes the environment without reloading the code location. The secret is an `EnvVar`, so the
+UI's resource config shows its name, never its value.
 """
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import Token
@@ -78,14 +78,11 @@ class HaloResource(dg.ConfigurableResource):
     )
 
     def settings(self) -> HaloSettings:
-        given = {
-            "HALO_BASE_URL": self.base_url,
-            "HALO_CLIENT_ID": self.client_id,
-            "HALO_CLIENT_SECRET": self.client_secret,
-        }
-        env = {**os.environ, **{name: value for name, value in given.items() if value}}
-        return HaloSettings.from_env(
-            env, budget_path=budget_path(self.warehouse or configured_path())
+        return HaloSettings.load(
+            base_url=self.base_url,
+            client_id=self.client_id,
+            client_secret=self.client_secret,
+            budget_path=budget_path(self.warehouse or configured_path()),
         )
 
     @contextmanager

@@ -42,7 +42,7 @@ def token_request(settings: HaloSettings) -> dict[str, object]:
         "data": {
             "grant_type": "client_credentials",
             "client_id": settings.client_id,
-            "client_secret": settings.client_secret,
+            "client_secret": settings.secret,
             "scope": settings.scope,
         }
     }

@@ -170,7 +170,7 @@ class HaloHttp:
             return value
         except HaloError as exc:
             # Last line of defence: whatever a server echoed back, the secret stays out.
-            exc.args = tuple(_scrub(str(arg), self.settings.client_secret) for arg in exc.args)
+            exc.args = tuple(_scrub(str(arg), self.settings.secret) for arg in exc.args)
             raise
 
     def _wait(self, state: RetryCallState) -> float:
@@ -225,7 +225,7 @@ class HaloHttp:
     def _log_retry(self, state: RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None
         wait = state.next_action.sleep if state.next_action else 0.0
-        failure = _scrub(str(exc), self.settings.client_secret)
+        failure = _scrub(str(exc), self.settings.secret)
         if isinstance(exc, HaloRateLimitError):
             self.log.warning(
                 f"rate limited, waiting {wait:.0f} s ({failure}; at most "

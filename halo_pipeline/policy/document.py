@@ -4,7 +4,6 @@ warehouse elsewhere (`resolved.py`): this reads no warehouse, so definitions can
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -13,6 +12,8 @@ from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from halo_pipeline.environment import FromEnvironment
 
 DEFAULT_PATH = Path("access_policy.yml")
 RULES = ("privileged_unapproved", "privileged_expired", "disabled_with_access")
@@ -112,16 +113,18 @@ class Policy:
         return self.severity.get(rule, "error")
 
 
-def policy_path(env: dict[str, str] | None = None) -> Path:
-    return Path((env if env is not None else os.environ).get("HALO_ACCESS_POLICY") or DEFAULT_PATH)
+class PolicySettings(FromEnvironment):
+    access_policy: Path | None = None
+    """HALO_ACCESS_POLICY: the policy file; unset, access_policy.yml if there is one."""
 
 
 def load_policy(path: Path | None = None) -> Policy:
     """The policy at `path` (default: HALO_ACCESS_POLICY or access_policy.yml). No file at the
     default path is an empty policy; a path set by HALO_ACCESS_POLICY must exist."""
-    chosen = path or policy_path()
+    named = path or PolicySettings.load().access_policy
+    chosen = named or DEFAULT_PATH
     if not chosen.exists():
-        if path is None and not os.environ.get("HALO_ACCESS_POLICY"):
+        if named is None:
             return Policy(chosen)
         raise PolicyError(f"{chosen}: no such file (HALO_ACCESS_POLICY names the policy file).")
     text = chosen.read_text(encoding="utf-8")

@@ -25,10 +25,10 @@ def open_manual(ctx: RunContext, request: Request, entitlement: Entitlement) -> 
 def poll_ticket(ctx: RunContext, request: Request) -> None:
     assert request.ticket_id is not None
     status = ctx.tickets.statuses.of_ticket(request.ticket_id)
-    if status in ctx.settings.done_statuses:
+    if status in ctx.settings.ticket_done_statuses:
         done = f"ticket {request.ticket_id} is {status!r}; the next sync confirms the change"
         ctx.record([Step(request, Status.DONE, done)])
-    elif status in ctx.settings.failed_statuses:
+    elif status in ctx.settings.ticket_failed_statuses:
         _fail(ctx, request, f"Ticket {request.ticket_id} was set to {status!r} in HaloITSM.")
 
 

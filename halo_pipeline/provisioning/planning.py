@@ -195,8 +195,8 @@ def ticket_text(
         what = f"{request.action.split('_')[0]} the account of {who(catalog, request)}"
     last_line = (
         "Please make this change in HaloITSM, then set this ticket to "
-        f"{' or '.join(sorted(settings.done_statuses))} (or "
-        f"{' or '.join(sorted(settings.failed_statuses))} if it should not be made)."
+        f"{' or '.join(sorted(settings.ticket_done_statuses))} (or "
+        f"{' or '.join(sorted(settings.ticket_failed_statuses))} if it should not be made)."
         if manual
         else "halo-pipeline makes the change and closes this ticket with the outcome."
     )

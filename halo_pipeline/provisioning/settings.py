@@ -1,26 +1,66 @@
-"""What provisioning may do, from the `HALO_*` variables."""
+"""What provisioning may do: the `HALO_*` variables of provisioning and ticketing."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import field_validator
+from pydantic_settings import NoDecode
+
+from halo_pipeline.environment import FromEnvironment, SettingsError
 
 # What the pipeline itself sets on every ticket it opens; HALO_TICKET_FIELDS may not change it.
 OWN_TICKET_FIELDS = frozenset({"id", "summary", "details", "tickettype_id", "status_id"})
 
+Names = Annotated[frozenset[str], NoDecode]
+"""A comma-separated list, as a set of trimmed, non-empty entries."""
 
-class SettingsError(ValueError):
-    """A HALO_* provisioning variable cannot be used; the message says how to write it."""
+
+class ProvisioningSettings(FromEnvironment):
+    provisioning: bool = False
+    """HALO_PROVISIONING=true: write to HaloITSM. Otherwise plan and record what would change."""
+    ticketing: bool = False
+    """HALO_TICKETING=true: a HaloITSM ticket for every request."""
+    ticket_type: str | None = None
+    """HALO_TICKET_TYPE, id or name; default the first type named "Service Request"."""
+    ticket_fields: Annotated[dict[str, Any], NoDecode] = {}
+    """HALO_TICKET_FIELDS: merged into every ticket opened (a tenant's mandatory fields)."""
+    manual_entitlements: Names = frozenset()
+    """HALO_MANUAL_ENTITLEMENTS: entitlement ids a person changes; the pipeline opens a ticket."""
+    ticket_done_statuses: Names = frozenset({"Completed", "Closed"})
+    """HALO_TICKET_DONE_STATUSES: a manual ticket at one of these means done."""
+    ticket_failed_statuses: Names = frozenset({"Cancelled"})
+    """HALO_TICKET_FAILED_STATUSES: a manual ticket at one of these means the request failed."""
+    ticket_open_status: str = "New"
+    ticket_closed_status: str = "Closed"
+    verify_attempts: int = 6
+    """Reads after a write before deciding it did not take (Halo may lag a few seconds)."""
+    verify_interval_s: float = 1.0
+
+    @property
+    def enabled(self) -> bool:
+        return self.provisioning
+
+    @field_validator(
+        "manual_entitlements", "ticket_done_statuses", "ticket_failed_statuses", mode="before"
+    )
+    @classmethod
+    def _names(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return frozenset(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("ticket_fields", mode="before")
+    @classmethod
+    def _ticket_fields(cls, value: Any) -> Any:
+        return ticket_fields(value) if isinstance(value, str) else value
 
 
-def ticket_fields(text: str | None) -> dict[str, Any]:
+def ticket_fields(text: str) -> dict[str, Any]:
     """HALO_TICKET_FIELDS: a JSON object merged into every ticket the pipeline opens."""
-    if not (text or "").strip():
-        return {}
     try:
-        fields = json.loads(text or "")
+        fields = json.loads(text)
     except ValueError as error:
         raise SettingsError(
             f"HALO_TICKET_FIELDS is not valid JSON ({error}); write an object such as "
@@ -38,53 +78,3 @@ def ticket_fields(text: str | None) -> dict[str, Any]:
             "use HALO_TICKET_TYPE and HALO_TICKET_OPEN_STATUS for the type and status."
         )
     return fields
-
-
-def names(text: str | None) -> frozenset[str]:
-    """A comma-separated list, as a set of trimmed, non-empty entries."""
-    return frozenset(part.strip() for part in (text or "").split(",") if part.strip())
-
-
-@dataclass(frozen=True)
-class ProvisioningSettings:
-    enabled: bool = False
-    """HALO_PROVISIONING=true: write to HaloITSM. Otherwise plan and record what would change."""
-    ticketing: bool = False
-    """HALO_TICKETING=true: a HaloITSM ticket for every request."""
-    ticket_type: str | None = None
-    """HALO_TICKET_TYPE, id or name; default the first type named "Service Request"."""
-    ticket_fields: dict[str, Any] = field(default_factory=dict)
-    """HALO_TICKET_FIELDS: merged into every ticket opened (a tenant's mandatory fields)."""
-    manual_entitlements: frozenset[str] = field(default_factory=frozenset)
-    """HALO_MANUAL_ENTITLEMENTS: entitlement ids a person changes; the pipeline opens a ticket."""
-    done_statuses: frozenset[str] = frozenset({"Completed", "Closed"})
-    """HALO_TICKET_DONE_STATUSES: a manual ticket at one of these means done."""
-    failed_statuses: frozenset[str] = frozenset({"Cancelled"})
-    """HALO_TICKET_FAILED_STATUSES: a manual ticket at one of these means the request failed."""
-    open_status: str = "New"
-    closed_status: str = "Closed"
-    verify_attempts: int = 6
-    """Reads after a write before deciding it did not take (Halo may lag a few seconds)."""
-    verify_interval_s: float = 1.0
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> ProvisioningSettings:
-        """The settings the `HALO_*` variables describe; unset ones take their defaults."""
-        defaults = cls()
-
-        def text(name: str, default: str) -> str:
-            return env.get(name) or default
-
-        return cls(
-            enabled=text("HALO_PROVISIONING", "false").strip().lower() == "true",
-            ticketing=text("HALO_TICKETING", "false").strip().lower() == "true",
-            ticket_type=env.get("HALO_TICKET_TYPE") or None,
-            ticket_fields=ticket_fields(env.get("HALO_TICKET_FIELDS")),
-            manual_entitlements=names(env.get("HALO_MANUAL_ENTITLEMENTS")),
-            done_statuses=names(env.get("HALO_TICKET_DONE_STATUSES")) or defaults.done_statuses,
-            failed_statuses=(
-                names(env.get("HALO_TICKET_FAILED_STATUSES")) or defaults.failed_statuses
-            ),
-            open_status=text("HALO_TICKET_OPEN_STATUS", defaults.open_status),
-            closed_status=text("HALO_TICKET_CLOSED_STATUS", defaults.closed_status),
-        )

@@ -118,7 +118,7 @@ class TicketDesk:
         open_ones = [r for r in requests if r.ticket_id is not None and not r.ticket_closed]
         if not open_ones:
             return
-        closed_id = self.statuses.id_of(self._settings.closed_status)
+        closed_id = self.statuses.id_of(self._settings.ticket_closed_status)
         closed = []
         try:
             for request in open_ones:
@@ -150,7 +150,7 @@ class TicketDesk:
             "tickettype_id": self.ticket_type_id,
             "summary": f"{tag(self._queue_id, request)} {text.summary}"[:250],
             "details": text.details,
-            "status_id": self.statuses.id_of(self._settings.open_status),
+            "status_id": self.statuses.id_of(self._settings.ticket_open_status),
         }
         try:
             return self._client.save_ticket(ticket)

@@ -10,7 +10,6 @@ A leading block of `--` comments is the model's description. Plain Python: no Da
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 from dataclasses import dataclass
 from graphlib import CycleError, TopologicalSorter
@@ -20,6 +19,7 @@ from typing import Any
 import duckdb
 import jinja2
 
+from halo_pipeline.environment import FromEnvironment
 from halo_pipeline.sql_models.schema_tests import (
     MODEL_SCHEMA,
     ColumnTest,
@@ -34,10 +34,14 @@ from halo_pipeline.warehouse.halo_tables import SOURCE_TABLES, finish_loaded_syn
 PROJECT_MODELS_DIR = Path(__file__).resolve().parents[2] / "dbt_like_sql"
 
 
+class ModelSettings(FromEnvironment):
+    sql_models_dir: Path = PROJECT_MODELS_DIR
+    """HALO_SQL_MODELS_DIR: an installed package (a container image) points at the models."""
+
+
 def models_dir() -> Path:
-    """HALO_SQL_MODELS_DIR, or the project's dbt_like_sql/: an installed package (a container
-    image) points at the models with the variable."""
-    return Path(os.environ.get("HALO_SQL_MODELS_DIR") or PROJECT_MODELS_DIR)
+    """HALO_SQL_MODELS_DIR, or the project's dbt_like_sql/."""
+    return ModelSettings.load().sql_models_dir
 
 
 HALO_SOURCES = frozenset(("halo", table) for table in SOURCE_TABLES)

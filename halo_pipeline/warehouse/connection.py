@@ -7,7 +7,6 @@ closed, and opening waits (with backoff, bounded) while another process holds th
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
@@ -22,6 +21,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
+from halo_pipeline.environment import FromEnvironment
 from halo_pipeline.warehouse.errors import WarehouseBusyError, WarehouseError
 from halo_pipeline.warehouse.locks import holder_of, writer_lock
 from halo_pipeline.warehouse.migrations import migrate
@@ -36,9 +36,14 @@ OpenWarehouse = Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]]
 """How the plain layers get a connection: open it for one block of work, closed after."""
 
 
+class WarehouseSettings(FromEnvironment):
+    duckdb_path: str = DEFAULT_PATH
+    """HALO_DUCKDB_PATH: the warehouse file."""
+
+
 def configured_path() -> str:
     """HALO_DUCKDB_PATH, or the default when it is unset or empty."""
-    return os.environ.get("HALO_DUCKDB_PATH") or DEFAULT_PATH
+    return WarehouseSettings.load().duckdb_path
 
 
 def budget_path(warehouse: str | Path) -> str:
