@@ -39,8 +39,8 @@ def build_definitions(sql_dir: Path | None = None) -> dg.Definitions:
     merged = dg.Definitions.merge(
         sync_definitions(project),
         access_definitions(project),
-        policy_definitions(),
-        provisioning_definitions(sync_job),
+        policy_definitions(project),
+        provisioning_definitions(project, sync_job),
         reviews.defs,
         operations_definitions(),
         dg.Definitions(

@@ -329,8 +329,8 @@ def test_failing_schema_tests_fail_their_checks_inside_the_step_that_built_them(
             "        tests:\n          - accepted_values: {values: [role]}\n",
         )
         .replace(
-            "      - name: agents\n        columns:\n",
-            "      - name: agents\n        columns:\n          - name: default_team\n"
+            "          - name: default_team\n",
+            "          - name: default_team\n"
             "            tests:\n              - accepted_values: {values: [Закупки]}\n",
         )
     )

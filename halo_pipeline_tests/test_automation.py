@@ -139,7 +139,7 @@ def test_failures_met_while_the_warehouse_is_busy_are_recorded_on_a_later_tick(
         holder.kill()
         holder.wait()
 
-    assert busy == dg.SkipReason("The warehouse is being written; the failures wait for next tick.")
+    assert busy == dg.SkipReason("The warehouse is being written; looking again next tick.")
     record_failure(instance, failed, halo_env)
     record_failures(instance, halo_env)  # a second look at the same run changes nothing
     assert query(

@@ -3,6 +3,7 @@ are not real, input too long to echo, and warehouse files that are no warehouse.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import duckdb
@@ -10,6 +11,9 @@ import pytest
 from click.testing import CliRunner
 
 from halo_pipeline.cli import main
+from halo_pipeline.warehouse import WarehouseError, connect
+from halo_pipeline.warehouse.migrations import migrations
+from halo_pipeline.warehouse.registry import MODEL_SCHEMA, SCHEMAS
 from halo_pipeline_tests.helpers import build_access, query, sync
 
 AUDIT = ["--reason", "on call", "--requested-by", "ana@example.com"]
@@ -210,3 +214,25 @@ def test_the_next_step_printed_works_where_it_is_printed(
 
     assert result.exit_code == 0
     assert result.stdout.splitlines()[1:] == [next_step]
+
+
+def test_a_warehouse_named_after_any_schema_the_project_creates_is_refused(tmp_path):
+    """DuckDB names the catalog after the file: `reviews.duckdb` would make `reviews.items`
+    ambiguous. The registry names every schema the migrations and the models create."""
+    created = {MODEL_SCHEMA}
+    for migration in migrations():
+        created |= set(re.findall(r"CREATE SCHEMA IF NOT EXISTS (\w+)", migration.sql))
+    assert created == set(SCHEMAS)
+
+    for schema in sorted(created):
+        path = tmp_path / f"{schema}.duckdb"
+        done = CliRunner().invoke(main, ["query", "SELECT 1", "--warehouse", str(path)])
+        assert done.exit_code == 1
+        assert done.output == (
+            f"Error: HALO_DUCKDB_PATH={path}: DuckDB names the catalog after the file, so "
+            f"'{schema}.duckdb' makes '{schema}.<table>' ambiguous with the schema '{schema}'. "
+            "Use another file name, such as data/warehouse.duckdb.\n"
+        )
+        with pytest.raises(WarehouseError), connect(path):
+            pass
+        assert not path.exists()

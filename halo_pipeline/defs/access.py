@@ -16,8 +16,8 @@ from halo_pipeline.defs.reporting import (
 )
 from halo_pipeline.defs.resources import DuckDBWarehouse
 from halo_pipeline.sql_models.project import SqlModel, SqlProject, build_model
-from halo_pipeline.sql_models.schema_tests import MODEL_SCHEMA
 from halo_pipeline.warehouse.halo_tables import finish_loaded_syncs
+from halo_pipeline.warehouse.registry import MODEL_SCHEMA
 
 
 def model_spec(model: SqlModel, project: SqlProject) -> dg.AssetSpec:

@@ -7,8 +7,8 @@ import dagster as dg
 from halo_pipeline.defs import runs
 from halo_pipeline.defs.resources import DuckDBWarehouse
 from halo_pipeline.defs.runs import SYNC_JOB, WATCHED_JOBS
+from halo_pipeline.defs.ticks import skips_when_busy
 from halo_pipeline.sync import ScheduleSettings
-from halo_pipeline.warehouse import WarehouseBusyError
 
 BATCH = 50
 
@@ -36,6 +36,7 @@ def halo_sync_schedule() -> dg.ScheduleDefinition:
     minimum_interval_seconds=15,
     default_status=dg.DefaultSensorStatus.RUNNING,
 )
+@skips_when_busy
 def failed_run_recorder(
     context: dg.SensorEvaluationContext, warehouse: DuckDBWarehouse
 ) -> dg.SensorResult | dg.SkipReason:
@@ -44,11 +45,8 @@ def failed_run_recorder(
     event (and a failed attempt) on each request it left unfinished. Recording a run twice
     changes nothing, so none is lost and none counted twice."""
     if runs.dead_runs(context.instance):
-        try:
-            with warehouse.get_connection(wait_s=5) as con:
-                runs.reap(context.instance, con, context.log)
-        except WarehouseBusyError:
-            return dg.SkipReason("The warehouse is being written; dead runs wait for next tick.")
+        with warehouse.get_connection(wait_s=5) as con:
+            runs.reap(context.instance, con, context.log)
     since = datetime.fromtimestamp(float(context.cursor or 0), UTC)
     failed = sorted(
         (
@@ -65,13 +63,10 @@ def failed_run_recorder(
     )[:BATCH]
     if not failed:
         return dg.SkipReason("No failed run to record.")
-    try:
-        with warehouse.get_connection(wait_s=5) as con:
-            for record in failed:
-                run = record.dagster_run
-                runs.record_failure(con, run, runs.failure_of(context.instance, run.run_id))
-    except WarehouseBusyError:
-        return dg.SkipReason("The warehouse is being written; the failures wait for next tick.")
+    with warehouse.get_connection(wait_s=5) as con:
+        for record in failed:
+            run = record.dagster_run
+            runs.record_failure(con, run, runs.failure_of(context.instance, run.run_id))
     context.log.info(f"recorded {len(failed)} failed runs")
     return dg.SensorResult(cursor=str(failed[-1].update_timestamp.timestamp()))
 

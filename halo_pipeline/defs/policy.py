@@ -10,13 +10,12 @@ import dagster as dg
 from halo_pipeline.defs.failures import said_plainly
 from halo_pipeline.defs.reporting import OWNERS, markdown, table_metadata
 from halo_pipeline.defs.resources import DuckDBWarehouse
+from halo_pipeline.defs.ticks import skips_when_busy
 from halo_pipeline.policy.document import Policy, PolicyError, load_policy
 from halo_pipeline.policy.gate import Gate
 from halo_pipeline.policy.resolved import resolve, write_tables
 from halo_pipeline.policy.revokes import file_policy_revokes, revokes_due
-from halo_pipeline.sql_models.project import models_dir
-from halo_pipeline.sql_models.schema_tests import load_column_descriptions
-from halo_pipeline.warehouse import WarehouseBusyError, WarehouseError
+from halo_pipeline.sql_models.project import SqlProject
 
 RULES_KEY = dg.AssetKey(["policy", "rules"])
 ROLES_KEY = dg.AssetKey(["policy", "roles"])
@@ -30,70 +29,63 @@ def check_name(rule: str) -> str:
     return re.sub(r"\W", "_", rule)
 
 
-def _policy_table(key: dg.AssetKey, description: str) -> dg.AssetSpec:
-    return dg.AssetSpec(
-        key,
-        deps=[dg.AssetKey(["halo", "roles"])],
-        description=description,
-        group_name="policy",
-        kinds={"duckdb", "yaml"},
-        owners=OWNERS,
-        metadata={"dagster/table_name": ".".join(key.path)},
-    )
+def access_policy_asset(project: SqlProject) -> dg.AssetsDefinition:
+    """The policy file resolved into `policy.rules` and `policy.roles`, described by schema.yml."""
 
+    def table(key: dg.AssetKey) -> dg.AssetSpec:
+        return dg.AssetSpec(
+            key,
+            deps=[dg.AssetKey(["halo", "roles"])],
+            description=project.table_description(*key.path),
+            group_name="policy",
+            kinds={"duckdb", "yaml"},
+            owners=OWNERS,
+            metadata={"dagster/table_name": ".".join(key.path)},
+        )
 
-@dg.multi_asset(
-    name="access_policy",
-    specs=[
-        _policy_table(
-            RULES_KEY,
-            "The rules of the access policy file (HALO_ACCESS_POLICY, default "
-            "access_policy.yml) that access.policy_violations reports, with their severity.",
-        ),
-        _policy_table(
-            ROLES_KEY,
-            "The roles the policy names (privileged, and each separation-of-duties rule's), "
-            "resolved by name, GUID or integer id against halo.roles.",
-        ),
-    ],
-    check_specs=[
-        dg.AssetCheckSpec(
-            RESOLVES,
-            asset=RULES_KEY,
-            description="The policy file reads and every role it names is in the last sync. "
-            "While it fails, grants and approvals wait; syncs and revokes go on.",
-        )  # fmt: skip
-    ],
-    can_subset=False,
-    pool="duckdb",
-)
-@said_plainly
-def access_policy(
-    warehouse: DuckDBWarehouse,
-) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
-    """Reads the policy file when the run starts and resolves its role names against the
-    `halo` tables just synced. A policy that does not resolve leaves the tables empty and fails
-    its check; it never fails the sync."""
-    with warehouse.get_connection() as con:
-        try:
-            resolved, problem = resolve(load_policy(), con), None
-        except PolicyError as error:
-            resolved, problem = None, str(error)
-        write_tables(con, resolved)
-        described = load_column_descriptions(models_dir() / "schema.yml")
-        for key in (RULES_KEY, ROLES_KEY):
-            relation = ".".join(key.path)
-            yield dg.MaterializeResult(
-                asset_key=key,
-                metadata=table_metadata(con, relation, described.get(tuple(key.path))),
-            )
-    yield dg.AssetCheckResult(
-        asset_key=RULES_KEY,
-        check_name=RESOLVES,
-        passed=problem is None,
-        severity=dg.AssetCheckSeverity.ERROR,
-        metadata={"problem": problem or ""},
+    @dg.multi_asset(
+        name="access_policy",
+        specs=[table(RULES_KEY), table(ROLES_KEY)],
+        check_specs=[
+            dg.AssetCheckSpec(
+                RESOLVES,
+                asset=RULES_KEY,
+                description="The policy file reads and every role it names is in the last sync. "
+                "While it fails, grants and approvals wait; syncs and revokes go on.",
+            )  # fmt: skip
+        ],
+        can_subset=False,
+        pool="duckdb",
     )
+    @said_plainly
+    def access_policy(
+        warehouse: DuckDBWarehouse,
+    ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
+        """Reads the policy file when the run starts and resolves its role names against the
+        `halo` tables just synced. A policy that does not resolve leaves the tables empty and
+        fails its check; it never fails the sync."""
+        with warehouse.get_connection() as con:
+            try:
+                resolved, problem = resolve(load_policy(), con), None
+            except PolicyError as error:
+                resolved, problem = None, str(error)
+            write_tables(con, resolved)
+            for key in (RULES_KEY, ROLES_KEY):
+                yield dg.MaterializeResult(
+                    asset_key=key,
+                    metadata=table_metadata(
+                        con, ".".join(key.path), project.column_descriptions(*key.path)
+                    ),
+                )
+        yield dg.AssetCheckResult(
+            asset_key=RULES_KEY,
+            check_name=RESOLVES,
+            passed=problem is None,
+            severity=dg.AssetCheckSeverity.ERROR,
+            metadata={"problem": problem or ""},
+        )
+
+    return access_policy
 
 
 def violation_checks(policy: Policy) -> dg.AssetChecksDefinition | None:
@@ -146,6 +138,7 @@ def violation_checks(policy: Policy) -> dg.AssetChecksDefinition | None:
 
 
 @dg.sensor(minimum_interval_seconds=15, default_status=dg.DefaultSensorStatus.RUNNING)
+@skips_when_busy
 def grant_expiry_sensor(
     context: dg.SensorEvaluationContext, warehouse: DuckDBWarehouse
 ) -> dg.SkipReason:
@@ -153,20 +146,14 @@ def grant_expiry_sensor(
     ended and, with `leavers.auto_revoke`, for what disabled agents hold (policy:leaver); the
     provisioning sensor then starts provisioning_job for them. Each is filed once, here or by
     the next provisioning run, whichever comes first."""
-    try:
-        # Read-only first, without waiting: most ticks find nothing due, and a writer would
-        # keep `halo-pipeline query` out for the moment it is open. A busy warehouse means a
-        # run is writing, and the next tick looks again.
-        with warehouse.get_connection(read_only=True, wait_s=0) as con:
-            due = revokes_due(con, Gate.load(con))
-        if not due:
-            return dg.SkipReason(NOTHING_DUE)
-        with warehouse.get_connection(wait_s=1) as con:
-            filed = file_policy_revokes(con, Gate.load(con))
-    except WarehouseBusyError:
-        return dg.SkipReason("The warehouse is being written; looking again next tick.")
-    except WarehouseError as error:
-        return dg.SkipReason(str(error))
+    # Read-only first, without waiting: most ticks find nothing due, and a writer would keep
+    # `halo-pipeline query` out for the moment it is open.
+    with warehouse.get_connection(read_only=True, wait_s=0) as con:
+        due = revokes_due(con, Gate.load(con))
+    if not due:
+        return dg.SkipReason(NOTHING_DUE)
+    with warehouse.get_connection(wait_s=1) as con:
+        filed = file_policy_revokes(con, Gate.load(con))
     if not filed:
         return dg.SkipReason(NOTHING_DUE)
     said = f"Filed revoke requests {filed.expiries} (expired) and {filed.leavers} (leavers)."
@@ -174,7 +161,7 @@ def grant_expiry_sensor(
     return dg.SkipReason(said)
 
 
-def policy_definitions() -> dg.Definitions:
+def policy_definitions(project: SqlProject) -> dg.Definitions:
     """Reads the policy file's structure (no warehouse): a malformed one stops the definitions
     from loading, with its file, line and problem."""
     try:
@@ -183,7 +170,7 @@ def policy_definitions() -> dg.Definitions:
         raise PolicyError(f"The access policy cannot be loaded:\n{error}") from None
     checks = violation_checks(policy)
     return dg.Definitions(
-        assets=[access_policy],
+        assets=[access_policy_asset(project)],
         asset_checks=[checks] if checks else [],
         sensors=[grant_expiry_sensor],
     )

@@ -19,6 +19,7 @@ from halo_pipeline.defs.failures import said_plainly
 from halo_pipeline.defs.reporting import OWNERS, table_metadata
 from halo_pipeline.defs.resources import DuckDBWarehouse, HaloResource
 from halo_pipeline.defs.runs import PROVISIONING_JOB, SYNC_JOB
+from halo_pipeline.defs.ticks import skips_when_busy
 from halo_pipeline.halo import HaloError, HaloMalformedResponseError, HaloNotFoundError
 from halo_pipeline.provisioning import refresh
 from halo_pipeline.provisioning.runner import Provisioner
@@ -26,12 +27,9 @@ from halo_pipeline.provisioning.settings import ProvisioningSettings
 from halo_pipeline.provisioning.tickets import TicketStatuses
 from halo_pipeline.provisioning.work import load_work
 from halo_pipeline.requests.queue import Request, Status
-from halo_pipeline.sql_models.project import models_dir
-from halo_pipeline.sql_models.schema_tests import load_column_descriptions
-from halo_pipeline.warehouse import WarehouseBusyError, WarehouseError
+from halo_pipeline.sql_models.project import SqlProject
+from halo_pipeline.warehouse.registry import SNAPSHOT_TABLES
 
-# What the queue is checked against: the catalog of the last sync.
-CATALOG = ["agents", "roles", "teams", "agent_roles", "agent_teams", "ticket_types"]
 QUEUE = (dg.AssetKey(["provisioning", "requests"]), dg.AssetKey(["provisioning", "request_events"]))
 
 provisioning_job = dg.define_asset_job(
@@ -61,7 +59,9 @@ class ProvisioningResource(dg.ConfigurableResource):
         )
 
 
-def provisioning_definitions(sync_job: Callable[[], dg.JobDefinition]) -> dg.Definitions:
+def provisioning_definitions(
+    project: SqlProject, sync_job: Callable[[], dg.JobDefinition]
+) -> dg.Definitions:
     """The queue's asset, with provisioning_job and its sensor. `sync_job` gives halo_sync_job
     as the code location resolved it: after its changes a run runs that job, targeted, in its
     own process (the definitions are handed down, never imported from here)."""
@@ -71,10 +71,9 @@ def provisioning_definitions(sync_job: Callable[[], dg.JobDefinition]) -> dg.Def
         specs=[
             dg.AssetSpec(
                 QUEUE[0],
-                deps=[dg.AssetKey(["halo", table]) for table in CATALOG],
-                description="The provisioning queue: one row per access request, filed with "
-                "`halo-pipeline request` or SQL, and its outcome. Each run plans every waiting "
-                "request from HaloITSM as it is now and, with HALO_PROVISIONING=true, applies it.",
+                # What the queue is checked against: the catalog of the last sync.
+                deps=[dg.AssetKey(["halo", table]) for table in SNAPSHOT_TABLES],
+                description=project.table_description(*QUEUE[0].path),
                 group_name="provisioning",
                 kinds={"duckdb", "python"},
                 owners=OWNERS,
@@ -82,8 +81,7 @@ def provisioning_definitions(sync_job: Callable[[], dg.JobDefinition]) -> dg.Def
             ),
             dg.AssetSpec(
                 QUEUE[1],
-                description="Every change of a request's state, with time and detail: the audit "
-                "trail.",
+                description=project.table_description(*QUEUE[1].path),
                 group_name="provisioning",
                 kinds={"duckdb"},
                 owners=OWNERS,
@@ -124,14 +122,15 @@ def provisioning_definitions(sync_job: Callable[[], dg.JobDefinition]) -> dg.Def
             requests = client.request_count
         outcomes = dict(provisioner.summary.counts)
         context.log.info(f"outcomes {outcomes} using {requests} HaloITSM requests")
-        described = load_column_descriptions(models_dir() / "schema.yml")
         with warehouse.get_connection(read_only=True) as con:
             for table in ("requests", "request_events"):
                 yield dg.MaterializeResult(
                     asset_key=["provisioning", table],
                     metadata={
                         **table_metadata(
-                            con, f"provisioning.{table}", described.get(("provisioning", table))
+                            con,
+                            f"provisioning.{table}",
+                            project.column_descriptions("provisioning", table),
                         ),
                         "outcomes": outcomes,
                         "halo_requests": requests,
@@ -183,6 +182,7 @@ def _refresh(
     minimum_interval_seconds=30,
     default_status=dg.DefaultSensorStatus.RUNNING,
 )
+@skips_when_busy
 def provisioning_request_sensor(
     context: dg.SensorEvaluationContext,
     warehouse: DuckDBWarehouse,
@@ -195,14 +195,9 @@ def provisioning_request_sensor(
     the requests and their states, so the same requests never start two runs."""
     settings = provisioning.settings()
     try:
-        # No waiting: a busy warehouse means a sync or a provisioning run is writing, and the
-        # next tick will look again.
+        # No waiting: a busy warehouse means a sync or a provisioning run is writing.
         with warehouse.get_connection(read_only=True, wait_s=0) as con:
             work = load_work(con, settings)
-    except WarehouseBusyError:
-        return dg.SkipReason("The warehouse is being written; looking again next tick.")
-    except WarehouseError as error:
-        return dg.SkipReason(str(error))
     except duckdb.CatalogException:
         return dg.SkipReason("No provisioning request has been filed yet.")
 

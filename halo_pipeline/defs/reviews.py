@@ -10,8 +10,8 @@ import duckdb
 
 from halo_pipeline.defs.reporting import OWNERS, markdown
 from halo_pipeline.defs.resources import DuckDBWarehouse
+from halo_pipeline.defs.ticks import skips_when_busy
 from halo_pipeline.reviews.campaigns import progress
-from halo_pipeline.warehouse import WarehouseBusyError, WarehouseError
 
 CAMPAIGNS = dg.AssetKey(["reviews", "campaigns"])
 ITEMS = dg.AssetKey(["reviews", "items"])
@@ -66,20 +66,16 @@ def _counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
 
 
 @dg.sensor(minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING)
+@skips_when_busy
 def review_progress_sensor(
     context: dg.SensorEvaluationContext, warehouse: DuckDBWarehouse
 ) -> dg.SensorResult | dg.SkipReason:
     """Reports the reviews tables as materialized, with each open campaign's progress (items,
     decided, kept, revoked, overdue), whenever a campaign starts, a decision is recorded or a
     campaign closes: within a minute of it, without a run."""
-    try:
-        with warehouse.get_connection(read_only=True, wait_s=0) as con:
-            columns, rows = progress(con)
-            counts = _counts(con) if rows else {}
-    except WarehouseBusyError:
-        return dg.SkipReason("The warehouse is being written; looking again next tick.")
-    except WarehouseError as error:
-        return dg.SkipReason(str(error))
+    with warehouse.get_connection(read_only=True, wait_s=0) as con:
+        columns, rows = progress(con)
+        counts = _counts(con) if rows else {}
     if not rows:
         return dg.SkipReason(NO_CAMPAIGN)
     # The day is part of what is reported: a campaign becomes overdue without anyone acting.

@@ -20,25 +20,7 @@ from halo_pipeline.defs.runs import SYNC_JOB
 from halo_pipeline.halo.paging import Progress
 from halo_pipeline.sql_models.project import SqlProject
 from halo_pipeline.sync import SyncFailedError, sync_halo
-from halo_pipeline.warehouse.halo_tables import SOURCE_TABLES
-
-DESCRIPTIONS = {
-    "agents": "Every HaloITSM agent (account): enabled, disabled and API-only, from "
-    "`GET /api/agent`, without the Unassigned placeholder (id 1). `is_admin` and `department` "
-    "are NULL when the list rows do not carry them.",
-    "roles": "HaloITSM roles from `GET /api/roles`; `role_id` is Halo's GUID.",
-    "teams": "HaloITSM teams from `GET /api/team`, inactive ones included.",
-    "agent_roles": "Which agent holds which role: from the agent rows, or from "
-    "`GET /api/agent?role=<id_int>` per role when the rows omit roles.",
-    "agent_teams": "Which agent is in which team, with the membership's manager and permission "
-    "flags: from the agent rows, or from `GET /api/agent?team_id=<id>` per team.",
-    "ticket_types": 'HaloITSM ticket types ("ticket schemas") from `GET /api/tickettype`.',
-    "agent_role_history": "Every continuous period an agent held a role, kept by each sync "
-    "in the transaction that replaces the tables.",
-    "agent_team_history": "Every continuous period an agent was in a team, kept by each sync "
-    "in the transaction that replaces the tables.",
-    "sync_runs": "One row per sync attempt: when, outcome, error, API requests, row counts.",
-}
+from halo_pipeline.warehouse.registry import HALO_TABLES
 
 
 class HaloSyncConfig(dg.Config):
@@ -62,13 +44,13 @@ def sync_definitions(project: SqlProject) -> dg.Definitions:
         specs=[
             dg.AssetSpec(
                 ["halo", table],
-                description=DESCRIPTIONS[table],
+                description=project.table_description("halo", table),
                 group_name="halo",
                 kinds={"duckdb", "python"},
                 owners=OWNERS,
                 metadata={"dagster/table_name": f"halo.{table}"},
             )
-            for table in SOURCE_TABLES
+            for table in HALO_TABLES
         ],
         check_specs=check_specs(tests),
         pool="duckdb",
@@ -111,7 +93,7 @@ def sync_definitions(project: SqlProject) -> dg.Definitions:
             f"sync {result.sync_id}: {result.counts} rows from {result.api_requests} API requests"
         )
         with warehouse.get_connection(read_only=True) as con:
-            for table in SOURCE_TABLES:
+            for table in HALO_TABLES:
                 yield dg.MaterializeResult(
                     asset_key=["halo", table],
                     metadata={

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
+from functools import cache
 from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
 from typing import Any
@@ -21,15 +22,15 @@ import jinja2
 
 from halo_pipeline.environment import FromEnvironment
 from halo_pipeline.sql_models.schema_tests import (
-    MODEL_SCHEMA,
     ColumnTest,
+    SchemaDocs,
     SchemaFileError,
-    load_column_descriptions,
-    load_schema_tests,
+    load_schema_docs,
     quote,
 )
 from halo_pipeline.warehouse import transaction
-from halo_pipeline.warehouse.halo_tables import SOURCE_TABLES, finish_loaded_syncs
+from halo_pipeline.warehouse.halo_tables import finish_loaded_syncs
+from halo_pipeline.warehouse.registry import MODEL_SCHEMA, MODEL_SOURCES
 
 PROJECT_MODELS_DIR = Path(__file__).resolve().parents[2] / "dbt_like_sql"
 
@@ -44,16 +45,11 @@ def models_dir() -> Path:
     return ModelSettings.load().sql_models_dir
 
 
-HALO_SOURCES = frozenset(("halo", table) for table in SOURCE_TABLES)
-# The other tables models may read: the request queue and the access policy as last resolved.
-SOURCES = HALO_SOURCES | {
-    ("provisioning", "requests"), ("provisioning", "request_events"),
-    ("policy", "rules"), ("policy", "roles"),
-}  # fmt: skip
 MATERIALIZATIONS = ("view", "table")
 # ConductorOne's entitlement slugs, so the ids line up with a baton sync of the same tenant.
 ENTITLEMENT_SLUGS = {"role": "assigned", "team": "member"}
 _NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
+_JINJA = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
 
 
 class SqlModelError(ValueError):
@@ -85,31 +81,36 @@ class SqlProject:
     directory: Path
     models: tuple[SqlModel, ...]
     """In dependency order: every model comes after the models it refers to."""
+    docs: SchemaDocs
+    """`schema.yml`: the column tests, and the descriptions of tables and columns."""
 
     def model(self, name: str) -> SqlModel:
         return next(model for model in self.models if model.name == name)
 
     def column_tests(self) -> list[ColumnTest]:
         """The tests of `schema.yml`, each on a model of this project or a synced table."""
-        path = self.directory / "schema.yml"
-        known = {(MODEL_SCHEMA, model.name) for model in self.models} | SOURCES
-        tests = load_schema_tests(path)
-        for test in tests:
+        known = {(MODEL_SCHEMA, model.name) for model in self.models} | MODEL_SOURCES
+        for test in self.docs.tests:
             for relation in ((test.schema, test.table), test.to):
                 if relation is not None and relation not in known:
                     raise SchemaFileError(
-                        f"{path}: a test refers to {'.'.join(relation)}, which is neither a "
-                        f"model in {self.directory.name}/ nor a table the pipeline writes"
+                        f"{self.directory / 'schema.yml'}: a test refers to "
+                        f"{'.'.join(relation)}, which is neither a model in "
+                        f"{self.directory.name}/ nor a table the pipeline writes"
                     )
-        return tests
+        return list(self.docs.tests)
 
     def column_descriptions(self, schema: str, table: str) -> dict[str, str]:
         """What `schema.yml` says of each column of the table or model."""
-        return load_column_descriptions(self.directory / "schema.yml").get((schema, table), {})
+        return self.docs.columns.get((schema, table), {})
+
+    def table_description(self, schema: str, table: str) -> str | None:
+        """What `schema.yml` says of a table the pipeline writes."""
+        return self.docs.tables.get((schema, table))
 
 
 def load_project(
-    directory: Path | None = None, sources: frozenset[tuple[str, str]] = SOURCES
+    directory: Path | None = None, sources: frozenset[tuple[str, str]] = MODEL_SOURCES
 ) -> SqlProject:
     """Every model in `directory`, checked: refs name models, sources name tables the sync
     writes, and no cycles."""
@@ -120,7 +121,10 @@ def load_project(
             f"No SQL models in {directory}: set HALO_SQL_MODELS_DIR to the project's "
             "dbt_like_sql folder."
         )
-    models = {model.name: model for model in (_render(path) for path in paths)}
+    models = {
+        model.name: model
+        for model in (_render(path, path.read_text(encoding="utf-8")) for path in paths)
+    }
     for model in models.values():
         for ref in model.refs:
             if ref not in models:
@@ -143,7 +147,8 @@ def load_project(
         raise SqlModelError(
             f"{directory}: the models refer to each other in a cycle: {files}"
         ) from None
-    return SqlProject(directory, tuple(models[name] for name in order))
+    docs = load_schema_docs(directory / "schema.yml")
+    return SqlProject(directory, tuple(models[name] for name in order), docs)
 
 
 def build_model(con: duckdb.DuckDBPyConnection, model: SqlModel) -> None:
@@ -193,7 +198,10 @@ def grant_id(entitlement_column: str, agent_column: str) -> str:
     return f"{entitlement_column} || ':agent:' || {agent_column}"
 
 
-def _render(path: Path) -> SqlModel:
+@cache
+def _render(path: Path, text: str) -> SqlModel:
+    """A model file rendered, once per content: the code location, each run and each command
+    load the project."""
     name = path.stem
     if not _NAME.match(name):
         raise SqlModelError(
@@ -216,10 +224,8 @@ def _render(path: Path) -> SqlModel:
         config.update(options)
         return ""
 
-    text = path.read_text(encoding="utf-8")
-    environment = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
     try:
-        sql = environment.from_string(text).render(
+        sql = _JINJA.from_string(text).render(
             ref=ref,
             source=source,
             config=set_config,

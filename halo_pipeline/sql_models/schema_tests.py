@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from halo_pipeline.warehouse.registry import MODEL_SCHEMA
 
 COLUMN_TESTS = ("unique", "not_null", "accepted_values", "relationships")
 TABLE_TESTS = ("unique_combination_of_columns",)
-MODEL_SCHEMA = "access"
 _RELATION = re.compile(
     r"""^\s*(?:ref\(\s*['"](?P<ref>\w+)['"]\s*\)"""
     r"""|source\(\s*['"](?P<src>\w+)['"]\s*,\s*['"](?P<table>\w+)['"]\s*\))\s*$"""
@@ -96,55 +99,96 @@ class ColumnTest:
         )
 
 
-def load_schema_tests(path: Path) -> list[ColumnTest]:
-    """Every test in `schema.yml`: sources keep their schema, models live in `access`."""
+class _Doc(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+TestEntry = str | dict[str, dict[str, Any] | None]
+"""`unique`, or `{accepted_values: {values: [...]}}`: a test's name, alone or with arguments."""
+
+
+class _Column(_Doc):
+    name: str
+    description: str = ""
+    tests: tuple[TestEntry, ...] = ()
+    data_tests: tuple[TestEntry, ...] = ()
+
+
+class _Table(_Doc):
+    name: str
+    description: str = ""
+    columns: tuple[_Column, ...] = ()
+    tests: tuple[TestEntry, ...] = ()
+    data_tests: tuple[TestEntry, ...] = ()
+
+
+class _Source(_Doc):
+    name: str
+    description: str = ""
+    tables: tuple[_Table, ...] = ()
+
+
+class _SchemaFile(_Doc):
+    version: Literal[2]
+    sources: tuple[_Source, ...] = ()
+    models: tuple[_Table, ...] = ()
+
+
+@dataclass(frozen=True)
+class SchemaDocs:
+    """What `schema.yml` says: the column tests, and the descriptions of tables and columns."""
+
+    tests: tuple[ColumnTest, ...]
+    tables: dict[tuple[str, str], str]
+    """Each (schema, table)'s description; models are described by their SQL's comment."""
+    columns: dict[tuple[str, str], dict[str, str]]
+    """Each (schema, table)'s column descriptions, shown beside each column in the Dagster UI."""
+
+
+def load_schema_docs(path: Path) -> SchemaDocs:
+    """`schema.yml`, validated once per content (the definitions, each run and each command
+    ask for it): a file that does not exist describes and tests nothing."""
     if not path.exists():
-        return []
-    doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    tests: list[ColumnTest] = []
-    for source in doc.get("sources") or []:
-        for table in source.get("tables") or []:
-            tests += _table_tests(path, source["name"], table)
-    for model in doc.get("models") or []:
-        tests += _table_tests(path, MODEL_SCHEMA, model)
+        return SchemaDocs((), {}, {})
+    return _parse(path, path.read_text(encoding="utf-8"))
+
+
+@cache
+def _parse(path: Path, text: str) -> SchemaDocs:
+    try:
+        doc = _SchemaFile.model_validate(yaml.safe_load(text) or {})
+    except yaml.YAMLError as error:
+        raise SchemaFileError(f"{path}: not YAML: {error}") from None
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise SchemaFileError(f"{path}: {where}: {first['msg']}") from None
+    tables = [(source.name, table) for source in doc.sources for table in source.tables]
+    tables += [(MODEL_SCHEMA, model) for model in doc.models]
+    return SchemaDocs(
+        tests=tuple(test for schema, table in tables for test in _table_tests(path, schema, table)),
+        tables={(schema, t.name): t.description.strip() for schema, t in tables if t.description},
+        columns={
+            (schema, t.name): {c.name: c.description.strip() for c in t.columns if c.description}
+            for schema, t in tables
+        },
+    )
+
+
+def _table_tests(path: Path, schema: str, table: _Table) -> list[ColumnTest]:
+    tests = [_build(path, schema, table.name, None, entry) for entry in _entries(table)]
+    for column in table.columns:
+        tests += [_build(path, schema, table.name, column.name, e) for e in _entries(column)]
     return tests
 
 
-def load_column_descriptions(path: Path) -> dict[tuple[str, str], dict[str, str]]:
-    """Each table's and model's column descriptions in `schema.yml`, by (schema, table): what
-    the Dagster UI shows beside each column."""
-    if not path.exists():
-        return {}
-    doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    tables = [
-        (source["name"], table)
-        for source in doc.get("sources") or []
-        for table in source.get("tables") or []
-    ]
-    tables += [(MODEL_SCHEMA, model) for model in doc.get("models") or []]
-    return {
-        (schema, table["name"]): {
-            column["name"]: column["description"].strip()
-            for column in table.get("columns") or []
-            if column.get("description")
-        }
-        for schema, table in tables
-    }
+def _entries(node: _Table | _Column) -> tuple[TestEntry, ...]:
+    return node.data_tests or node.tests
 
 
-def _table_tests(path: Path, schema: str, table: dict[str, Any]) -> list[ColumnTest]:
-    name = table["name"]
-    tests = [_build(path, schema, name, None, entry) for entry in _entries(table)]
-    for column in table.get("columns") or []:
-        tests += [_build(path, schema, name, column["name"], entry) for entry in _entries(column)]
-    return tests
-
-
-def _entries(node: dict[str, Any]) -> list[Any]:
-    return list(node.get("data_tests") or node.get("tests") or [])
-
-
-def _build(path: Path, schema: str, table: str, column: str | None, entry: Any) -> ColumnTest:
+def _build(path: Path, schema: str, table: str, column: str | None, entry: TestEntry) -> ColumnTest:
+    if isinstance(entry, dict) and len(entry) != 1:
+        raise SchemaFileError(f"{path.name}: {schema}.{table}: a test is one name, not {entry}")
     kind, args = (entry, {}) if isinstance(entry, str) else next(iter(entry.items()))
     args = dict(args or {})
     where = f"{path.name}: {schema}.{table}" + (f".{column}" if column else "")

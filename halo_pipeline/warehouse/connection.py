@@ -25,9 +25,9 @@ from halo_pipeline.environment import FromEnvironment
 from halo_pipeline.warehouse.errors import WarehouseBusyError, WarehouseError
 from halo_pipeline.warehouse.locks import holder_of, writer_lock
 from halo_pipeline.warehouse.migrations import migrate
+from halo_pipeline.warehouse.registry import SCHEMAS
 
 DEFAULT_PATH = "data/warehouse.duckdb"
-SCHEMAS = ("halo", "access", "provisioning")
 # DuckDB names the catalog after the file: `halo.duckdb` would make `halo.agents` ambiguous.
 _RESERVED_STEMS = {*SCHEMAS, "main", "temp", "system", "information_schema", "pg_catalog"}
 

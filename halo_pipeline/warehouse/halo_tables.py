@@ -12,12 +12,8 @@ import pandas as pd
 from halo_pipeline.halo.models import MEMBERSHIP_FLAGS
 from halo_pipeline.halo.snapshot import HaloSnapshot
 from halo_pipeline.warehouse.connection import WarehouseError
+from halo_pipeline.warehouse.registry import SNAPSHOT_TABLES
 from halo_pipeline.warehouse.transactions import transaction
-
-HALO_TABLES = ("agents", "roles", "teams", "agent_roles", "agent_teams", "ticket_types")
-"""The tables a sync replaces with its snapshot."""
-SOURCE_TABLES = (*HALO_TABLES, "agent_role_history", "agent_team_history", "sync_runs")
-"""Everything a sync writes: the snapshot, the membership history and the log of syncs."""
 
 
 class LargeDropError(WarehouseError):
@@ -195,7 +191,7 @@ def replace_halo_tables(
                 "`ops: {halo_tables: {config: {allow_large_drop: true}}}`."
             )
         for table, frame in frames.items():
-            # Table names come from HALO_TABLES, never from input; values are parameters.
+            # Table names come from SNAPSHOT_TABLES, never from input; values are parameters.
             con.execute(f"DELETE FROM halo.{table}")
             _insert(con, table, frame, sync_id, synced_at)
         return _finish(con, sync_id, synced_at, api_requests, snapshot.memberships_from)
@@ -283,9 +279,9 @@ def _finish(
     con.execute(read_sql("halo_history.sql"))
     con.execute(read_sql("finish_sync.sql"))
     [counts] = con.execute(
-        f"SELECT {', '.join(HALO_TABLES)} FROM halo.sync_runs WHERE sync_id = ?", [sync_id]
+        f"SELECT {', '.join(SNAPSHOT_TABLES)} FROM halo.sync_runs WHERE sync_id = ?", [sync_id]
     ).fetchall()
-    return dict(zip(HALO_TABLES, counts, strict=True))
+    return dict(zip(SNAPSHOT_TABLES, counts, strict=True))
 
 
 def _frame(rows: list[tuple], **dtypes: str) -> pd.DataFrame:
