@@ -101,6 +101,17 @@ def _checkout_status() -> str:
         return ""
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _outside_the_checkout(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Every test, and every process it starts, works in an empty directory: no developer's
+    `.env` is found there (the Dagster commands read the one where they start), and nothing is
+    written into the checkout."""
+    before = Path.cwd()
+    os.chdir(tmp_path_factory.mktemp("cwd"))
+    yield
+    os.chdir(before)
+
+
 @pytest.fixture
 def sim() -> Simulator:
     return Simulator(generate_dataset(), SimulatorConfig())

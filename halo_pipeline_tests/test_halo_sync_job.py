@@ -13,7 +13,7 @@ import pytest
 from halo_pipeline.simulator import Fault, generate_dataset
 from halo_pipeline.sync import SyncFailedError, SyncResult, sync_halo
 from halo_pipeline.warehouse import connect
-from halo_pipeline_tests.helpers import build_access, md_rows, query, sync
+from halo_pipeline_tests.helpers import PROJECT, build_access, md_rows, query, sync
 
 HALO_ASSETS = [
     "agents", "roles", "teams", "agent_roles", "agent_teams", "ticket_types",
@@ -290,7 +290,7 @@ def test_settings_are_read_when_the_run_starts_and_a_missing_one_is_named(
 def test_dagster_cli_runs_the_sync(halo_env, warehouse_path, tmp_path):
     home = tmp_path / "dagster_home"
     home.mkdir()
-    (home / "dagster.yaml").write_text(Path("dagster.yaml").read_text())
+    (home / "dagster.yaml").write_text((PROJECT / "dagster.yaml").read_text())
 
     completed = subprocess.run(
         [sys.executable, "-m", "dagster", "job", "execute", "-m", "halo_pipeline.definitions",

@@ -88,6 +88,11 @@ def test_the_readme_commands_are_found():
     assert refusals[4].shown.startswith("Error: 1 of 9 grants have nobody to review them")
 
 
+COPIED = ("Makefile", "pyproject.toml", "workspace.yaml", "dagster.yaml", ".env.example",
+          "access_policy.yml")  # fmt: skip
+LINKED = ("halo_pipeline", "dbt_like_sql", ".venv")
+
+
 @pytest.fixture(scope="module")
 def fresh(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
     """Two clones of the project (`once`, `twice`) after `make` made `.venv` (linked there,
@@ -99,10 +104,9 @@ def fresh(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str
     clones = tmp_path_factory.mktemp("clones")
     for project in (clones / "once", clones / "twice"):
         project.mkdir()
-        for name in ("Makefile", "pyproject.toml", "workspace.yaml", "dagster.yaml",
-                     ".env.example", "access_policy.yml"):  # fmt: skip
+        for name in COPIED:
             shutil.copy(PROJECT / name, project / name)
-        for name in ("halo_pipeline", "dbt_like_sql", ".venv"):
+        for name in LINKED:
             (project / name).symlink_to(PROJECT / name)
         stamp = installed.stat().st_mtime - 60
         os.utime(project / "pyproject.toml", (stamp, stamp))
@@ -228,8 +232,12 @@ def test_every_readme_command_works_as_typed(demo_once):
                 if command.shown:
                     assert done.stderr.strip() == command.shown
     assert not (project / "answer.csv").exists()
+    # What the walk-through leaves is what `git status` ignores (.gitignore: data/,
+    # .dagster_home/, .env): nothing else was added to the project.
+    added = {path.name for path in project.iterdir()} - {*COPIED, *LINKED}
+    assert added <= {"data", ".dagster_home", ".env"}, added
     # The review's evidence: the revoke applied with its ticket, and confirmed by a sync.
-    with (project / "review-evidence" / "report.csv").open(encoding="utf-8") as report:
+    with (project / "data" / "review-evidence" / "report.csv").open(encoding="utf-8") as report:
         reviewed = {row["agent_id"]: row for row in csv.DictReader(report)}
     smith = reviewed["46"]
     assert (smith["decision"], smith["note"], smith["request_status"]) == (
@@ -258,7 +266,7 @@ def fill_in(sheet: Path) -> None:
 
 
 def check_make_dev(project: Path, env: dict[str, str]) -> None:
-    log = project / "make-dev.log"
+    log = project.parent / "make-dev.log"
     with started(["bash", "-c", "make dev"], log=log, cwd=project, env=env):
         wait_for("the Dagster UI", lambda: "Dagster UI at" in log.read_text(), log, 120)
         url = re.search(r"Dagster UI at (http://\S+)", log.read_text()).group(1)
@@ -268,7 +276,7 @@ def check_make_dev(project: Path, env: dict[str, str]) -> None:
 
 
 def check_simulator(line: str, project: Path, env: dict[str, str]) -> None:
-    log = project / "simulator.log"
+    log = project.parent / "simulator.log"
     with started(["bash", "-c", line], log=log, cwd=project, env=env):
         wait_for("the simulator", lambda: "HALO_BASE_URL=" in log.read_text(), log, 120)
         url = re.search(r"HALO_BASE_URL=(\S+)", log.read_text()).group(1)
