@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: demo dev test lint screenshots clean
+.PHONY: demo dev test lint screenshots upgrade clean
 
 demo: $(INSTALLED)
 	$(BIN)/halo-pipeline demo
@@ -36,15 +36,32 @@ screenshots: $(INSTALLED)
 	HALO_SCREENSHOTS_DIR=$(CURDIR)/docs $(BIN)/pytest halo_pipeline_tests/test_ui_browser.py \
 	  halo_pipeline_tests/test_review_pages_browser.py
 
-# uv installs the versions pip would, compiled as pip does (an import of dagster from source
-# takes twice as long), in a third of the time (15 s against 50 s on two cores);
-# pip alone does it where uv cannot be had.
-$(INSTALLED): pyproject.toml
+# uv.lock decides every version installed. The uv that wrote it reads it, pinned so that a new
+# uv release changes neither; raise it by hand.
+UV := uv==0.13.9
+# The lock for pip, where uv cannot be had: every version and hash, the project left out (it is
+# installed editable after). halo_pipeline_tests/test_locked_install.py runs the same export.
+EXPORT := $(BIN)/uv export --quiet --frozen --all-extras --no-emit-project
+
+# uv installs exactly the lock (--frozen: not resolved again; removing what it does not hold),
+# compiled as pip does (an import of dagster from source takes twice as long), the project
+# editable, in a third of pip's time (15 s against 50 s on two cores).
+# pip alone does it where uv cannot be had, from the export above, checking every hash.
+$(INSTALLED): pyproject.toml uv.lock
 	$(PYTHON) -m venv $(VENV)
-	( $(BIN)/pip install --quiet uv && \
-	  $(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python --editable '.[dev]' ) || \
-	  $(BIN)/pip install --quiet --editable '.[dev]'
+	( $(BIN)/pip install --quiet '$(UV)' && \
+	  UV_PROJECT_ENVIRONMENT=$(VENV) $(BIN)/uv sync --quiet --frozen --all-extras \
+	    --compile-bytecode --python $(BIN)/python ) || \
+	  ( $(BIN)/pip install --quiet --requirement requirements.lock.txt && \
+	    $(BIN)/pip install --quiet --no-deps --editable . )
 	touch $@
+
+# Newer versions, within pyproject.toml's ranges: the lock resolved again from the newest
+# releases, its export for pip written anew, and .venv made to match. Commit both files.
+upgrade: $(INSTALLED)
+	$(BIN)/uv lock --upgrade
+	$(EXPORT) > requirements.lock.txt
+	$(MAKE) $(INSTALLED)
 
 clean:
 	rm -rf $(VENV) data .dagster_home
