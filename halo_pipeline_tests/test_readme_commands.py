@@ -88,8 +88,8 @@ def test_the_readme_commands_are_found():
     assert refusals[4].shown.startswith("Error: 1 of 9 grants have nobody to review them")
 
 
-COPIED = ("Makefile", "pyproject.toml", "workspace.yaml", "dagster.yaml", ".env.example",
-          "access_policy.yml")  # fmt: skip
+COPIED = ("Makefile", "pyproject.toml", "uv.lock", "workspace.yaml", "dagster.yaml",
+          ".env.example", "access_policy.yml")  # fmt: skip
 LINKED = ("halo_pipeline", "dbt_like_sql", ".venv")
 
 
@@ -108,8 +108,10 @@ def fresh(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str
             shutil.copy(PROJECT / name, project / name)
         for name in LINKED:
             (project / name).symlink_to(PROJECT / name)
+        # Older than the stamp: make installs nothing into the linked .venv.
         stamp = installed.stat().st_mtime - 60
-        os.utime(project / "pyproject.toml", (stamp, stamp))
+        for name in ("pyproject.toml", "uv.lock"):
+            os.utime(project / name, (stamp, stamp))
     venv_bin = str(Path(sys.executable).parent)
     env = {
         name: value
