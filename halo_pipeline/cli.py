@@ -2,27 +2,39 @@
 
 from __future__ import annotations
 
+from importlib import import_module
+
 import click
 
-from halo_pipeline.policy.cli import approve_command, deny_command, policy_group
-from halo_pipeline.provisioning.cli import request_group
-from halo_pipeline.reviews.cli import review_group
-from halo_pipeline.simulator.cli import simulator_command
 from halo_pipeline.warehouse import configured_path
 
+LAZY = {
+    "simulator": "halo_pipeline.simulator.cli:simulator_command",
+    "request": "halo_pipeline.provisioning.cli:request_group",
+    "approve": "halo_pipeline.policy.cli:approve_command",
+    "deny": "halo_pipeline.policy.cli:deny_command",
+    "policy": "halo_pipeline.policy.cli:policy_group",
+    "review": "halo_pipeline.reviews.cli:review_group",
+}
+"""Commands whose modules load only when they run: `halo-pipeline query` need not import the
+simulator, the reviews' templates or the policy (click's documented lazy group)."""
 
-@click.group()
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *LAZY])
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in LAZY:
+            module, name = LAZY[cmd_name].split(":")
+            return getattr(import_module(module), name)
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=LazyGroup)
 def main() -> None:
     """Access governance for HaloITSM on Dagster and DuckDB. The HALO_* variables are read from
     the environment and, over it, the `.env` here, as `dagster dev` reads them."""
-
-
-main.add_command(simulator_command)
-main.add_command(request_group)
-main.add_command(approve_command)
-main.add_command(deny_command)
-main.add_command(policy_group)
-main.add_command(review_group)
 
 
 @main.command()
