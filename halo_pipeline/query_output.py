@@ -14,8 +14,6 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from tabulate import tabulate
-
 
 def table_cell(value: Any) -> Any:
     """A value as a person reads it in a table: NULL empty, a list comma-separated."""
@@ -47,6 +45,10 @@ def render(columns: Sequence[str], rows: Sequence[Sequence[Any]], output_format:
         writer.writerow(columns)
         writer.writerows([csv_cell(value) for value in row] for row in rows)
         return buffer.getvalue()
+    # Here, not at the top: the Dagster reporting imports table_cell, and tabulate (wcwidth's
+    # patterns) is a tenth of a second that only a printed table needs.
+    from tabulate import tabulate
+
     table = tabulate(
         [[table_cell(value) for value in row] for row in rows],
         headers=columns,

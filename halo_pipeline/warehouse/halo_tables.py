@@ -5,15 +5,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from importlib.resources import files
+from typing import TYPE_CHECKING
 
 import duckdb
-import pandas as pd
 
 from halo_pipeline.halo.models import MEMBERSHIP_FLAGS
 from halo_pipeline.halo.snapshot import HaloSnapshot
 from halo_pipeline.warehouse.connection import WarehouseError
 from halo_pipeline.warehouse.registry import SNAPSHOT_TABLES
 from halo_pipeline.warehouse.transactions import transaction
+
+if TYPE_CHECKING:
+    # Imported where a sync writes, not here: every code server, run, sensor and command
+    # imports this module, and pandas is a third of a second of it.
+    import pandas as pd
 
 
 class LargeDropError(WarehouseError):
@@ -285,5 +290,7 @@ def _finish(
 
 
 def _frame(rows: list[tuple], **dtypes: str) -> pd.DataFrame:
+    import pandas as pd
+
     frame = pd.DataFrame.from_records(rows, columns=list(dtypes))
     return frame.astype(dtypes)
