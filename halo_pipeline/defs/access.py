@@ -67,8 +67,10 @@ def access_definitions(project: SqlProject) -> dg.Definitions:
                 if key in selected:
                     build_model(con, model)
                     described = project.column_descriptions(MODEL_SCHEMA, model.name)
+                    view = model.materialized == "view"
                     yield dg.MaterializeResult(
-                        asset_key=key, metadata=table_metadata(con, model.relation, described)
+                        asset_key=key,
+                        metadata=table_metadata(con, model.relation, described, view=view),
                     )
                 relation = (MODEL_SCHEMA, model.name)
                 yield from check_results(

@@ -18,17 +18,33 @@ SAMPLE_ROWS = 5
 
 
 def table_metadata(
-    con: duckdb.DuckDBPyConnection, relation: str, descriptions: Mapping[str, str] | None = None
+    con: duckdb.DuckDBPyConnection,
+    relation: str,
+    descriptions: Mapping[str, str] | None = None,
+    *,
+    view: bool = False,
 ) -> dict[str, Any]:
     """Row count, column schema (with `schema.yml`'s `descriptions`) and a markdown preview of
-    a table or view as committed.
+    a table or view as committed: its first rows in the order of all their columns.
 
-    `relation` is a schema-qualified name from the project's own definitions, never user input.
+    The schema is the preview's own columns, as DESCRIBE would give them. A table's rows are
+    counted apart (DuckDB reads that from its storage); a `view` is counted in its preview's
+    query, so it runs once, not twice. `relation` is a schema-qualified name from the
+    project's own definitions, never user input.
     """
     descriptions = descriptions or {}
-    [(rows,)] = con.execute(f"SELECT count(*) FROM {relation}").fetchall()
-    columns = con.execute(f"DESCRIBE {relation}").fetchall()
-    preview = con.execute(f"SELECT * FROM {relation} ORDER BY ALL LIMIT ?", [PREVIEW_ROWS])
+    if view:
+        # A constant first column leaves ORDER BY ALL's order as it was.
+        preview = con.execute(
+            f"SELECT count(*) OVER (), * FROM {relation} ORDER BY ALL LIMIT ?", [PREVIEW_ROWS]
+        )
+        counted = preview.fetchall()
+        rows = counted[0][0] if counted else 0
+        found, columns = [row[1:] for row in counted], (preview.description or [])[1:]
+    else:
+        [(rows,)] = con.execute(f"SELECT count(*) FROM {relation}").fetchall()
+        preview = con.execute(f"SELECT * FROM {relation} ORDER BY ALL LIMIT ?", [PREVIEW_ROWS])
+        found, columns = preview.fetchall(), preview.description or []
     return {
         "dagster/row_count": rows,
         "dagster/column_schema": dg.TableSchema(
@@ -37,7 +53,7 @@ def table_metadata(
                 for name, kind, *_ in columns
             ]
         ),
-        "preview": markdown(preview.fetchall(), preview.description),
+        "preview": markdown(found, columns),
     }
 
 
