@@ -29,6 +29,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import dagster as dg
+
 from halo_pipeline.simulator.config import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -74,7 +76,7 @@ def timed(command: list[str], env: dict[str, str]) -> tuple[float, str]:
 
 def measure(agents: int, repeat: int) -> None:
     simulator, url = start_simulator(agents)
-    dagster_s, plain_s, steps = [], [], set()
+    dagster_s, plain_s, run_ids = [], [], []
     try:
         with tempfile.TemporaryDirectory() as tmp:
             home = Path(tmp) / "dagster_home"
@@ -96,7 +98,7 @@ def measure(agents: int, repeat: int) -> None:
                      "halo_pipeline.definitions", "-j", "halo_sync_job"],
                     {**env, "HALO_DUCKDB_PATH": str(Path(tmp) / f"{name}.duckdb")},
                 )  # fmt: skip
-                steps.add(len(re.findall(r"STEP_SUCCESS", log)))
+                run_ids.append(re.search(r"halo_sync_job - ([0-9a-f-]{36}) - ", log).group(1))
                 return elapsed
 
             cold = dagster_run("cold")
@@ -107,6 +109,7 @@ def measure(agents: int, repeat: int) -> None:
                     {**env, "HALO_DUCKDB_PATH": str(Path(tmp) / f"plain{run}.duckdb")},
                 )
                 plain_s.append(elapsed)
+            steps = succeeded_steps(home, run_ids)
     finally:
         simulator.terminate()
         simulator.wait()
@@ -120,6 +123,16 @@ def measure(agents: int, repeat: int) -> None:
         f"({cold / plain:.2f}x; new DAGSTER_HOME, storage created)"
     )
     print(f"  steps per run                         {sorted(steps)}")
+
+
+def succeeded_steps(home: Path, run_ids: list[str]) -> set[int]:
+    """The steps each run finished, from the instance's event log. Not counted in the runs'
+    console output: Dagster mirrors it through `tail -F`, which may lose the last lines."""
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        return {
+            len(instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_SUCCESS))
+            for run_id in run_ids
+        }
 
 
 def _runs(seconds: list[float]) -> str:
