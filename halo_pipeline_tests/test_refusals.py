@@ -4,6 +4,7 @@ are not real, input too long to echo, and warehouse files that are no warehouse.
 from __future__ import annotations
 
 import re
+import sqlite3
 from pathlib import Path
 
 import duckdb
@@ -236,3 +237,46 @@ def test_a_warehouse_named_after_any_schema_the_project_creates_is_refused(tmp_p
         with pytest.raises(WarehouseError), connect(path):
             pass
         assert not path.exists()
+
+
+@pytest.mark.parametrize("kind", ["duckdb", "sqlite"])
+def test_a_file_that_is_not_our_warehouse_is_refused_by_every_command_and_left_as_it_was(
+    sim, tmp_path, kind
+):
+    foreign = tmp_path / f"theirs.{kind}"
+    if kind == "duckdb":
+        with duckdb.connect(str(foreign)) as con:
+            con.execute("CREATE SCHEMA sales; CREATE TABLE sales.orders AS SELECT 1 AS order_id")
+        message = (
+            f"{foreign} is a DuckDB file this project did not make (it holds sales and no "
+            "halo-pipeline marker); nothing was changed in it. Point HALO_DUCKDB_PATH at the "
+            "warehouse, or at a new file such as data/warehouse.duckdb."
+        )
+    else:
+        with sqlite3.connect(foreign) as con:
+            con.execute("CREATE TABLE orders (order_id INTEGER)")
+        con.close()
+        message = (
+            f"{foreign} is a SQLite database, not a DuckDB warehouse: point HALO_DUCKDB_PATH at "
+            "the warehouse, or at a new file such as data/warehouse.duckdb."
+        )
+    before = foreign.read_bytes()
+
+    for args in (
+        ["request", *GRANT, *AUDIT],
+        ["review", "start", "q4", "--scope", "all", "--reviewer", "ana@example.com"],
+        ["query", "SELECT 1"],
+        ["policy", "check"],
+        ["approve", "1", "--by", "ben@example.com"],
+    ):
+        done = CliRunner().invoke(main, [*args, "--warehouse", str(foreign)])
+        assert done.exit_code == 1, (args, done.output)
+        assert done.output.startswith(f"Error: {message}"), (args, done.output)
+    with pytest.raises(WarehouseError) as refused:
+        sync(sim, foreign)
+    assert str(refused.value) == message
+    assert foreign.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("theirs")) == [
+        foreign.name,
+        *([f"{foreign.name}.writer.lock"] if kind == "duckdb" else []),
+    ]

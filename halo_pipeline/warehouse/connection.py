@@ -24,13 +24,17 @@ from tenacity import (
 from halo_pipeline.environment import FromEnvironment
 from halo_pipeline.warehouse.errors import WarehouseBusyError, WarehouseError
 from halo_pipeline.warehouse.locks import holder_of, writer_lock
-from halo_pipeline.warehouse.migrations import migrate
+from halo_pipeline.warehouse.migrations import migrate, refuse_foreign
 from halo_pipeline.warehouse.registry import SCHEMAS
 
 DEFAULT_PATH = "data/warehouse.duckdb"
 # DuckDB names the catalog after the file: `halo.duckdb` would make `halo.agents` ambiguous.
 _RESERVED_STEMS = {*SCHEMAS, "main", "temp", "system", "information_schema", "pg_catalog"}
 
+
+# DuckDB fetches and loads extensions on its own when a statement needs one (a SQLite file, a
+# URL): a warehouse connection never downloads or runs code it was not shipped with.
+NO_EXTENSIONS = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
 
 OpenWarehouse = Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]]
 """How the plain layers get a connection: open it for one block of work, closed after."""
@@ -96,8 +100,11 @@ def connect(
     if local and not read_only:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
     with writer_lock(path, wait_s, on_wait) if local and not read_only else nullcontext():
-        con = _open(path, read_only, wait_s, on_wait, config or {})
+        con = _open(path, read_only, wait_s, on_wait, {**(config or {}), **NO_EXTENSIONS})
         try:
+            # Before anything is created or migrated: a DuckDB file of someone else's is left
+            # exactly as it was.
+            refuse_foreign(con, path)
             if not read_only:
                 migrate(con)
             yield con
@@ -109,6 +116,11 @@ def connect(
 
 
 def _check_file(path: Path, must_exist: bool) -> None:
+    if path.is_file() and _header(path).startswith(b"SQLite format 3"):
+        raise WarehouseError(
+            f"{path} is a SQLite database, not a DuckDB warehouse: point HALO_DUCKDB_PATH at "
+            "the warehouse, or at a new file such as data/warehouse.duckdb."
+        )
     if path.is_dir():
         raise WarehouseError(
             f"HALO_DUCKDB_PATH={path} is a directory, not a warehouse file: point it at a file "
@@ -118,6 +130,14 @@ def _check_file(path: Path, must_exist: bool) -> None:
         raise WarehouseError(
             f"No warehouse at {path} yet: run halo_sync_job first (for example `make demo`)."
         )
+
+
+def _header(path: Path) -> bytes:
+    try:
+        with path.open("rb") as file:
+            return file.read(16)
+    except OSError:  # unreadable: opening it says why
+        return b""
 
 
 def _open(

@@ -14,6 +14,7 @@ from importlib.resources import files
 
 import duckdb
 
+from halo_pipeline.warehouse.errors import WarehouseError
 from halo_pipeline.warehouse.transactions import transaction
 
 _FILE = re.compile(r"^(?P<version>\d{4})_(?P<name>[a-z0-9_]+)\.sql$")
@@ -40,6 +41,45 @@ def migrations() -> tuple[Migration, ...]:
 
 def latest_version() -> int:
     return migrations()[-1].version
+
+
+MARKERS = ("schema_migrations", "meta")
+"""Tables in `main` that only this project makes: a file holding one is a warehouse of ours.
+`schema_migrations` marks those made before `meta` existed."""
+
+
+def refuse_foreign(con: duckdb.DuckDBPyConnection, path: object) -> None:
+    """Refuse a DuckDB file this project did not make: one that holds tables, views, schemas
+    or sequences but no marker. An empty or new file is ours to initialise."""
+    [(marked, objects, example)] = con.execute(
+        """
+        WITH mine AS (
+            SELECT schema_name AS name, NULL AS tab FROM duckdb_schemas()
+            WHERE database_name = current_database() AND NOT internal
+              AND schema_name <> 'main'
+            UNION ALL
+            SELECT schema_name, table_name FROM duckdb_tables()
+            WHERE database_name = current_database()
+            UNION ALL
+            SELECT schema_name, view_name FROM duckdb_views()
+            WHERE database_name = current_database() AND NOT internal
+            UNION ALL
+            SELECT schema_name, sequence_name FROM duckdb_sequences()
+            WHERE database_name = current_database()
+        )
+        SELECT count(*) FILTER (WHERE name = 'main' AND list_contains(?, tab)),
+               count(*),
+               min(name || coalesce('.' || tab, ''))
+        FROM mine
+        """,
+        [list(MARKERS)],
+    ).fetchall()
+    if objects and not marked:
+        raise WarehouseError(
+            f"{path} is a DuckDB file this project did not make (it holds {example} and no "
+            "halo-pipeline marker); nothing was changed in it. Point HALO_DUCKDB_PATH at the "
+            "warehouse, or at a new file such as data/warehouse.duckdb."
+        )
 
 
 def migrate(con: duckdb.DuckDBPyConnection) -> list[Migration]:
