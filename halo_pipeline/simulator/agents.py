@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+import math
 from collections.abc import Callable
 
 from werkzeug.datastructures import MultiDict
@@ -63,6 +64,8 @@ def list_agents(state: State, config: SimulatorConfig, request: Request) -> Resp
         return _json_text(render(agents))
     page_no, page_size = page(args, config.max_page_size)
     served_page = min(page_no, config.stuck_after_page or page_no)
+    if config.past_last_page == "last":
+        served_page = min(served_page, max(1, math.ceil(len(agents) / page_size)))
     start = (served_page - 1) * page_size
     results = render(agents[start : start + page_size])
     if config.agent_paging == "bare":

@@ -1,6 +1,7 @@
 """The WSGI application: Halo's routes, behind what every request goes through first
 (scripted faults, the rate limit, random server errors, the bearer token, permissions)."""
 
+import json
 import logging
 import random
 import time
@@ -13,7 +14,7 @@ from werkzeug.wrappers import Request, Response
 
 from halo_pipeline.simulator import agents, auth, directory, tickets
 from halo_pipeline.simulator.config import SimulatorConfig
-from halo_pipeline.simulator.faults import FaultQueue
+from halo_pipeline.simulator.faults import Fault, FaultQueue
 from halo_pipeline.simulator.rate_limit import RollingWindow
 from halo_pipeline.simulator.responses import (
     FLOAT_ID_KEYS,
@@ -71,20 +72,24 @@ class HaloApp:
             entry = self.state.log_request(request.method, route, request.path, _loggable(request))
         time.sleep(self.config.latency_s)  # outside the lock, so concurrent requests overlap
         with self.state.lock:
-            response = self._answer(request, endpoint, values)
+            fault = self.faults.take(request.method, request.path, request.args)
+            response = self._answer(request, endpoint, values, fault)
             if isinstance(response, JsonResponse):
                 # Under the lock: bodies may hold the state's own records.
                 response.serialise(FLOAT_ID_KEYS[self.config.float_ids])
+            if fault is not None and fault.rows is not None and response.status_code == 200:
+                _cut_list(response, fault.rows)
             entry.status = response.status_code
             if self.after_write and request.method != "GET" and response.status_code < 300:
                 self.after_write()
         return response(environ, start_response)
 
-    def _answer(self, request: Request, endpoint: Endpoint, values: dict) -> Response:
-        fault = self.faults.take(request.method, request.path, request.args)
+    def _answer(
+        self, request: Request, endpoint: Endpoint, values: dict, fault: Fault | None
+    ) -> Response:
         if fault is not None and fault.expire_tokens:
             self.state.expire_tokens()
-        elif fault is not None:
+        elif fault is not None and fault.rows is None:
             return Response(
                 fault.body, fault.status, fault.headers, content_type=fault.content_type
             )
@@ -162,6 +167,18 @@ def _routing_error(
     error: HTTPException, state: State, config: SimulatorConfig, request: Request
 ) -> Response:
     return error.get_response(request.environ)
+
+
+def _cut_list(response: Response, rows: int) -> None:
+    """The answer with only the first `rows` rows of its list: a bare array, or the list an
+    envelope holds (its other keys, record_count included, as they were)."""
+    body = json.loads(response.get_data())
+    if isinstance(body, list):
+        body = body[:rows]
+    else:
+        key = next(key for key, value in body.items() if isinstance(value, list))
+        body[key] = body[key][:rows]
+    response.set_data(json.dumps(body, ensure_ascii=False))
 
 
 def _loggable(request: Request) -> dict[str, str]:

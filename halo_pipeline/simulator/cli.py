@@ -48,6 +48,13 @@ from halo_pipeline.simulator.simulator import Simulator
 @click.option("--no-record-count", is_flag=True, help="Leave record_count out of agent pages.")
 @click.option("--max-page-size", default=100, show_default=True)
 @click.option(
+    "--past-last-page",
+    type=click.Choice(["empty", "last"]),
+    default="empty",
+    show_default=True,
+    help="Answer agent pages past the end empty, or with the last page again.",
+)
+@click.option(
     "--agent-rows",
     type=click.Choice(["openapi", "detailed"]),
     default="openapi",
@@ -98,6 +105,7 @@ def simulator_command(
     agent_paging: str,
     no_record_count: bool,
     max_page_size: int,
+    past_last_page: str,
     agent_rows: str,
     omit_memberships: bool,
     ignore_role_filter: bool,
@@ -122,6 +130,7 @@ def simulator_command(
         agent_paging=agent_paging,  # type: ignore[arg-type]  # click.Choice has checked it
         include_record_count=not no_record_count,
         max_page_size=max_page_size,
+        past_last_page=past_last_page,  # type: ignore[arg-type]
         agent_rows=agent_rows,  # type: ignore[arg-type]
         omit_memberships=omit_memberships,
         ignore_role_filter=ignore_role_filter,

@@ -35,6 +35,9 @@ class SimulatorConfig:
     include_record_count: bool = True
     max_page_size: int = 100
     stuck_after_page: int | None = None  # pages after this one repeat its content
+    # Pages past the end of the agent list: "empty", or "last": the last page again, as a live
+    # tenant can answer (a client cannot stop at the first empty page there).
+    past_last_page: Literal["empty", "last"] = "empty"
     # "openapi": list rows are Halo's Uname_List (role_list, no roles, is_admin or department);
     # "detailed": rows also carry is_admin, department and (when asked) roles, as older clients
     # assumed.

@@ -17,6 +17,9 @@ class Fault:
     after: int = 0  # let this many matching requests through first
     expire_tokens: bool = False  # instead of answering, expire every token (the request gets 401)
     params: dict[str, str] = field(default_factory=dict)  # query parameters that must match
+    # Instead of `status` and `body`: the real answer with only the first `rows` rows of its
+    # list (0: none), as a page answered empty or short once by a flaky server.
+    rows: int | None = None
 
     def matches(self, method: str, path: str, args: Mapping[str, str]) -> bool:
         return (
