@@ -435,12 +435,13 @@ def _paged_sync(make_client, path: Path) -> SyncResult:
 @pytest.mark.parametrize(
     ("fault", "pages"),
     [
-        # A flaky server: page 3 comes back empty once, as if the list ended there. Page 4
-        # still has rows, so page 3 is read again; empty pages 5 and 6 then end the list.
-        (_agent_page(3, '{"page_no": 3, "page_size": 10, "results": []}'), [1, 2, 3, 4, 3, 4, 5, 6]),
+        # A flaky server: page 3 comes back empty once, as if the list ended there. An answer
+        # that would end the list is read again: page 3 is full, so the list goes on; the empty
+        # page 5, read twice alike, and page 6 with nothing new then end it.
+        (_agent_page(3, '{"page_no": 3, "page_size": 10, "results": []}'), [1, 2, 3, 3, 4, 5, 5, 6]),
         # ... or a page cut short in transit, asked again.
         (_agent_page(2, '{"page_no": 2, "page_size": 10, "results": [{"id": 12, "na'),
-         [1, 2, 2, 3, 4, 5, 6]),
+         [1, 2, 2, 3, 4, 5, 5, 6]),
     ],
     ids=["empty-page-once", "truncated-page-once"],
 )  # fmt: skip
