@@ -43,9 +43,10 @@ def latest_version() -> int:
     return migrations()[-1].version
 
 
-MARKERS = ("schema_migrations", "meta")
-"""Tables in `main` that only this project makes: a file holding one is a warehouse of ours.
-`schema_migrations` marks those made before `meta` existed."""
+MARKERS = ("main.meta", "main.schema_migrations", "provisioning.queue_info")
+"""Tables only this project makes: a file holding one is a warehouse of ours. `meta` marks it
+from this release on, `schema_migrations` those made since migrations were versioned, and the
+queue's `queue_info` those of release 0.1.0, before either."""
 
 
 def refuse_foreign(con: duckdb.DuckDBPyConnection, path: object) -> None:
@@ -67,7 +68,7 @@ def refuse_foreign(con: duckdb.DuckDBPyConnection, path: object) -> None:
             SELECT schema_name, sequence_name FROM duckdb_sequences()
             WHERE database_name = current_database()
         )
-        SELECT count(*) FILTER (WHERE name = 'main' AND list_contains(?, tab)),
+        SELECT count(*) FILTER (WHERE list_contains(?, name || '.' || tab)),
                count(*),
                min(name || coalesce('.' || tab, ''))
         FROM mine
