@@ -13,8 +13,9 @@ do: a new instance creates and migrates its SQLite storage once, which no later 
 first run, on the new instance, is timed on its own and printed as the cold-instance run; the
 `repeat` runs after it give the median that is compared with the plain side. Each run, on
 either side, writes a new warehouse. Prints both medians with their ratio, each run's time (the
-machine may be busy: read the spread), the cold-instance run, and the number of steps the job
-ran. Target: at most 2.5x at 250 agents.
+machine may be busy: read the spread), the median CPU seconds each side used (its processes and
+theirs; less moved by other work on the machine than the wall times), the cold-instance run, and
+the number of steps the job ran. Target: at most 2.5x at 250 agents, in wall time.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -65,18 +67,22 @@ def start_simulator(agents: int) -> tuple[subprocess.Popen, str]:
     raise RuntimeError("the simulator did not start")
 
 
-def timed(command: list[str], env: dict[str, str]) -> tuple[float, str]:
+def timed(command: list[str], env: dict[str, str]) -> tuple[float, float, str]:
+    """Wall seconds, CPU seconds (user and system, the process and its children) and stderr."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     done = subprocess.run(command, env=env, cwd=PROJECT, capture_output=True, text=True)
     elapsed = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
         raise RuntimeError(f"{command[:4]} failed:\n{done.stderr[-3000:]}")
-    return elapsed, done.stderr
+    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    return elapsed, cpu, done.stderr
 
 
 def measure(agents: int, repeat: int) -> None:
     simulator, url = start_simulator(agents)
-    dagster_s, plain_s, run_ids = [], [], []
+    dagster_s, plain_s, dagster_cpu, plain_cpu, run_ids = [], [], [], [], []
     try:
         with tempfile.TemporaryDirectory() as tmp:
             home = Path(tmp) / "dagster_home"
@@ -92,32 +98,40 @@ def measure(agents: int, repeat: int) -> None:
                 "DAGSTER_HOME": str(home),
             }
 
-            def dagster_run(name: str) -> float:
-                elapsed, log = timed(
+            def dagster_run(name: str) -> tuple[float, float]:
+                elapsed, cpu, log = timed(
                     [sys.executable, "-m", "dagster", "job", "execute", "-m",
                      "halo_pipeline.definitions", "-j", "halo_sync_job"],
                     {**env, "HALO_DUCKDB_PATH": str(Path(tmp) / f"{name}.duckdb")},
                 )  # fmt: skip
                 run_ids.append(re.search(r"halo_sync_job - ([0-9a-f-]{36}) - ", log).group(1))
-                return elapsed
+                return elapsed, cpu
 
-            cold = dagster_run("cold")
+            cold, _ = dagster_run("cold")
             for run in range(repeat):
-                dagster_s.append(dagster_run(f"dagster{run}"))
-                elapsed, _ = timed(
+                elapsed, cpu = dagster_run(f"dagster{run}")
+                dagster_s.append(elapsed)
+                dagster_cpu.append(cpu)
+                elapsed, cpu, _ = timed(
                     [sys.executable, "-c", PLAIN],
                     {**env, "HALO_DUCKDB_PATH": str(Path(tmp) / f"plain{run}.duckdb")},
                 )
                 plain_s.append(elapsed)
+                plain_cpu.append(cpu)
             steps = succeeded_steps(home, run_ids)
     finally:
         simulator.terminate()
         simulator.wait()
     dagster, plain = statistics.median(dagster_s), statistics.median(plain_s)
+    cpu = statistics.median(dagster_cpu), statistics.median(plain_cpu)
     print(f"\n{agents} agents ({repeat} runs each, medians; each run in brackets)")
     print(f"  dagster job execute -j halo_sync_job  {dagster:6.2f} s  {_runs(dagster_s)}")
     print(f"  plain Python, same work               {plain:6.2f} s  {_runs(plain_s)}")
     print(f"  ratio                                 {dagster / plain:6.2f}x")
+    print(
+        f"  CPU seconds, dagster and plain        {cpu[0]:6.2f} s, {cpu[1]:.2f} s  "
+        f"({cpu[0] / cpu[1]:.2f}x)"
+    )
     print(
         f"  cold instance: the first run          {cold:6.2f} s  "
         f"({cold / plain:.2f}x; new DAGSTER_HOME, storage created)"
