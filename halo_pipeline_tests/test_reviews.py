@@ -14,8 +14,10 @@ import pytest
 
 from halo_pipeline.defs.resources import DuckDBWarehouse
 from halo_pipeline.defs.reviews import review_progress_sensor
+from halo_pipeline.provisioning.runner import Provisioner
+from halo_pipeline.provisioning.settings import ProvisioningSettings
 from halo_pipeline.warehouse import connect
-from halo_pipeline_tests.helpers import build_access, grant, provision, query, sync
+from halo_pipeline_tests.helpers import build_access, grant, halo_client, provision, query, sync
 from halo_pipeline_tests.policy_support import cli
 
 TEAM = 6  # its managers are the ones added here
@@ -583,3 +585,145 @@ def test_a_grant_made_by_a_request_says_so_with_when_it_was_applied(sim, world):
         ("Ola Owner", True, "held when the warehouse first synced"),
         ("Pat Nomad", True, "held when the warehouse first synced"),
     ]  # fmt: skip
+
+
+# What the evidence pack says of a revoke: confirmed removed only while the latest sync that read
+# the agent after the revoke was applied finds the grant absent.
+
+
+def revoke_ned(world: World) -> int:
+    """Ned's Payroll Admin revoked in a closed campaign: the request the close filed."""
+    ok(world.path, "start", "payroll", "--scope", "role:Payroll Admin")
+    ok(world.path, "decide", "payroll", "--grant", world.grant("ned"), "--revoke", "--by",
+       "mia@example.com")  # fmt: skip
+    ok(world.path, "close", "payroll", "--by", "lead@example.com", "--force")
+    [(request_id,)] = query(world.path, "SELECT request_id FROM provisioning.requests")
+    return request_id
+
+
+def report(world: World, folder: Path) -> tuple[str, dict[str, str], str]:
+    """The report's summary line, Ned's row of report.csv and report.html."""
+    said = ok(world.path, "report", "payroll", "--out", str(folder))
+    with (folder / "report.csv").open(encoding="utf-8") as evidence:
+        [ned] = [row for row in csv.DictReader(evidence) if row["grant_id"] == world.grant("ned")]
+    return said.splitlines()[1], ned, (folder / "report.html").read_text(encoding="utf-8")
+
+
+def summary(confirmed: int) -> str:
+    return (
+        f"3 grants: 0 kept, 1 revoked ({confirmed} confirmed removed by a later sync), "
+        "2 not reviewed, 0 undecided."
+    )
+
+
+def last_sync(world: World) -> int:
+    [(sync_id,)] = query(world.path, "SELECT max(sync_id) FROM halo.sync_runs")
+    return sync_id
+
+
+def test_a_revoke_never_applied_is_not_confirmed_by_a_grant_removed_by_hand(sim, world, tmp_path):
+    request_id = revoke_ned(world)
+    # Someone removes the role in HaloITSM; provisioning never applies the request.
+    sim.set_agent_roles(world.ids["ned"], [])
+    sync(sim, world.path)
+    build_access(world.path)
+    gone_in = last_sync(world)
+
+    said, ned, page = report(world, tmp_path)
+
+    assert said == summary(confirmed=0)
+    assert (ned["request_id"], ned["request_status"], ned["removed_in_sync_id"], ned["removal"]) == (
+        str(request_id), "pending", str(gone_in), "not confirmed: request pending",
+    )  # fmt: skip
+    assert "0 of 1</b>revokes confirmed removed by a later sync" in page
+    assert (
+        f"not confirmed: request pending (the grant reviewed was removed in sync {gone_in}, "
+        in page
+    )
+
+
+def test_a_revoke_is_confirmed_once_a_sync_reads_it_gone_and_no_longer_once_held_again(
+    sim, world, tmp_path
+):
+    revoke_ned(world)
+    # Applied in HaloITSM, and no sync has read Ned since.
+    with halo_client(sim) as client:
+        Provisioner(
+            client, lambda: connect(world.path),
+            ProvisioningSettings(provisioning=True, verify_interval_s=0),
+        ).run()  # fmt: skip
+    assert world.role not in [role["id"] for role in sim.get_agent(world.ids["ned"])["roles"]]
+
+    said, ned, _ = report(world, tmp_path / "applied")
+    assert said == summary(confirmed=0)
+    assert (ned["request_status"], ned["removed_in_sync_id"], ned["removal"]) == (
+        "applied", "", "not yet confirmed by a sync",
+    )  # fmt: skip
+
+    sync(sim, world.path)
+    build_access(world.path)
+    gone_in = last_sync(world)
+
+    said, ned, page = report(world, tmp_path / "synced")
+    assert said == summary(confirmed=1)
+    assert (ned["removed_in_sync_id"], ned["removal"]) == (str(gone_in), "confirmed")
+    assert "1 of 1</b>revokes confirmed removed by a later sync" in page
+    assert f"confirmed removed by sync {gone_in}, " in page
+
+    # Someone grants the role again in HaloITSM.
+    sim.set_agent_roles(world.ids["ned"], [world.role])
+    sync(sim, world.path)
+    build_access(world.path)
+    again_in = last_sync(world)
+
+    said, ned, page = report(world, tmp_path / "again")
+    assert said == summary(confirmed=0)
+    assert (ned["removed_in_sync_id"], ned["removal"]) == (
+        str(gone_in), f"held again since sync {again_in}",
+    )  # fmt: skip
+    assert "0 of 1</b>revokes confirmed removed by a later sync" in page
+    assert (
+        f"held again since sync {again_in} (the grant reviewed was removed in sync {gone_in}, "
+        in page
+    )
+
+
+def test_an_agent_deleted_after_the_revoke_keeps_it_confirmed(sim, world, tmp_path):
+    revoke_ned(world)
+    provision(sim, world.path, provisioning=True)  # applied, then the targeted sync reads Ned
+    [(gone_in, kind)] = query(
+        world.path, "SELECT sync_id, kind FROM halo.sync_runs ORDER BY sync_id DESC LIMIT 1"
+    )
+    assert kind == "targeted"
+    assert report(world, tmp_path / "applied")[1]["removal"] == "confirmed"
+
+    # A deleted agent holds nothing: the full sync that no longer lists Ned confirms it still.
+    sim.delete_agent(world.ids["ned"])
+    sync(sim, world.path)
+    build_access(world.path)
+
+    said, ned, _ = report(world, tmp_path / "deleted")
+    assert query(
+        world.path, "SELECT count(*) FROM halo.agents WHERE agent_id = ?", [world.ids["ned"]]
+    ) == [(0,)]
+    assert said == summary(confirmed=1)
+    assert (ned["request_status"], ned["removed_in_sync_id"], ned["removal"]) == (
+        "applied", str(gone_in), "confirmed",
+    )  # fmt: skip
+
+
+def test_a_revoke_the_close_filed_no_request_for_is_not_confirmed(sim, world, tmp_path):
+    ok(world.path, "start", "payroll", "--scope", "role:Payroll Admin")
+    ok(world.path, "decide", "payroll", "--grant", world.grant("ned"), "--revoke", "--by",
+       "mia@example.com")  # fmt: skip
+    sim.set_agent_roles(world.ids["ned"], [])
+    sync(sim, world.path)
+    build_access(world.path)
+    ok(world.path, "close", "payroll", "--by", "lead@example.com", "--force")
+
+    said, ned, _ = report(world, tmp_path)
+
+    assert said == summary(confirmed=0)
+    assert (ned["request_id"], ned["removed_in_sync_id"], ned["removal"]) == (
+        "", str(last_sync(world)), "not confirmed: no revoke request",
+    )  # fmt: skip

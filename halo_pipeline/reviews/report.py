@@ -1,6 +1,10 @@
 """The evidence pack for auditors: what was in scope as of which sync, who decided what and
 when, the revoke requests that followed (status, ticket), and which removals a later sync
-confirmed. Regenerated at any time; after provisioning it shows the outcomes."""
+confirmed. Regenerated at any time; after provisioning it shows the outcomes.
+
+A removal is confirmed only while the latest sync that read the agent after the revoke was
+applied finds the grant absent (sql/outcomes.sql); a grant gone without the revoke applied, or
+held again since, is not."""
 
 from __future__ import annotations
 
@@ -20,8 +24,11 @@ EVIDENCE_COLUMNS = (
     "campaign", "scope", "snapshot_sync_id", "snapshot_at", "item_id", "grant_id", "agent_id",
     "agent_name", "entitlement_id", "entitlement_name", "held_since", "held_at_first_sync",
     "reviewers", "reviewer_source", "decision", "note", "decided_by", "decided_at",
-    "request_id", "request_status", "ticket_id", "removed_in_sync_id", "removed_at",
+    "request_id", "request_status", "ticket_id", "removed_in_sync_id", "removed_at", "removal",
 )  # fmt: skip
+CONFIRMED = "confirmed"
+# A revoke the close filed no request for: the grant was no longer held as it was reviewed.
+NO_REQUEST = "not confirmed: no revoke request"
 
 
 @dataclass(frozen=True)
@@ -31,7 +38,10 @@ class Outcome:
     request_status: str | None
     ticket_id: int | None
     removed_in_sync_id: int | None
+    """The sync that found the period of the grant the item reviewed ended, for whatever reason."""
     removed_at: datetime | None
+    removal: str | None
+    """For a revoke: `confirmed`, `held again since sync N`, or `not ...` saying why not."""
 
 
 @dataclass(frozen=True)
@@ -42,14 +52,20 @@ class Summary:
     not_reviewed: int
     undecided: int
     confirmed: int
-    """Revoked grants a sync after the snapshot no longer found."""
+    """Revokes applied, whose grant the latest sync to read the agent since found absent."""
     by_reviewer: list[tuple[str, dict[str, int]]]
 
 
 def outcomes(con: duckdb.DuckDBPyConnection, campaign: Campaign) -> list[Outcome]:
     items = {item.item_id: item for item in load_items(con, campaign)}
     rows = con.execute(sql("outcomes"), {"campaign_id": campaign.campaign_id}).fetchall()
-    return [Outcome(items[item_id], *rest) for item_id, *rest in rows]
+    found = []
+    for item_id, request_id, status, ticket_id, removed_in, removed_at, removal in rows:
+        item = items[item_id]
+        if request_id is None and item.decision == REVOKE:
+            removal = NO_REQUEST
+        found.append(Outcome(item, request_id, status, ticket_id, removed_in, removed_at, removal))
+    return found
 
 
 def summarise(rows: list[Outcome]) -> Summary:
@@ -64,7 +80,9 @@ def summarise(rows: list[Outcome]) -> Summary:
         revoked=decisions[REVOKE],
         not_reviewed=decisions[NOT_REVIEWED],
         undecided=decisions[None],
-        confirmed=sum(1 for row in rows if row.item.decision == REVOKE and row.removed_at),
+        confirmed=sum(
+            1 for row in rows if row.item.decision == REVOKE and row.removal == CONFIRMED
+        ),
         by_reviewer=[
             (who, {"decisions": counts.total(), "keep": counts[KEEP], "revoke": counts[REVOKE]})
             for who, counts in sorted(reviewers.items())
@@ -79,12 +97,7 @@ def write_report(
     campaign = load_campaign(con, name)
     rows = outcomes(con, campaign)
     summary = summarise(rows)
-    [(last_sync,)] = con.execute(
-        "SELECT max(sync_id) FROM halo.sync_runs WHERE status = 'succeeded'"
-    ).fetchall()
-    html = render(
-        "report.html.j2", campaign=campaign, rows=rows, summary=summary, last_sync=last_sync
-    )
+    html = render("report.html.j2", campaign=campaign, rows=rows, summary=summary)
     evidence = csv_text(
         EVIDENCE_COLUMNS,
         (
@@ -112,6 +125,7 @@ def write_report(
                 row.ticket_id,
                 row.removed_in_sync_id,
                 when(row.removed_at),
+                row.removal or "",
             ]  # fmt: skip
             for row in rows
         ),
