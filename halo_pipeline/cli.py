@@ -15,6 +15,7 @@ LAZY = {
     "deny": "halo_pipeline.policy.cli:deny_command",
     "policy": "halo_pipeline.policy.cli:policy_group",
     "review": "halo_pipeline.reviews.cli:review_group",
+    "key": "halo_pipeline.requests.cli:key_group",
 }
 """Commands whose modules load only when they run: `halo-pipeline query` need not import the
 simulator, the reviews' templates or the policy (click's documented lazy group)."""

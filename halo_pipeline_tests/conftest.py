@@ -17,7 +17,10 @@ import pytest
 from halo_pipeline import environment
 from halo_pipeline.definitions import build_definitions
 from halo_pipeline.halo import HaloClient, HaloSettings
+from halo_pipeline.requests.signing import KeyRing, init_keyring
 from halo_pipeline.simulator import Simulator, SimulatorConfig, generate_dataset
+from halo_pipeline.warehouse import connect
+from halo_pipeline.warehouse.migrations import warehouse_id
 from halo_pipeline_tests.helpers import build_access, sync
 from halo_pipeline_tests.policy_support import POLICY
 
@@ -219,12 +222,27 @@ def policy(tmp_path, monkeypatch):
 
 
 @pytest.fixture
-def synced(sim, halo_env, policy, monkeypatch) -> Path:
-    """The simulator synced under POLICY, provisioning and ticketing on."""
+def signing_key(tmp_path, monkeypatch) -> Callable[[Path], KeyRing]:
+    """`signing_key(warehouse)`: `halo-pipeline key init` for that warehouse, in a folder of
+    this test's, named by HALO_SIGNING_KEY_FILE."""
+
+    def make(warehouse: Path) -> KeyRing:
+        with connect(warehouse) as con:
+            ring = init_keyring(warehouse_id(con), tmp_path / "keys" / "halo-signing.key")
+        monkeypatch.setenv("HALO_SIGNING_KEY_FILE", str(ring.path))
+        return ring
+
+    return make
+
+
+@pytest.fixture
+def synced(sim, halo_env, policy, signing_key, monkeypatch) -> Path:
+    """The simulator synced under POLICY, provisioning and ticketing on, with a signing key."""
     policy()
     monkeypatch.setenv("HALO_PROVISIONING", "true")
     monkeypatch.setenv("HALO_TICKETING", "true")
     path = Path(halo_env["HALO_DUCKDB_PATH"])
     sync(sim, path)
     build_access(path)
+    signing_key(path)
     return path

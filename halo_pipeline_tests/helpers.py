@@ -21,6 +21,7 @@ from halo_pipeline.provisioning.context import RunSummary
 from halo_pipeline.provisioning.filing import file_membership
 from halo_pipeline.provisioning.runner import Provisioner
 from halo_pipeline.provisioning.settings import ProvisioningSettings
+from halo_pipeline.requests.signing import keyring_or_none
 from halo_pipeline.simulator import Simulator
 from halo_pipeline.sql_models.project import PROJECT_MODELS_DIR, build_models, load_project
 from halo_pipeline.sync import SyncResult, sync_halo
@@ -97,7 +98,10 @@ def provision(sim: Simulator, path: Path, app: Any = None, **settings: Any) -> R
     rebuild of the agents it touched, as provisioning_job runs them."""
     settings.setdefault("verify_interval_s", 0)
     with halo_client(sim, app) as client:
-        provisioner = Provisioner(client, lambda: connect(path), ProvisioningSettings(**settings))
+        provisioner = Provisioner(
+            client, lambda: connect(path), ProvisioningSettings(**settings),
+            warehouse_path=path, ring=keyring_or_none(),
+        )  # fmt: skip
         try:
             return provisioner.run()
         finally:

@@ -89,33 +89,54 @@ def test_policy_check_names_roles_the_warehouse_does_not_have(synced, policy):
 
 def test_a_privileged_grant_waits_for_an_approval_by_someone_else(synced, sim, run_job, policy):
     filed = cli(synced, "request", "grant", "--agent", "9", "--role", "Administrator",
-                "--for", "8h", *AUDIT)  # fmt: skip
+                "--for", "8h", "--reason", "release night",
+                "--requested-by", "agent3@example.com")  # fmt: skip
     assert filed.exit_code == 0, filed.output
     assert "it waits for approval under the access policy" in filed.output
     assert run_job("provisioning_job").success
     assert (status(synced, 1), roles_of(sim, 9)) == ("awaiting_approval", [])
 
+    # People are HaloITSM agents, compared as agents: by id, and by email whatever its case.
     refusals = {
-        "ana@example.com": "ana@example.com asked for this request: nobody approves their own "
-        "request.",
-        "agent9@example.com": "agent9@example.com would gain the access: nobody approves a "
-        "grant to themselves.",
+        "AGENT3@example.com": "Seán O'Brien <agent3@example.com> (agent 3) asked for this "
+        "request: nobody approves their own request.",
+        "agent9@example.com": "Priya Patel <agent9@example.com> (agent 9) would gain the access: "
+        "nobody approves a grant to themselves.",
+        "ａgent9@example.com": "The approver 'ａgent9@example.com' has characters that stand for "
+        "others (it reads 'agent9@example.com' once normalised): type the address in plain "
+        "characters.",
+        "ana@example.com": "The approver ana@example.com is no enabled agent in HaloITSM: whoever "
+        "decides must be exactly one enabled HaloITSM agent, named by their email there.",
+        "agent6@example.com": "The approver agent6@example.com is no enabled agent in HaloITSM: "
+        "whoever decides must be exactly one enabled HaloITSM agent, named by their email there.",
     }
     for by, said in refusals.items():
-        refused = cli(synced, "approve", "1", "--by", by)
+        refused = cli(synced, "approve", "1", "--by", by, "--yes")
         assert (refused.exit_code, refused.output) == (1, f"Error: {said} Nothing was recorded.\n")
-    policy(POLICY.replace("approvers: []", "approvers: [cab@example.com]"))
-    refused = cli(synced, "approve", "1", "--by", "ben@example.com")
-    assert refused.output.startswith("Error: ben@example.com is not an approver under ")
+    policy(POLICY.replace("approvers: []", "approvers: [agent13@example.com]"))
+    for verb in ("approve", "deny"):
+        refused = cli(synced, verb, "1", "--by", "agent11@example.com", "--yes",
+                      *(["--reason", "no"] if verb == "deny" else []))  # fmt: skip
+        assert refused.output == (
+            "Error: Aoife Lefèvre <agent11@example.com> (agent 11) is not an approver under "
+            f"{synced.parent / 'access_policy.yml'} (approvers: agent13@example.com). Nothing "
+            "was recorded.\n"
+        )
     assert status(synced, 1) == "awaiting_approval"
 
-    approved = cli(synced, "approve", "1", "--by", "CAB@example.com", "--note", "release plan")
+    approved = cli(synced, "approve", "1", "--by", "Agent13@Example.com", "--note",
+                   "release plan", "--yes")  # fmt: skip
     assert approved.exit_code == 0, approved.output
+    assert approved.output.splitlines()[0] == (
+        "Aoife Novák <agent13@example.com> (agent 13) would approve request 1: grant role "
+        f"'Administrator' (role:{sim.role_ids()['Administrator']}:assigned) to agent 9 (Priya "
+        "Patel), for 8h from when it is applied; requested by agent3@example.com: release night"
+    )
     assert run_job("provisioning_job").success
 
     assert status(synced, 1) == "applied"
     assert roles_of(sim, 9) == ["Administrator"]
-    assert query(synced, "SELECT from_status, to_status, actor, note, os_user IS NOT NULL FROM provisioning.request_events WHERE request_id = 1 AND actor IS NOT NULL") == [("awaiting_approval", "pending", "cab@example.com", "release plan", True)]  # fmt: skip
+    assert query(synced, "SELECT from_status, to_status, actor, actor_agent_id, note, os_user IS NOT NULL, statement IS NOT NULL FROM provisioning.request_events WHERE request_id = 1 AND actor IS NOT NULL") == [("awaiting_approval", "pending", "agent13@example.com", 13, "release plan", True, True)]  # fmt: skip
     # Eight hours from when it was applied, not from when it was filed.
     [(expires_at, applied_at)] = query(synced, "SELECT expires_at, changed_at FROM provisioning.requests JOIN provisioning.request_events USING (request_id) WHERE from_status = 'applying' AND to_status = 'applied'")  # fmt: skip
     assert expires_at - applied_at == timedelta(hours=8)
@@ -125,15 +146,16 @@ def test_a_privileged_grant_waits_for_an_approval_by_someone_else(synced, sim, r
 def test_deny_ends_the_request_with_its_reason(synced, sim, run_job):
     cli(synced, "request", "grant", "--agent", "9", "--role", "Change Manager", "--for", "1h",
         *AUDIT)  # fmt: skip
-    denied = cli(synced, "deny", "1", "--by", "ben@example.com", "--reason", "not on the rota")
+    denied = cli(synced, "deny", "1", "--by", "agent13@example.com", "--reason",
+                 "not on the rota", "--yes")  # fmt: skip
     assert denied.exit_code == 0, denied.output
     assert run_job("provisioning_job").success
 
     assert query(synced, "SELECT status, error FROM provisioning.requests") == [
-        ("denied", "denied by ben@example.com: not on the rota")
+        ("denied", "denied by Aoife Novák <agent13@example.com> (agent 13): not on the rota")
     ]
     assert roles_of(sim, 9) == []
-    again = cli(synced, "approve", "1", "--by", "ben@example.com")
+    again = cli(synced, "approve", "1", "--by", "agent13@example.com", "--yes")
     assert again.output == (
         "Error: Request 1 is denied: only a request awaiting approval is approved or denied. "
         "Nothing was recorded.\n"
@@ -166,7 +188,7 @@ def test_a_separation_of_duties_conflict_is_refused_at_filing_and_at_planning(sy
     # Filed and approved; then someone gives agent 9 Read Only in HaloITSM itself.
     cli(synced, "request", "grant", "--agent", "9", "--role", "Administrator", "--for", "1h",
         *AUDIT)  # fmt: skip
-    cli(synced, "approve", "1", "--by", "ben@example.com")
+    assert cli(synced, "approve", "1", "--by", "agent13@example.com", "--yes").exit_code == 0
     sim.set_agent_roles(9, [ids["Read Only"]])
     assert run_job("provisioning_job").success
 

@@ -18,7 +18,7 @@ from halo_pipeline_tests.policy_support import (
 
 
 def test_policy_violations_hold_exactly_the_seeded_ones_and_each_check_names_them(
-    sim, halo_env, run_job, policy, monkeypatch
+    sim, halo_env, run_job, policy, signing_key, monkeypatch
 ):
     policy()
     monkeypatch.setenv("HALO_PROVISIONING", "true")
@@ -26,9 +26,10 @@ def test_policy_violations_hold_exactly_the_seeded_ones_and_each_check_names_the
     ids = sim.role_ids()
     sim.set_agent_roles(14, [ids["Agent"], ids["Read Only"], ids["Administrator"]])
     assert run_job("halo_sync_job").success  # the baseline
+    signing_key(path)
     sim.set_agent_roles(13, [ids["Change Manager"]])  # outside the pipeline, after it
     cli(path, "request", "grant", "--agent", "9", "--role", "Administrator", "--for", "1s", *AUDIT)
-    cli(path, "approve", "1", "--by", "ben@example.com")
+    assert cli(path, "approve", "1", "--by", "agent13@example.com", "--yes").exit_code == 0
     assert run_job("provisioning_job").success
     time.sleep(1.2)
     result = run_job("halo_sync_job")  # the expiry is filed by the sensor, not run here

@@ -13,8 +13,9 @@ from halo_pipeline.defs.resources import DuckDBWarehouse
 from halo_pipeline.defs.ticks import skips_when_busy
 from halo_pipeline.policy.document import Policy, PolicyError, load_policy
 from halo_pipeline.policy.gate import Gate
-from halo_pipeline.policy.resolved import resolve, write_tables
+from halo_pipeline.policy.resolved import resolve, synced_roles, write_tables
 from halo_pipeline.policy.revokes import file_policy_revokes, revokes_due
+from halo_pipeline.requests.signing import keyring_or_none
 from halo_pipeline.sql_models.project import SqlProject
 
 RULES_KEY = dg.AssetKey(["policy", "rules"])
@@ -66,7 +67,7 @@ def access_policy_asset(project: SqlProject) -> dg.AssetsDefinition:
         fails its check; it never fails the sync."""
         with warehouse.get_connection() as con:
             try:
-                resolved, problem = resolve(load_policy(), con), None
+                resolved, problem = resolve(load_policy(), synced_roles(con)), None
             except PolicyError as error:
                 resolved, problem = None, str(error)
             write_tables(con, resolved)
@@ -148,12 +149,13 @@ def grant_expiry_sensor(
     the next provisioning run, whichever comes first."""
     # Read-only first, without waiting: most ticks find nothing due, and a writer would keep
     # `halo-pipeline query` out for the moment it is open.
+    ring = keyring_or_none(context.log)
     with warehouse.get_connection(read_only=True, wait_s=0) as con:
-        due = revokes_due(con, Gate.load(con))
+        due = revokes_due(con, Gate.load(con), ring)
     if not due:
         return dg.SkipReason(NOTHING_DUE)
     with warehouse.get_connection(wait_s=1) as con:
-        filed = file_policy_revokes(con, Gate.load(con))
+        filed = file_policy_revokes(con, Gate.load(con), ring, context.log)
     if not filed:
         return dg.SkipReason(NOTHING_DUE)
     said = f"Filed revoke requests {filed.expiries} (expired) and {filed.leavers} (leavers)."

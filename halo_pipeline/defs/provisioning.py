@@ -16,21 +16,25 @@ from pydantic import Field
 
 from halo_pipeline.defs import runs
 from halo_pipeline.defs.failures import said_plainly
-from halo_pipeline.defs.reporting import OWNERS, table_metadata
+from halo_pipeline.defs.reporting import OWNERS, markdown, table_metadata
 from halo_pipeline.defs.resources import DuckDBWarehouse, HaloResource
 from halo_pipeline.defs.runs import PROVISIONING_JOB, SYNC_JOB
 from halo_pipeline.defs.ticks import skips_when_busy
 from halo_pipeline.halo import HaloError, HaloMalformedResponseError, HaloNotFoundError
+from halo_pipeline.policy.approvals import unverified
 from halo_pipeline.provisioning import refresh
 from halo_pipeline.provisioning.runner import Provisioner
 from halo_pipeline.provisioning.settings import ProvisioningSettings
 from halo_pipeline.provisioning.tickets import TicketStatuses
 from halo_pipeline.provisioning.work import load_work
 from halo_pipeline.requests.queue import Request, Status
+from halo_pipeline.requests.signing import keyring_or_none
 from halo_pipeline.sql_models.project import SqlProject
 from halo_pipeline.warehouse.registry import SNAPSHOT_TABLES
 
 QUEUE = (dg.AssetKey(["provisioning", "requests"]), dg.AssetKey(["provisioning", "request_events"]))
+
+UNVERIFIED = "unverified_approval"
 
 provisioning_job = dg.define_asset_job(
     PROVISIONING_JOB,
@@ -88,6 +92,15 @@ def provisioning_definitions(
                 metadata={"dagster/table_name": "provisioning.request_events"},
             ),
         ],
+        check_specs=[
+            dg.AssetCheckSpec(
+                UNVERIFIED,
+                asset=QUEUE[1],
+                description="Every approval, denial and applied event recorded since signing "
+                "began verifies under the signing key. One that does not (written into the "
+                "warehouse by hand, copied, or changed) is never honoured; this names it.",
+            )
+        ],
         can_subset=False,
         pool="duckdb",
     )
@@ -97,13 +110,15 @@ def provisioning_definitions(
         halo: HaloResource,
         warehouse: DuckDBWarehouse,
         provisioning: ProvisioningResource,
-    ) -> Iterator[dg.MaterializeResult]:
+    ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
         """Plans every waiting request from HaloITSM as it is now; with HALO_PROVISIONING=true
         applies and verifies it, with a HaloITSM ticket per request when HALO_TICKETING=true. The
-        agents it touched are then synced by a targeted `halo_sync_job` run."""
+        agents it touched are then synced by a targeted `halo_sync_job` run. One run applies
+        requests to a warehouse at a time: another finds it taken and writes nothing."""
         runs.claim(context)
         with warehouse.get_connection() as con:
             runs.reap(context.instance, con, context.log)
+        ring = keyring_or_none(context.log)
         with halo.get_client(logger=context.log) as client:
             provisioner = Provisioner(
                 client,
@@ -111,6 +126,8 @@ def provisioning_definitions(
                 provisioning.settings(),
                 run_id=context.run.run_id,
                 logger=context.log,
+                warehouse_path=warehouse.path,
+                ring=ring,
             )
             try:
                 provisioner.run()
@@ -135,8 +152,24 @@ def provisioning_definitions(
                         "outcomes": outcomes,
                         "halo_requests": requests,
                         "refreshed_agents": touched,
+                        "skipped": provisioner.summary.skipped or "",
                     },
                 )
+            found = unverified(con, ring)
+        yield dg.AssetCheckResult(
+            asset_key=QUEUE[1],
+            check_name=UNVERIFIED,
+            passed=not found,
+            severity=dg.AssetCheckSeverity.ERROR,
+            metadata={
+                "unverified": len(found),
+                "events": [u.event_id for u in found],
+                "rows": markdown(
+                    [(u.event_id, u.request_id, u.to_status, u.why) for u in found],
+                    [("event_id",), ("request_id",), ("to_status",), ("why",)],
+                ),
+            },
+        )
 
     return dg.Definitions(
         assets=[access_requests],

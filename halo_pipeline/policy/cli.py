@@ -8,8 +8,16 @@ import duckdb
 from halo_pipeline.policy.decisions import approve, deny
 from halo_pipeline.policy.document import PolicyError, load_policy
 from halo_pipeline.policy.gate import say_duration
-from halo_pipeline.policy.resolved import resolve
-from halo_pipeline.requests.commands import warehouse_option, writing
+from halo_pipeline.policy.resolved import resolve, synced_roles
+from halo_pipeline.requests.commands import (
+    confirmation,
+    halo_directory,
+    reading,
+    signing_key,
+    warehouse_option,
+    writing,
+    yes_option,
+)
 from halo_pipeline.warehouse import WarehouseError, connect
 
 by_option = click.option("--by", required=True, help="The approver's email address.")
@@ -19,11 +27,20 @@ by_option = click.option("--by", required=True, help="The approver's email addre
 @click.argument("request_id", type=int)
 @by_option
 @click.option("--note", help="Why, for the record.")
+@yes_option
 @warehouse_option
-def approve_command(request_id: int, by: str, note: str | None, warehouse: str) -> None:
-    """Approve a request that waits for approval under the access policy. Nobody approves their
+def approve_command(request_id: int, by: str, note: str | None, yes: bool, warehouse: str) -> None:
+    """Approve a request that waits for approval under the access policy: shows what it signs,
+    then signs it. The approver is a HaloITSM agent (their email there); nobody approves their
     own request or a grant to themselves."""
-    writing(warehouse, lambda con: approve(con, request_id, by, note), "Nothing was recorded.")
+    reading(warehouse, lambda con: None)  # a file that is not our warehouse is refused first
+    ring = signing_key()
+    with halo_directory(warehouse) as halo:
+        writing(
+            warehouse,
+            lambda con: approve(con, halo, ring, request_id, by, note, confirmation(yes)),
+            "Nothing was recorded.",
+        )
     click.echo(
         f"Approved request {request_id}: it is pending, and provisioning_request_sensor starts "
         "provisioning_job for it."
@@ -34,10 +51,19 @@ def approve_command(request_id: int, by: str, note: str | None, warehouse: str) 
 @click.argument("request_id", type=int)
 @by_option
 @click.option("--reason", required=True, help="Why; it is recorded with the request.")
+@yes_option
 @warehouse_option
-def deny_command(request_id: int, by: str, reason: str, warehouse: str) -> None:
-    """Deny a request that waits for approval: it ends, with the reason."""
-    writing(warehouse, lambda con: deny(con, request_id, by, reason), "Nothing was recorded.")
+def deny_command(request_id: int, by: str, reason: str, yes: bool, warehouse: str) -> None:
+    """Deny a request that waits for approval: it ends, with the reason. Whoever may approve it
+    may deny it."""
+    reading(warehouse, lambda con: None)
+    ring = signing_key()
+    with halo_directory(warehouse) as halo:
+        writing(
+            warehouse,
+            lambda con: deny(con, halo, ring, request_id, by, reason, confirmation(yes)),
+            "Nothing was recorded.",
+        )
     click.echo(f"Denied request {request_id}.")
 
 
@@ -53,7 +79,7 @@ def check_command(warehouse: str) -> None:
     try:
         policy = load_policy()
         with connect(warehouse, read_only=True, wait_s=30) as con:
-            resolved = resolve(policy, con)
+            resolved = resolve(policy, synced_roles(con))
     except (PolicyError, WarehouseError) as error:
         raise click.ClickException(f"{error}") from None
     except duckdb.CatalogException:

@@ -27,14 +27,11 @@ from pydantic import (
 )
 
 from halo_pipeline.environment import FromEnvironment
-from halo_pipeline.requests.rules import email, shorten
+from halo_pipeline.requests.identities import typed_email
+from halo_pipeline.requests.rules import LONGEST_DURATION, shorten
 
 DEFAULT_PATH = Path("access_policy.yml")
 RULES = ("privileged_unapproved", "privileged_expired", "disabled_with_access")
-LONGEST_DURATION = timedelta(days=3650)
-"""The longest duration anything reads or plans with: 10 years (3650d). A policy's
-max_grant_duration, `request --for`; beyond it a time is a typo, and far beyond it, a
-timedelta overflows."""
 MAX_BYTES = 1_000_000
 """A policy file is a page of settings; the limit is checked before the file is read."""
 MAX_NESTING = 20
@@ -74,7 +71,7 @@ class _Strict(BaseModel):
 
 
 def _approver(value: str) -> str:
-    return email(value, "The approver")
+    return typed_email(value, "The approver")
 
 
 class _Approval(_Strict):
@@ -82,6 +79,13 @@ class _Approval(_Strict):
     # Each checked on its own, so a bad one is named with its line; kept normalised and
     # lower-cased, as `approve --by` is compared.
     approvers: tuple[Annotated[str, AfterValidator(_approver)], ...] = ()
+    # How long an approval counts for: one given long ago may no longer say what anyone wants.
+    valid_for: timedelta = timedelta(days=7)
+
+    @field_validator("valid_for", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> timedelta:
+        return value if isinstance(value, timedelta) else parse_duration(value)
 
 
 class _MaxDuration(_Strict):
@@ -127,6 +131,7 @@ class Policy:
     privileged_roles: tuple[str, ...] = ()
     approval_required_for: Literal["none", "privileged", "all"] = "none"
     approvers: tuple[str, ...] = ()
+    approval_valid_for: timedelta = timedelta(days=7)
     max_privileged_duration: timedelta | None = None
     separation_of_duties: tuple[SeparationOfDuties, ...] = ()
     disabled_agents_hold_nothing: bool = False
@@ -195,6 +200,7 @@ def load_policy(path: Path | None = None) -> Policy:
         privileged_roles=tuple(str(role) for role in parsed.privileged_roles),
         approval_required_for=parsed.approval.required_for,
         approvers=parsed.approval.approvers,
+        approval_valid_for=parsed.approval.valid_for,
         max_privileged_duration=parsed.max_grant_duration.privileged,
         separation_of_duties=tuple(
             SeparationOfDuties(rule.name, tuple(str(role) for role in rule.roles))

@@ -10,7 +10,9 @@ from datetime import datetime, timedelta
 import duckdb
 
 from halo_pipeline.policy.document import PolicyError, load_policy
-from halo_pipeline.policy.resolved import Resolved, resolve, role_of
+from halo_pipeline.policy.resolved import Resolved, RoleRow, resolve, role_of, synced_roles
+from halo_pipeline.requests.identities import Person, normal, same_person
+from halo_pipeline.requests.queue import Request
 
 NEEDS_APPROVAL = {"privileged": ("grant",), "all": ("grant", "create_account")}
 
@@ -23,13 +25,21 @@ class Gate:
 
     @classmethod
     def load(cls, con: duckdb.DuckDBPyConnection) -> Gate:
-        """The policy file (HALO_ACCESS_POLICY) resolved against the warehouse."""
+        """The policy file (HALO_ACCESS_POLICY) resolved against the last sync's roles: what
+        filing and reports go by."""
         try:
-            return cls(resolve(load_policy(), con))
-        except PolicyError as error:
-            return cls(None, str(error))
+            return cls.of(synced_roles(con))
         except duckdb.CatalogException:  # no sync yet: nothing to resolve names against
             return cls(None, "no sync has run yet, so the policy's role names cannot be checked")
+
+    @classmethod
+    def of(cls, roles: list[RoleRow], where: str = "the last sync") -> Gate:
+        """The policy file resolved against `roles`: at apply time, the roles read from
+        HaloITSM then, so a role renamed in the warehouse changes no decision."""
+        try:
+            return cls(resolve(load_policy(), roles, where))
+        except PolicyError as error:
+            return cls(None, str(error))
 
     @property
     def blocked(self) -> str | None:
@@ -74,18 +84,22 @@ class Gate:
         return self.resolved.conflict(held, role)
 
     def approval_problem(
-        self, approver: str, requested_by: str | None, grantee_email: str | None
+        self, approver: Person, request: Request, requester: int | None
     ) -> str | None:
-        """Why `approver` may not approve this request; None when they may."""
+        """Why `approver` (a HaloITSM agent) may not approve or deny `request`; None when they
+        may. `requester` is the agent the requester's email belongs to, if any: people are
+        compared as agents, and by normalised email besides."""
         if self.blocked:
             return self.blocked
-        if approver == (requested_by or "").lower():
-            return f"{approver} asked for this request: nobody approves their own request."
-        if approver == (grantee_email or "").lower():
-            return f"{approver} would gain the access: nobody approves a grant to themselves."
+        if same_person(approver, requester, request.requested_by):
+            return f"{approver.label} asked for this request: nobody approves their own request."
+        grantee_email = request.account_email if request.action == "create_account" else None
+        if same_person(approver, request.agent_id, grantee_email):
+            return (f"{approver.label} would gain the access: nobody approves a grant to "
+                    "themselves.")  # fmt: skip
         policy = self.resolved.policy if self.resolved else None
-        if policy and policy.approvers and approver not in policy.approvers:
-            return (f"{approver} is not an approver under {policy.path} "
+        if policy and policy.approvers and approver.email not in map(normal, policy.approvers):
+            return (f"{approver.label} is not an approver under {policy.path} "
                     f"(approvers: {', '.join(policy.approvers)}).")  # fmt: skip
         return None
 

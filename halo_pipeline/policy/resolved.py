@@ -41,10 +41,19 @@ def role_of(entitlement_id: str | None) -> str | None:
     return parts[1] if len(parts) == 3 and parts[0] == "role" else None
 
 
-def resolve(policy: Policy, con: duckdb.DuckDBPyConnection) -> Resolved:
-    """Every role the policy names, by name, GUID or integer id, as the last sync has them;
-    PolicyError naming each one it does not know."""
-    rows = con.execute("SELECT role_id, role_int_id, name FROM halo.roles").fetchall()
+RoleRow = tuple[str, int | None, str]
+"""A role as (GUID, integer id, name)."""
+
+
+def synced_roles(con: duckdb.DuckDBPyConnection) -> list[RoleRow]:
+    """The roles as the last sync saw them: what filing and reports resolve names against.
+    Decisions at apply time resolve against the roles read from HaloITSM then instead."""
+    return con.execute("SELECT role_id, role_int_id, name FROM halo.roles").fetchall()
+
+
+def resolve(policy: Policy, rows: list[RoleRow], where: str = "the last sync") -> Resolved:
+    """Every role the policy names, by name, GUID or integer id, among `rows`; PolicyError
+    naming each one it does not know."""
     by_ref: dict[str, list[str]] = {}
     for role_id, int_id, name in rows:
         for ref in {str(role_id).casefold(), str(int_id), str(name).casefold()}:
@@ -52,7 +61,7 @@ def resolve(policy: Policy, con: duckdb.DuckDBPyConnection) -> Resolved:
     names = {role_id: name for role_id, _, name in rows}
     problems = []
 
-    def ids(where: str, refs: tuple[str, ...]) -> frozenset[str]:
+    def ids(place: str, refs: tuple[str, ...]) -> frozenset[str]:
         found = set()
         for ref in refs:
             matches = sorted(set(by_ref.get(ref.strip().casefold(), [])))
@@ -60,7 +69,7 @@ def resolve(policy: Policy, con: duckdb.DuckDBPyConnection) -> Resolved:
                 state = "no role" if not matches else f"{len(matches)} roles"
                 known = ", ".join(sorted(names.values()))
                 problems.append(
-                    f"{policy.path}: {where} names {ref!r}, which is {state} in the last sync "
+                    f"{policy.path}: {place} names {ref!r}, which is {state} in {where} "
                     f"(roles: {known})"
                 )
                 continue

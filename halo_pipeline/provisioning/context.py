@@ -30,6 +30,8 @@ class RunSummary:
     brings them into the warehouse."""
     access_behind: bool = False
     """A sync's `halo` tables are newer than `access.*`: the refresh rebuilds the models."""
+    skipped: str | None = None
+    """Why this run wrote nothing: another run was applying requests to the warehouse."""
 
     @property
     def refresh_due(self) -> bool:

@@ -15,6 +15,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 from halo_pipeline.halo import (
@@ -28,7 +29,7 @@ from halo_pipeline.halo import (
     HaloUnreachableError,
 )
 from halo_pipeline.halo.errors import HaloBudgetExhaustedError, HaloTransientError
-from halo_pipeline.policy.decisions import approver_of
+from halo_pipeline.policy.approvals import NO_APPROVAL, Honoured, honoured
 from halo_pipeline.policy.gate import Gate
 from halo_pipeline.policy.revokes import file_policy_revokes
 from halo_pipeline.provisioning.accounts import apply_account
@@ -40,7 +41,7 @@ from halo_pipeline.provisioning.tickets import TicketDesk
 from halo_pipeline.provisioning.work import Work, load_work
 from halo_pipeline.requests import rules
 from halo_pipeline.requests.catalog import Catalog, Entitlement
-from halo_pipeline.requests.identities import grantee
+from halo_pipeline.requests.identities import agent_with_email
 from halo_pipeline.requests.queue import (
     Queue,
     Request,
@@ -48,11 +49,15 @@ from halo_pipeline.requests.queue import (
     Step,
     adopt_sql_filed,
     attempt_failed,
+    claim,
+    database_now,
     load_requests,
     queue_id,
 )
-from halo_pipeline.requests.rules import RequestRefused
-from halo_pipeline.warehouse import OpenWarehouse
+from halo_pipeline.requests.rules import RequestRefused, bounds_problem
+from halo_pipeline.requests.signing import KeyRing
+from halo_pipeline.warehouse import OpenWarehouse, WarehouseError
+from halo_pipeline.warehouse.locks import applier_lock
 
 # Errors about the connection, not about one request: the run stops and the queue waits for
 # the next run (the job's retries, or the sensor's next tick).
@@ -76,6 +81,8 @@ class Provisioner:
         run_id: str | None = None,
         logger: Any = None,
         sleep: Callable[[float], None] = time.sleep,
+        warehouse_path: str | Path | None = None,
+        ring: KeyRing | None = None,
     ) -> None:
         self._client = client
         self._open = open_warehouse
@@ -83,33 +90,62 @@ class Provisioner:
         self._run_id = run_id
         self._log = logger or logging.getLogger(__name__)
         self._sleep = sleep
-        self._approvals: dict[int, str | None] = {}
-        """Per request the policy wants approved: None if its approval counts, else why not."""
+        self._path = warehouse_path
+        self._ring = ring
+        self._approvals: dict[int, Honoured | str] = {}
+        """Per request the policy wants approved: the approval that counts, else why none."""
         self.summary = RunSummary()
         """What this run did so far: kept when it stops early, so the caller still refreshes
         the agents it touched."""
 
     def run(self) -> RunSummary:
+        """Apply what is due, as the only run applying requests to this warehouse; when
+        another holds that place, write nothing and say so (`summary.skipped`)."""
+        with applier_lock(self._path) as holder:
+            if holder is not None:
+                self.summary.skipped = (
+                    f"{holder} is applying requests to this warehouse; this run wrote nothing. "
+                    "What is left is taken by the next run."
+                )
+                self._log.info(self.summary.skipped)
+                return self.summary
+            return self._run()
+
+    def _run(self) -> RunSummary:
+        # Decided from HaloITSM, not from what the warehouse says of it: a role renamed in
+        # halo.roles must not make a privileged role an ordinary one.
+        gate = Gate.of(
+            [(r.id, r.id_int, r.name) for r in self._client.list_roles()], "HaloITSM now"
+        )
         with self._open() as con:
             adopt_sql_filed(con, self._run_id)
-            gate = Gate.load(con)
-            filed = file_policy_revokes(con, gate)
+            filed = file_policy_revokes(con, gate, self._ring, self._log)
             if filed:
                 self._log.info(
                     f"filed revokes {filed.expiries} (expired), {filed.leavers} (leavers)"
                 )
             catalog = Catalog.load(con)
             work = load_work(con, self._settings)
+            claim(con, [r.request_id for r in work.todo], self._run_id)
             tag_id = queue_id(con)
+            now = database_now(con)
+            waiting = [r for r in work.todo if gate.needs_approval(r.action, r.entitlement_id)]
+            # People compared as HaloITSM agents: each requester looked up once per run.
+            agents = {who: agent_with_email(self._client, who)
+                      for who in {r.requested_by for r in waiting}}  # fmt: skip
             self._approvals = {
-                r.request_id: _approval(con, gate, r)
-                for r in work.todo
-                if gate.needs_approval(r.action, r.entitlement_id)
+                r.request_id: honoured(con, self._ring, gate, r, agents[r.requested_by], now)
+                for r in waiting
             }
         # Owed by a run that died before its refresh: this run's refresh pays it.
         self.summary.touched_agents.update(work.owed.agent_ids)
         self.summary.access_behind = bool(work.owed.loaded_syncs)
-        queue = Queue(self._open, self._run_id)
+        queue = Queue(self._open, self._run_id, self._ring)
+        queue.approvals = {
+            request_id: approval.signature
+            for request_id, approval in self._approvals.items()
+            if isinstance(approval, Honoured)
+        }
         ctx = RunContext(
             client=self._client,
             queue=queue,
@@ -163,32 +199,45 @@ class Provisioner:
 
     def _held_by_policy(self, ctx: RunContext, request: Request) -> bool:
         """Whether the access policy keeps the request from going ahead in this run: it waits
-        for an approval (or for a usable policy), or the policy refuses it (it fails)."""
+        for an approval (or for a usable policy, or for the signing key), or the policy refuses
+        it (it fails)."""
         gate = ctx.gate
         # `applying` too: a row set to it with SQL must not skip the rules. One that really
         # was mid-write when its run died met them before it got there, and meets them again.
         if request.status not in (Status.PENDING, Status.PLANNED, Status.APPLYING):
             return False
+        too_long = bounds_problem(request)
+        if too_long:  # a row nobody could plan fails alone, before anything else
+            self._guarded(ctx, [request], partial(ctx.fail, [request], too_long))
+            return True
         if request.action != "grant" and not gate.needs_approval(request.action, None):
             return False
         if gate.blocked and request.status != Status.APPLYING:  # a write may have landed
             self._log.warning(f"request {request.request_id} waits: {gate.blocked}")
             return True
         ends = request.expires_at or request.valid_for
+        if ends is not None and self._ring is None and request.status != Status.APPLYING:
+            # Its end is signed when it is applied: without the key it could be made endless.
+            self._log.warning(
+                f"request {request.request_id} waits for the signing key: its end "
+                "is signed when it is applied (run `halo-pipeline key init`)"
+            )
+            return True
         too_long = gate.duration_problem(request.action, request.entitlement_id, ends,
                                          request.created_at)  # fmt: skip
         if too_long:  # before any approval: nobody should approve what cannot be granted
             self._guarded(ctx, [request], partial(ctx.fail, [request], too_long))
             return True
+        if not gate.needs_approval(request.action, request.entitlement_id):
+            return False
         approval = self._approvals.get(request.request_id)
-        if approval == NO_APPROVAL:
-            why = f"the access policy asks for an approval first (approve {request.request_id})"
-            ctx.record([Step(request, Status.AWAITING_APPROVAL, why)])
-            return True
-        if approval:  # why the approval recorded does not count
-            self._guarded(ctx, [request], partial(ctx.fail, [request], approval))
-            return True
-        return False
+        if isinstance(approval, Honoured):
+            return False
+        why = approval or NO_APPROVAL
+        self._log.warning(f"request {request.request_id} waits for approval: {why}")
+        ctx.record([Step(request, Status.AWAITING_APPROVAL,
+                         f"{why} (approve {request.request_id})")])  # fmt: skip
+        return True
 
     def _guarded(self, ctx: RunContext, requests: list[Request], work: Callable[[], Any]) -> None:
         """One unit of work. Errors about the connection stop the run. HaloITSM refusing
@@ -196,9 +245,15 @@ class Provisioner:
         counts a failed attempt against them, to be tried again."""
         try:
             work()
-        except RUN_LEVEL_ERRORS:
+        except (*RUN_LEVEL_ERRORS, WarehouseError):
             raise
-        except (HaloError, RequestRefused) as error:
+        except Exception as error:  # noqa: BLE001 - what nobody foresaw fails its unit alone
+            if not isinstance(error, HaloError | RequestRefused):
+                self._log.exception(f"requests {[r.request_id for r in requests]}")
+                error = RequestRefused(
+                    f"It could not be carried out ({type(error).__name__}: {error}); if it was "
+                    "being applied, check the agent in HaloITSM."
+                )
             self._log.warning(f"requests {[r.request_id for r in requests]}: {error}")
             ids = [r.request_id for r in requests if not ctx.is_final(r)]
             if not ids:
@@ -209,16 +264,3 @@ class Provisioner:
                 ctx.record([attempt_failed(r, f"interrupted: {error}") for r in current])
             else:
                 ctx.fail(current, str(error), close_tickets=False)
-
-
-NO_APPROVAL = "no approval"
-
-
-def _approval(con: Any, gate: Gate, request: Request) -> str | None:
-    """For a request the policy wants approved: None when its approval counts, NO_APPROVAL
-    when it has none (filed with SQL, say), else why the approval recorded does not count."""
-    approver = approver_of(con, request.request_id)
-    if approver is None:
-        return NO_APPROVAL
-    problem = gate.approval_problem(approver, request.requested_by, grantee(con, request))
-    return f"The approval does not count: {problem}" if problem else None

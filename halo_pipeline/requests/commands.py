@@ -3,14 +3,17 @@ refusal said in one line with what was not done."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TypeVar
 
 import click
 import duckdb
 
+from halo_pipeline.halo import HaloClient, HaloError, HaloSettings
 from halo_pipeline.requests.rules import RequestRefused
-from halo_pipeline.warehouse import WarehouseError, configured_path, connect
+from halo_pipeline.requests.signing import KeyRing, SigningKeyError, load_keyring
+from halo_pipeline.warehouse import WarehouseError, budget_path, configured_path, connect
 
 T = TypeVar("T")
 
@@ -31,6 +34,40 @@ def reading(warehouse: str, act: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
     """Open the warehouse read-only (waiting while a run writes it) and act; a refusal is one
     line."""
     return _opened(warehouse, act, "", read_only=True)
+
+
+def signing_key() -> KeyRing:
+    """The signing key, or the one-line error that says what to run."""
+    try:
+        return load_keyring()
+    except SigningKeyError as error:
+        raise click.ClickException(f"{error} Nothing was recorded.") from None
+
+
+@contextmanager
+def halo_directory(warehouse: str) -> Iterator[HaloClient]:
+    """HaloITSM as the HALO_* variables name it, for reading who people are; its requests
+    count against the budget every process beside this warehouse shares."""
+    try:
+        with HaloClient(HaloSettings.load(budget_path=budget_path(warehouse))) as client:
+            yield client
+    except HaloError as error:
+        raise click.ClickException(f"{error} Nothing was recorded.") from None
+
+
+def confirmation(yes: bool) -> Callable[[str], bool]:
+    """Show what would be signed; sign it when the person says so (or `--yes` said so)."""
+
+    def confirm(shown: str) -> bool:
+        click.echo(shown)
+        return yes or click.confirm("Sign this?", default=False)
+
+    return confirm
+
+
+yes_option = click.option(
+    "--yes", is_flag=True, help="Sign without asking, after printing what is signed (scripts)."
+)
 
 
 def _opened(

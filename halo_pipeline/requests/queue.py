@@ -15,6 +15,7 @@ from typing import Any
 
 import duckdb
 
+from halo_pipeline.requests.signing import KeyRing
 from halo_pipeline.warehouse import OpenWarehouse, transaction
 
 # Runs that may fail on a request before it is failed for good; between them the sensor waits
@@ -98,6 +99,24 @@ def adopt_sql_filed(con: duckdb.DuckDBPyConnection, run_id: str | None) -> int:
         [run_id],
     ).fetchall()
     return len(adopted)
+
+
+def claim(con: duckdb.DuckDBPyConnection, request_ids: list[int], run_id: str | None) -> None:
+    """Claim the requests this run will act on, in one transaction, before any write for them.
+    Called only by the run that holds the applier lock: a claim by any other run is one whose
+    run ended (the lock is released with its holder), so it is taken over."""
+    with transaction(con):
+        con.execute(
+            "UPDATE provisioning.requests SET claimed_by = ?, claimed_at = now() "
+            "WHERE list_contains(?, request_id)",
+            [run_id or "a run outside Dagster", request_ids],
+        )
+
+
+def database_now(con: duckdb.DuckDBPyConnection) -> datetime:
+    """The time as the warehouse tells it, the clock every row is written by."""
+    [(now,)] = con.execute("SELECT now()").fetchall()
+    return now
 
 
 def queue_id(con: duckdb.DuckDBPyConnection) -> str:
@@ -192,11 +211,20 @@ class Step:
 
 class Queue:
     """Writes to the queue: each batch of steps is one transaction, committed (with an event
-    per step) before the caller goes on to HaloITSM."""
+    per step) before the caller goes on to HaloITSM. With a key, the job signs each `applied`
+    event: what was applied, until when, under which approval."""
 
-    def __init__(self, open_warehouse: OpenWarehouse, run_id: str | None = None) -> None:
+    def __init__(
+        self,
+        open_warehouse: OpenWarehouse,
+        run_id: str | None = None,
+        ring: KeyRing | None = None,
+    ) -> None:
         self.open_warehouse = open_warehouse
         self.run_id = run_id
+        self.ring = ring
+        self.approvals: dict[int, str] = {}
+        """The signature of the approval each request is applied under: used once."""
 
     def record(self, steps: list[Step]) -> list[Request]:
         """Apply the steps in one transaction; the requests as they are afterwards."""
@@ -219,17 +247,75 @@ class Queue:
                     "RETURNING updated_at, expires_at",
                     [step.to.value, starts, *step.changes.values(), step.request.request_id],
                 ).fetchall()
-                con.execute(
-                    "INSERT INTO provisioning.request_events "
-                    "(request_id, from_status, to_status, detail, run_id) "
-                    "VALUES (?, ?, ?, ?, ?)",
-                    [step.request.request_id, step.request.status, step.to.value,
-                     step.detail, self.run_id],
+                after = replace(
+                    step.request, status=step.to.value, updated_at=updated_at,
+                    expires_at=expires_at, **step.changes,
                 )  # fmt: skip
-                updated.append(
-                    replace(
-                        step.request, status=step.to.value, updated_at=updated_at,
-                        expires_at=expires_at, **step.changes,
-                    )
-                )  # fmt: skip
+                signed = None
+                if step.to == Status.APPLIED and self.ring is not None:
+                    signed = {"kind": "applied", "run_id": self.run_id,
+                              "approval": self.approvals.get(after.request_id)}  # fmt: skip
+                add_event(con, after, step.request.status, step.detail, run_id=self.run_id,
+                          ring=self.ring, signed=signed)  # fmt: skip
+                updated.append(after)
+        for request in updated:
+            # Used before the write it approves goes to HaloITSM, done once the request is
+            # final: one approval, one change, even if this run dies after the write.
+            approval = self.approvals.get(request.request_id)
+            if approval and self.ring is not None:
+                if request.status == Status.APPLYING:
+                    self.ring.mark(approval, "used")
+                elif request.status in FINAL:
+                    self.ring.mark(approval, "done")
         return updated
+
+
+def content(request: Request) -> dict[str, Any]:
+    """What an approval approves: the request as it stands, every field that decides what
+    is changed, for whom, for how long, and who asked."""
+    return {
+        "request_id": request.request_id,
+        "action": request.action,
+        "agent_id": request.agent_id,
+        "entitlement_id": request.entitlement_id,
+        "valid_for": int(request.valid_for.total_seconds()) if request.valid_for else None,
+        "expires_at": request.expires_at.isoformat() if request.expires_at else None,
+        "account_name": request.account_name,
+        "account_email": request.account_email,
+        "account_team": request.account_team,
+        "requested_by": request.requested_by,
+    }
+
+
+def add_event(
+    con: duckdb.DuckDBPyConnection,
+    request: Request,
+    from_status: str | None,
+    detail: str,
+    *,
+    run_id: str | None = None,
+    actor: str | None = None,
+    actor_agent_id: int | None = None,
+    os_user: str | None = None,
+    note: str | None = None,
+    ring: KeyRing | None = None,
+    signed: dict[str, Any] | None = None,
+) -> int:
+    """One event of `request` (as it is after the change), in the caller's transaction; with
+    `signed`, a statement of it signed with `ring`, naming the event's own id and the request's
+    whole content, so it proves nothing about any other event or any other content."""
+    [(event_id,)] = con.execute("SELECT nextval('provisioning.event_id_seq')").fetchall()
+    statement = signature = None
+    if signed is not None and ring is not None:
+        [(at,)] = con.execute("SELECT now()").fetchall()
+        statement, signature = ring.sign(
+            {**signed, "event_id": event_id, "request": content(request), "at": at}
+        )
+    con.execute(
+        "INSERT INTO provisioning.request_events (event_id, request_id, from_status, to_status, "
+        "detail, run_id, actor, actor_agent_id, os_user, note, statement, signature) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [event_id, request.request_id, from_status, request.status, detail, run_id, actor,
+         actor_agent_id, os_user, note, statement, signature],
+    )  # fmt: skip
+    return int(event_id)

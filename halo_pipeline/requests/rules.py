@@ -4,6 +4,8 @@ itself. The command refuses a request that breaks a rule; a run fails such a row
 from __future__ import annotations
 
 import re
+from datetime import timedelta
+from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
 
@@ -12,6 +14,9 @@ POLICY_REQUESTER = re.compile(r"^policy:[a-z][a-z0-9_-]*$")
 # User input echoed in a message is cut to this many characters.
 ECHO = 80
 ACTIONS = ("grant", "revoke", "create_account", "disable_account", "enable_account")
+LONGEST_DURATION = timedelta(days=3650)
+"""How long a grant may last or how far off its end may be: 10 years. Past it a time can overflow
+what a timestamp holds, and no access review would wait that long."""
 
 
 class RequestRefused(ValueError):
@@ -69,4 +74,18 @@ def problem(
             check()
         except RequestRefused as refused:
             return str(refused)
+    return None
+
+
+def bounds_problem(request: Any) -> str | None:
+    """Why a request's duration or end cannot be planned (beyond LONGEST_DURATION, or an end
+    already past for a grant not yet applied); None when it can. Filed with SQL, such a row
+    fails alone."""
+    if request.valid_for is not None and not timedelta(0) < request.valid_for <= LONGEST_DURATION:
+        return (f"Its duration (valid_for {request.valid_for}) is not between 0 and "
+                f"{LONGEST_DURATION.days} days: file it again with --for within that.")  # fmt: skip
+    end = request.expires_at
+    if end is not None and end - request.created_at > LONGEST_DURATION:
+        return (f"Its end ({end:%Y-%m-%d}) is more than {LONGEST_DURATION.days} days after it "
+                "was filed: file it again with --until within that.")  # fmt: skip
     return None

@@ -80,3 +80,41 @@ def writer_lock(
         if outermost:
             Path(f"{path}.writer").unlink(missing_ok=True)
         lock.release()
+
+
+@contextmanager
+def applier_lock(path: str | Path | None) -> Iterator[str | None]:
+    """The one place at a time for applying requests to this warehouse, whoever starts the run
+    (a sensor, a schedule, `dagster job execute`, `dg launch`: headless runs bypass Dagster's
+    run queue). Yields None while holding it, or who holds it (and then this run applies
+    nothing); the operating system releases it with its holder, so a killed run blocks
+    nothing. No path (an in-memory or MotherDuck warehouse): Dagster's `duckdb` pool alone."""
+    if path is None or str(path).startswith("md:") or str(path) == ":memory:":
+        yield None
+        return
+    lock = FileLock(f"{path}.applier.lock")
+    about = Path(f"{path}.applier")
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        yield _describe(about)
+        return
+    try:
+        about.write_text(
+            json.dumps({"holder": HOLDER.get(), "pid": os.getpid(),
+                        "since": datetime.now(UTC).isoformat()}),
+            encoding="utf-8",
+        )  # fmt: skip
+        yield None
+    finally:
+        about.unlink(missing_ok=True)
+        lock.release()
+
+
+def _describe(about: Path) -> str:
+    try:
+        info = json.loads(about.read_text(encoding="utf-8"))
+        since = datetime.fromisoformat(info["since"]).astimezone(UTC)
+        return f"{info['holder']} (pid {info['pid']}, since {since:%H:%M:%S} UTC)"
+    except (OSError, ValueError, KeyError):  # none, or one being written
+        return "another run"

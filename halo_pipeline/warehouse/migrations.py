@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import cache
+from importlib.metadata import version
 from importlib.resources import files
 
 import duckdb
@@ -17,6 +18,8 @@ import duckdb
 from halo_pipeline.warehouse.errors import WarehouseError
 from halo_pipeline.warehouse.transactions import transaction
 
+RELEASE = version("halo-pipeline")
+"""The release writing the warehouse: main.meta says which last upgraded it."""
 _FILE = re.compile(r"^(?P<version>\d{4})_(?P<name>[a-z0-9_]+)\.sql$")
 
 
@@ -101,4 +104,13 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[Migration]:
                 [migration.version, migration.name],
             )
         applied.append(migration)
+    [(release,)] = con.execute("SELECT release FROM main.meta").fetchall()
+    if release != RELEASE:
+        con.execute("UPDATE main.meta SET release = ?", [RELEASE])
     return applied
+
+
+def warehouse_id(con: duckdb.DuckDBPyConnection) -> str:
+    """This warehouse's own id (main.meta), which every signed statement names."""
+    [(found,)] = con.execute("SELECT warehouse_id FROM main.meta").fetchall()
+    return str(found)
