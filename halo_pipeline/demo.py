@@ -118,7 +118,8 @@ ASKS = (
     ("grant", "10", None, "2nd Line Support", "moved team", None),
     ("grant", "nobody@example.com", "Agent", None, "new hire", None),
 )
-APPROVER = "lead@example.com"
+APPROVER = "agent13@example.com"
+"""Olga Okafor, an enabled agent of the simulator: approvers are HaloITSM agents."""
 
 
 def run_demo(warehouse: str) -> None:
@@ -148,6 +149,7 @@ def run_demo(warehouse: str) -> None:
         if not sync.success:
             raise click.ClickException("halo_sync_job failed; its log is above.")
         _print_tables(warehouse)
+        _signing_key(warehouse)
         filed = _file_demo_requests(warehouse)
         provisioning = defs.resolve_job_def("provisioning_job").execute_in_process(
             instance=instance, raise_on_error=False, run_config=QUIET
@@ -183,6 +185,23 @@ def _refuse_a_warehouse_without_its_simulator(warehouse: str, new_simulator: boo
         )
 
 
+def _signing_key(warehouse: str) -> None:
+    """What `halo-pipeline key init` does, the first time: approvals are signed with it."""
+    from halo_pipeline.requests.signing import init_keyring, key_path
+    from halo_pipeline.warehouse import connect
+    from halo_pipeline.warehouse.migrations import warehouse_id
+
+    path = key_path()
+    if path.exists():
+        return
+    with connect(warehouse) as con:
+        ring = init_keyring(warehouse_id(con), path)
+    click.echo(
+        f"\n{typed('halo-pipeline')} key init: made the signing key {ring.active.key_id} in "
+        f"{ring.path} (approvals are signed with it; back it up with the warehouse)."
+    )
+
+
 def _print_tables(warehouse: str) -> None:
     from halo_pipeline.warehouse import connect
 
@@ -203,11 +222,13 @@ def _print_tables(warehouse: str) -> None:
 
 def _file_demo_requests(warehouse: str) -> list[int]:
     """Grants, a revoke and a team add, one the command refuses and a bad one filed with SQL."""
+    from halo_pipeline.halo import HaloClient, HaloSettings
     from halo_pipeline.policy.decisions import approve
     from halo_pipeline.policy.document import parse_duration
     from halo_pipeline.provisioning.filing import file_membership
     from halo_pipeline.requests.rules import RequestRefused
-    from halo_pipeline.warehouse import connect
+    from halo_pipeline.requests.signing import load_keyring
+    from halo_pipeline.warehouse import budget_path, connect
 
     command = typed("halo-pipeline")
     click.echo(f"\nFiling access requests (as `{command} request` and `approve` do):")
@@ -227,8 +248,10 @@ def _file_demo_requests(warehouse: str) -> list[int]:
             if request.warning:
                 click.echo(f"    note: {request.warning}")
             if request.awaiting_approval:
-                approve(con, request.request_id, APPROVER, "on the rota this week")
-                click.echo(f"    approved by {APPROVER}")
+                with HaloClient(HaloSettings.load(budget_path=budget_path(warehouse))) as halo:
+                    approve(con, halo, load_keyring(), request.request_id, APPROVER,
+                            "on the rota this week", lambda shown: True)  # fmt: skip
+                click.echo(f"    approved (signed) by {APPROVER}")
             filed.append(request.request_id)
         [(bad,)] = con.execute(
             "INSERT INTO provisioning.requests (action, entitlement_id, agent_id, reason, "

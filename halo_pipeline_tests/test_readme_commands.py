@@ -235,9 +235,10 @@ def test_every_readme_command_works_as_typed(demo_once):
                     assert done.stderr.strip() == command.shown
     assert not (project / "answer.csv").exists()
     # What the walk-through leaves is what `git status` ignores (.gitignore: data/,
-    # .dagster_home/, .env): nothing else was added to the project.
+    # .dagster_home/, .env, the signing key and its ledger): nothing else was added.
     added = {path.name for path in project.iterdir()} - {*COPIED, *LINKED}
-    assert added <= {"data", ".dagster_home", ".env"}, added
+    assert added <= {"data", ".dagster_home", ".env", "halo-signing.key",
+                     "halo-signing.key.used"}, added  # fmt: skip
     # The review's evidence: the revoke applied with its ticket, and confirmed by a sync.
     with (project / "data" / "review-evidence" / "report.csv").open(encoding="utf-8") as report:
         reviewed = {row["agent_id"]: row for row in csv.DictReader(report)}

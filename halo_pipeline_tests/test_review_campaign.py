@@ -18,12 +18,15 @@ NAME = "2026-q4-privileged"
 
 
 @pytest.fixture
-def path(sim, halo_env, policy, monkeypatch, run_job) -> Path:
+def path(sim, halo_env, policy, signing_key, monkeypatch, run_job) -> Path:
     policy(POLICY.replace("approvers: []", f"approvers: [{LEAD}]"))
     monkeypatch.setenv("HALO_PROVISIONING", "true")
     monkeypatch.setenv("HALO_TICKETING", "true")
+    sim.add_agent("Sam Lead", LEAD)  # who decides is a HaloITSM agent
     assert run_job("halo_sync_job").success
-    return Path(halo_env["HALO_DUCKDB_PATH"])
+    path = Path(halo_env["HALO_DUCKDB_PATH"])
+    signing_key(path)
+    return path
 
 
 def review(path: Path, *args: str) -> str:

@@ -62,6 +62,7 @@ def reviewed(sim, synced, tmp_path) -> ReviewRun:
     mallory = sim.add_agent(
         HOSTILE, "mallory@example.com", role_ids=(administrator,), team_ids=(2,)
     )
+    sim.add_agent("Rae Reviewer", REVIEWER)  # who decides is a HaloITSM agent
     sync(sim, synced)
     build_access(synced)
 

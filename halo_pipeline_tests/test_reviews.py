@@ -41,9 +41,11 @@ class World:
 
 
 @pytest.fixture
-def world(sim, warehouse_path, policy) -> World:
+def world(sim, halo_env, warehouse_path, policy, signing_key) -> World:
     """Payroll Admin, a role only these agents hold: Ned (in the team), Ola (in it, a manager)
-    and Pat (no team); Mia manages the team, Dee did (disabled)."""
+    and Pat (no team); Mia manages the team, Dee did (disabled). Reviewers are read from the
+    simulator (over loopback) as HaloITSM agents; decisions are signed with a key of the
+    test's."""
     policy(POLICY)
     role = sim.add_role("Payroll Admin")
     ids = {
@@ -52,6 +54,11 @@ def world(sim, warehouse_path, policy) -> World:
         "ned": sim.add_agent("Ned Newcomer", "ned@example.com", role_ids=(role,), team_ids=(TEAM,)),
         "ola": sim.add_agent("Ola Owner", "Ola@Example.com", role_ids=(role,), team_ids=(TEAM,)),
         "pat": sim.add_agent("Pat Nomad", "pat@example.com", role_ids=(role,)),
+        # Who decides is a HaloITSM agent too: the policy's approver, a lead who reviews and
+        # closes, and Eve, who reviews nothing here.
+        "avery": sim.add_agent("Avery Approver", "approver@example.com"),
+        "lee": sim.add_agent("Lee Lead", "lead@example.com"),
+        "eve": sim.add_agent("Eve Elsewhere", "eve@example.com"),
     }  # fmt: skip
     for member in sim.members_of(TEAM):
         sim.set_membership(member, TEAM, is_manager=False)
@@ -60,6 +67,7 @@ def world(sim, warehouse_path, policy) -> World:
     sim.disable_agent(ids["dee"])
     sync(sim, warehouse_path)
     build_access(warehouse_path)
+    signing_key(warehouse_path)
     return World(warehouse_path, role, ids)
 
 
@@ -398,26 +406,35 @@ def test_a_decision_inserted_with_sql_by_someone_else_stops_the_close(world):
         )
     said = refused(world.path, "close", "payroll", "--by", "lead@example.com", "--force")
     assert said.splitlines()[:2] == [
-        "Error: Campaign 'payroll' holds decisions no reviewer could have made (recorded with "
-        "SQL?):",
-        f"  {world.grant('ned')} (Ned Newcomer: role 'Payroll Admin'): decided by "
-        "eve@example.com, who does not review it.",
+        "Error: Campaign 'payroll' holds decisions that cannot be believed:",
+        f"  {world.grant('ned')} (Ned Newcomer: role 'Payroll Admin'): its decision (revoke by "
+        "eve@example.com) it is not signed (recorded before statements were signed, or written "
+        "into the warehouse by hand)",
     ]
+    assert said.splitlines()[-1] == (
+        "Their reviewers decide them again (`review decide` or `review import`); nothing was "
+        "closed."
+    )
     assert query(world.path, "SELECT count(*) FROM provisioning.requests") == [(0,)]
     assert query(world.path, "SELECT closed_at FROM reviews.campaigns") == [(None,)]
 
-    # Nor may an agent review their own access, made a reviewer of it with SQL.
+    # A signed decision copied with SQL onto another item proves nothing there.
+    ok(world.path, "decide", "payroll", "--grant", world.grant("ned"), "--keep",
+       "--by", "mia@example.com")  # fmt: skip
     with connect(world.path) as con:
-        con.execute("UPDATE reviews.items SET reviewers = ['ned@example.com']")
         con.execute(
-            "INSERT INTO reviews.decisions (item_id, decision, decided_by, source) "
-            "SELECT item_id, 'keep', 'ned@example.com', 'sql' FROM reviews.items"
+            "INSERT INTO reviews.decisions (item_id, decision, decided_by, source, statement, "
+            "signature) SELECT i.item_id, d.decision, d.decided_by, d.source, d.statement, "
+            "d.signature FROM reviews.decisions AS d, reviews.items AS i "
+            "WHERE d.statement IS NOT NULL AND i.grant_id = ?",
+            [world.grant("ola")],
         )
     said = refused(world.path, "close", "payroll", "--by", "lead@example.com", "--force")
-    assert said.splitlines()[1] == (
-        f"  {world.grant('ned')} (Ned Newcomer: role 'Payroll Admin'): decided by the agent "
-        "themself."
-    )
+    assert (
+        f"  {world.grant('ola')} (Ola Owner: role 'Payroll Admin'): its decision (keep by "
+        "mia@example.com) its statement does not say what the row says (decision_id, grant_id, "
+        "item_id)"
+    ) in said.splitlines()
     assert query(world.path, "SELECT count(*) FROM provisioning.requests") == [(0,)]
 
 
@@ -629,7 +646,7 @@ def test_a_revoke_never_applied_is_not_confirmed_by_a_grant_removed_by_hand(sim,
     build_access(world.path)
     gone_in = last_sync(world)
 
-    said, ned, page = report(world, tmp_path)
+    said, ned, page = report(world, tmp_path / "evidence")
 
     assert said == summary(confirmed=0)
     assert (ned["request_id"], ned["request_status"], ned["removed_in_sync_id"], ned["removal"]) == (
@@ -721,7 +738,7 @@ def test_a_revoke_the_close_filed_no_request_for_is_not_confirmed(sim, world, tm
     build_access(world.path)
     ok(world.path, "close", "payroll", "--by", "lead@example.com", "--force")
 
-    said, ned, _ = report(world, tmp_path)
+    said, ned, _ = report(world, tmp_path / "evidence")
 
     assert said == summary(confirmed=0)
     assert (ned["request_id"], ned["removed_in_sync_id"], ned["removal"]) == (

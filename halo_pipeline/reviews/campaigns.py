@@ -14,7 +14,7 @@ from halo_pipeline.policy.document import PolicyError, load_policy
 from halo_pipeline.policy.gate import Gate
 from halo_pipeline.requests import rules
 from halo_pipeline.requests.catalog import Catalog
-from halo_pipeline.requests.identities import os_user
+from halo_pipeline.requests.identities import normal, os_user, typed_email
 from halo_pipeline.requests.rules import RequestRefused
 from halo_pipeline.warehouse import transaction
 
@@ -167,7 +167,7 @@ class Item(Grant):
             (managers, self.managers),
             ("policy approvers", approvers),
         ):
-            people = [person for person in people if person != (self.agent_email or "").lower()]
+            people = [person for person in people if normal(person) != normal(self.agent_email)]
             if people:
                 return people, source
         return [], ""
@@ -194,7 +194,7 @@ def start(
         )
     if (name,) in _names(con):
         raise ReviewRefused(f"A campaign named {name!r} exists already: choose another name.")
-    named = rules.email(reviewer, "The reviewer") if reviewer else None
+    named = typed_email(reviewer, "The reviewer") if reviewer else None
     latest = _latest_sync(con)
     found = resolve_scope(con, scope)
     rows = con.execute(sql("snapshot"), {"entitlements": found.entitlement_ids}).fetchall()
@@ -256,11 +256,12 @@ def start(
 
 
 def _latest_sync(con: duckdb.DuckDBPyConnection) -> list[tuple]:
-    """The sync whose grants are snapshotted: the last that rebuilt the access models."""
+    """The sync whose grants are snapshotted: the latest that access.grants was built from.
+    A sync loaded since, whose models are not rebuilt yet, is not what the campaign reviews."""
     try:
         latest = con.execute(
-            "SELECT sync_id, synced_at FROM halo.sync_runs WHERE status = 'succeeded' "
-            "ORDER BY sync_id DESC LIMIT 1"
+            "SELECT sync_id, synced_at FROM halo.sync_runs "
+            "WHERE sync_id = (SELECT max(sync_id) FROM access.grants)"
         ).fetchall()
     except duckdb.CatalogException:
         latest = []

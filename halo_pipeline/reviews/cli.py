@@ -9,7 +9,16 @@ from typing import TypeVar
 import click
 
 from halo_pipeline.query_output import render as render_rows
-from halo_pipeline.requests.commands import reading, warehouse_option, writing
+from halo_pipeline.requests.commands import (
+    halo_directory,
+    reading,
+    signing_key,
+    warehouse_option,
+    writing,
+)
+from halo_pipeline.requests.identities import Person, person
+from halo_pipeline.requests.rules import RequestRefused
+from halo_pipeline.requests.signing import KeyRing
 from halo_pipeline.reviews.campaigns import progress, start
 from halo_pipeline.reviews.decisions import KEEP, REVOKE, close, decide, import_decisions
 from halo_pipeline.reviews.exports import export
@@ -18,7 +27,8 @@ from halo_pipeline.shell import typed
 
 T = TypeVar("T")
 name_argument = click.argument("name")
-by_option = click.option("--by", required=True, help="Your email address.")
+by_option = click.option("--by", required=True, help="Your email address in HaloITSM.")
+force_option = click.option("--force", is_flag=True, help="Replace what --out names.")
 
 
 @click.group("review")
@@ -76,11 +86,14 @@ def start_command(
     type=click.Path(path_type=Path),
     help="The CSV file or the reviewer's page; without --reviewer, a folder of pages for HTML.",
 )
+@force_option
 @warehouse_option
-def export_command(name: str, form: str, reviewer: str | None, out: Path, warehouse: str) -> None:
+def export_command(
+    name: str, form: str, reviewer: str | None, out: Path, force: bool, warehouse: str
+) -> None:
     """Write a campaign's grants for its reviewers: a CSV whose decision (keep or revoke) and
     note columns they fill in, or self-contained HTML pages, one per reviewer."""
-    written = reading(warehouse, lambda con: export(con, name, form, reviewer, out))
+    written = reading(warehouse, lambda con: export(con, name, form, reviewer, out, force))
     if len(written) == 1:
         click.echo(f"Wrote {written[0]}.")
     else:
@@ -104,7 +117,10 @@ def decide_command(
     if keep == revoke:
         raise click.UsageError("Say --keep or --revoke, one of them.")
     decision = KEEP if keep else REVOKE
-    recorded = writing(warehouse, lambda con: decide(con, name, grant_id, decision, by, note), "")
+    ring, reviewer = _signer(warehouse, by)
+    recorded = writing(
+        warehouse, lambda con: decide(con, ring, name, grant_id, decision, reviewer, note), ""
+    )
     click.echo(f"{'Recorded' if recorded else 'Already recorded'}: {decision} {grant_id}.")
 
 
@@ -116,7 +132,8 @@ def decide_command(
 def import_command(name: str, file: Path, by: str, warehouse: str) -> None:
     """Record the decisions of a filled-in CSV export. The whole file is checked first; any
     problem, and nothing is recorded."""
-    imported = writing(warehouse, lambda con: import_decisions(con, name, file, by), "")
+    ring, reviewer = _signer(warehouse, by)
+    imported = writing(warehouse, lambda con: import_decisions(con, ring, name, file, reviewer), "")
     click.echo(
         f"Recorded {imported.recorded} decision(s) from {file}; {imported.unchanged} unchanged, "
         f"{imported.undecided} still undecided."
@@ -131,7 +148,8 @@ def import_command(name: str, file: Path, by: str, warehouse: str) -> None:
 def close_command(name: str, by: str, force: bool, warehouse: str) -> None:
     """Close campaign NAME: its decisions become final and each revoke a revoke request
     (no approval needed) that provisioning_job applies, with its ticket."""
-    closed = writing(warehouse, lambda con: close(con, name, by, force), "")
+    ring, closer = _signer(warehouse, by)
+    closed = writing(warehouse, lambda con: close(con, ring, name, closer, force), "")
     click.echo(
         f"Closed campaign {closed.campaign.name!r}: {closed.kept} kept, "
         f"{len(closed.revokes) + len(closed.gone)} revoked, {closed.not_reviewed} not reviewed."
@@ -156,11 +174,12 @@ def close_command(name: str, by: str, force: bool, warehouse: str) -> None:
 @review_group.command("report")
 @name_argument
 @click.option("--out", required=True, type=click.Path(path_type=Path, file_okay=False))
+@force_option
 @warehouse_option
-def report_command(name: str, out: Path, warehouse: str) -> None:
+def report_command(name: str, out: Path, force: bool, warehouse: str) -> None:
     """Write the evidence pack of campaign NAME into a folder: report.html and report.csv with
     the scope, snapshot, every decision, the revoke requests and what a later sync confirmed."""
-    written, summary = reading(warehouse, lambda con: write_report(con, name, out))
+    written, summary = reading(warehouse, lambda con: write_report(con, name, out, force))
     click.echo(f"Wrote {' and '.join(str(path) for path in written)}.")
     click.echo(
         f"{summary.items} grants: {summary.kept} kept, {summary.revoked} revoked "
@@ -178,3 +197,15 @@ def status_command(warehouse: str) -> None:
         click.echo("No campaign yet: `review start` begins one.")
         return
     click.echo(render_rows(columns, rows, "table"), nl=False)
+
+
+def _signer(warehouse: str, by: str) -> tuple[KeyRing, Person]:
+    """The signing key and who decides: one enabled HaloITSM agent, read from HaloITSM by the
+    email typed. A file that is not our warehouse is refused before either is looked for."""
+    reading(warehouse, lambda con: None)
+    ring = signing_key()
+    with halo_directory(warehouse) as halo:
+        try:
+            return ring, person(halo, by, "The reviewer")
+        except RequestRefused as refused:
+            raise click.ClickException(f"{refused} Nothing was recorded.") from None

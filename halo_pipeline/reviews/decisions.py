@@ -12,8 +12,9 @@ from pathlib import Path
 import duckdb
 
 from halo_pipeline.requests import rules
-from halo_pipeline.requests.identities import os_user
+from halo_pipeline.requests.identities import Person, normal, os_user
 from halo_pipeline.requests.queue import Status, insert_request
+from halo_pipeline.requests.signing import KeyRing, Unverified
 from halo_pipeline.reviews.campaigns import LISTED, Campaign, ReviewRefused, load_campaign, people
 from halo_pipeline.reviews.exports import unguarded
 from halo_pipeline.reviews.items import Reviewed, load_items
@@ -35,15 +36,17 @@ class Decision:
 
 
 def decide(
-    con: duckdb.DuckDBPyConnection, name: str, grant_id: str, decision: str, by: str,
-    note: str | None,
+    con: duckdb.DuckDBPyConnection, ring: KeyRing, name: str, grant_id: str, decision: str,
+    reviewer: Person, note: str | None,
 ) -> bool:  # fmt: skip
-    """Record one reviewer's decision on one grant; False when it was already recorded."""
-    campaign, items, reviewer = _open_campaign(con, name, by)
+    """Record one reviewer's decision on one grant, signed; False when it was already
+    recorded."""
+    campaign, items = _open_campaign(con, name)
     found = _problem_or_item(con, campaign, items, grant_id.strip(), reviewer)
     if isinstance(found, str):
         raise ReviewRefused(found + " Nothing was recorded.")
-    return bool(_record(con, [Decision(found, decision, _note(note), "decide")], reviewer))
+    decided = [Decision(found, decision, _note(note), "decide")]
+    return bool(_record(con, ring, campaign, decided, reviewer))
 
 
 @dataclass(frozen=True)
@@ -54,10 +57,12 @@ class Imported:
     """Rows left blank: the reviewer has not decided them yet."""
 
 
-def import_decisions(con: duckdb.DuckDBPyConnection, name: str, path: Path, by: str) -> Imported:
-    """Record the decisions of a filled-in export. The whole file is checked first: any
-    problem (each named with its line) and nothing is recorded."""
-    campaign, items, reviewer = _open_campaign(con, name, by)
+def import_decisions(
+    con: duckdb.DuckDBPyConnection, ring: KeyRing, name: str, path: Path, reviewer: Person
+) -> Imported:
+    """Record the decisions of a filled-in export, each signed. The whole file is checked
+    first: any problem (each named with its line) and nothing is recorded."""
+    campaign, items = _open_campaign(con, name)
     rows = _read_csv(path)
     decisions: list[Decision] = []
     problems: list[str] = []
@@ -69,7 +74,7 @@ def import_decisions(con: duckdb.DuckDBPyConnection, name: str, path: Path, by: 
         note = _note(unguarded(row.get("note") or ""))
         known = items.get(grant_id)
         if not word:  # not decided (yet): whoever reviews it, it is not a decision to check
-            undecided += bool(known and reviewer in known.reviewers and known.decision is None)
+            undecided += bool(known and _reviews(reviewer, known) and known.decision is None)
             continue
         if known and (word, note) == (known.decision, known.note):  # as recorded, by anyone
             unchanged += 1
@@ -95,7 +100,7 @@ def import_decisions(con: duckdb.DuckDBPyConnection, name: str, path: Path, by: 
             f"{path} cannot be imported ({len(problems)} problem(s)):\n{listed}{more}\n"
             "Nothing was recorded: mend the file and import it again."
         )
-    recorded = _record(con, decisions, reviewer)
+    recorded = _record(con, ring, campaign, decisions, reviewer)
     return Imported(recorded, unchanged + len(decisions) - recorded, undecided)
 
 
@@ -128,21 +133,20 @@ def _read_csv(path: Path) -> list[tuple[int, dict[str, str]]]:
 
 
 def _open_campaign(
-    con: duckdb.DuckDBPyConnection, name: str, by: str
-) -> tuple[Campaign, dict[str, Reviewed], str]:
+    con: duckdb.DuckDBPyConnection, name: str
+) -> tuple[Campaign, dict[str, Reviewed]]:
     campaign = load_campaign(con, name)
-    reviewer = rules.email(by, "The reviewer")
     if campaign.closed_at:
         raise ReviewRefused(
             f"Campaign {campaign.name!r} was closed at {campaign.closed_at:%Y-%m-%d %H:%M %Z} by "
             f"{campaign.closed_by}: its decisions are final. Nothing was recorded."
         )
-    return campaign, {item.grant_id: item for item in load_items(con, campaign)}, reviewer
+    return campaign, {item.grant_id: item for item in load_items(con, campaign)}
 
 
 def _problem_or_item(
     con: duckdb.DuckDBPyConnection, campaign: Campaign, items: dict[str, Reviewed],
-    grant_id: str, reviewer: str,
+    grant_id: str, reviewer: Person,
 ) -> Reviewed | str:  # fmt: skip
     """The campaign's item for a grant that `reviewer` may decide, or what is wrong."""
     item = items.get(grant_id)
@@ -153,27 +157,78 @@ def _problem_or_item(
         if not known:
             return f"there is no grant {rules.shorten(grant_id)} (ids as the export writes them)."
         return f"grant {grant_id} is not in campaign {campaign.name!r} ({campaign.scope_label})."
-    if reviewer not in item.reviewers:
-        return f"{reviewer} does not review {item.label}: {people(item.reviewers)} do."
+    if reviewer.agent_id == item.agent_id:
+        return f"{reviewer.label} holds {item.label}: nobody reviews their own access."
+    if not _reviews(reviewer, item):
+        return f"{reviewer.email} does not review {item.label}: {people(item.reviewers)} do."
     return item
+
+
+def _reviews(reviewer: Person, item: Reviewed) -> bool:
+    return reviewer.email in {normal(person) for person in item.reviewers}
 
 
 def _note(note: str | None) -> str | None:
     return (note or "").strip() or None
 
 
-def _record(con: duckdb.DuckDBPyConnection, decisions: list[Decision], by: str) -> int:
-    """Insert the decisions that change something, in one transaction; how many."""
+def _record(
+    con: duckdb.DuckDBPyConnection, ring: KeyRing, campaign: Campaign,
+    decisions: list[Decision], by: Person,
+) -> int:  # fmt: skip
+    """Insert the decisions that change something, each signed, in one transaction; how
+    many."""
     changed = [decision for decision in decisions if decision.changes_anything]
     if changed:
-        user = os_user()
         with transaction(con):
-            con.executemany(
-                "INSERT INTO reviews.decisions (item_id, decision, note, decided_by, os_user, "
-                "source) VALUES (?, ?, ?, ?, ?, ?)",
-                [[d.item.item_id, d.decision, d.note, by, user, d.source] for d in changed],
-            )
+            for decision in changed:
+                _insert_decision(con, ring, campaign, decision, by)
     return len(changed)
+
+
+def _insert_decision(
+    con: duckdb.DuckDBPyConnection, ring: KeyRing, campaign: Campaign, decision: Decision,
+    by: Person,
+) -> int:  # fmt: skip
+    """One decision row with its statement: what was decided, on which item of which campaign,
+    by which HaloITSM agent, named by its own id so it proves nothing for another row."""
+    [(decision_id,)] = con.execute("SELECT nextval('reviews.decision_id_seq')").fetchall()
+    statement, signature = ring.sign(_said(campaign, decision, by, decision_id))
+    con.execute(
+        "INSERT INTO reviews.decisions (decision_id, item_id, decision, note, decided_by, "
+        "decided_by_agent_id, os_user, source, statement, signature) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [decision_id, decision.item.item_id, decision.decision, decision.note, by.email,
+         by.agent_id, os_user(), decision.source, statement, signature],
+    )  # fmt: skip
+    return int(decision_id)
+
+
+def _said(
+    campaign: Campaign, decision: Decision, by: Person, decision_id: int
+) -> dict[str, object]:
+    return {
+        "kind": "review_decision", "campaign_id": campaign.campaign_id,
+        "item_id": decision.item.item_id, "grant_id": decision.item.grant_id,
+        "decision": decision.decision, "note": decision.note, "by": by.agent_id,
+        "by_email": by.email, "decision_id": decision_id,
+    }  # fmt: skip
+
+
+def unverified(ring: KeyRing, item: Reviewed) -> str | None:
+    """Why the decision an item stands at cannot be believed; None when it verifies and says
+    exactly what the row says."""
+    try:
+        said = ring.verify(item.statement, item.signature)
+    except Unverified as why:
+        return str(why)
+    row = {"kind": "review_decision", "item_id": item.item_id, "grant_id": item.grant_id,
+           "decision": item.decision, "note": item.note, "by_email": item.decided_by,
+           "decision_id": item.decision_id}  # fmt: skip
+    changed = sorted(name for name, value in row.items() if said.get(name) != value)
+    return (
+        f"its statement does not say what the row says ({', '.join(changed)})" if changed else None
+    )
 
 
 @dataclass(frozen=True)
@@ -188,17 +243,22 @@ class Closed:
     removed and granted again since the snapshot): no request is filed for them."""
 
 
-def close(con: duckdb.DuckDBPyConnection, name: str, by: str, force: bool) -> Closed:
+def close(
+    con: duckdb.DuckDBPyConnection, ring: KeyRing, name: str, closer: Person, force: bool
+) -> Closed:
     """Close a campaign: undecided items refuse it, unless `force` records them as
-    not_reviewed; each revoke becomes a revoke request linked to its item."""
-    campaign, items, closer = _open_campaign(con, name, by)
-    unsound = [problem for item in items.values() if (problem := _unsound(item))]
+    not_reviewed; a decision whose signature does not verify counts as none (it was recorded
+    before decisions were signed, or written by hand); each revoke becomes a revoke request
+    linked to its item. The close itself is a signed statement of the last decision it counts."""
+    campaign, items = _open_campaign(con, name)
+    unsound = [problem for item in items.values() if (problem := _unsound(ring, item))]
     if unsound:
         raise ReviewRefused(
-            f"Campaign {campaign.name!r} holds decisions no reviewer could have made (recorded "
-            "with SQL?):\n"
+            f"Campaign {campaign.name!r} holds decisions that cannot be believed:\n"
             + "\n".join(f"  {problem}" for problem in unsound[:LISTED])
-            + "\nRecord them with `review decide`; nothing was closed."
+            + (f"\n  ... and {len(unsound) - LISTED} more" if len(unsound) > LISTED else "")
+            + "\nTheir reviewers decide them again (`review decide` or `review import`); "
+            "nothing was closed."
         )
     undecided = [item for item in items.values() if item.decision is None]
     if undecided and not force:
@@ -214,18 +274,24 @@ def close(con: duckdb.DuckDBPyConnection, name: str, by: str, force: bool) -> Cl
     revoked = [item for item in items.values() if item.decision == REVOKE]
     held = _still_held(con, revoked)
     with transaction(con):
-        if undecided:
-            con.executemany(
-                "INSERT INTO reviews.decisions (item_id, decision, decided_by, os_user, source) "
-                "VALUES (?, ?, ?, ?, 'close --force')",
-                [[item.item_id, NOT_REVIEWED, closer, os_user()] for item in undecided],
-            )
+        for item in undecided:
+            not_reviewed = Decision(item, NOT_REVIEWED, None, "close --force")
+            _insert_decision(con, ring, campaign, not_reviewed, closer)
         requests = [(item, _file_revoke(con, campaign, item)) for item in held]
+        [(final,)] = con.execute(
+            "SELECT max(d.decision_id) FROM reviews.decisions AS d JOIN reviews.items AS i "
+            "USING (item_id) WHERE i.campaign_id = ?",
+            [campaign.campaign_id],
+        ).fetchall()
+        statement, signature = ring.sign(
+            {"kind": "review_close", "campaign_id": campaign.campaign_id,
+             "name": campaign.name, "final_decision_id": final, "by": closer.agent_id,
+             "by_email": closer.email}
+        )  # fmt: skip
         con.execute(
-            "UPDATE reviews.campaigns SET closed_by = ?, closed_at = now(), final_decision_id = "
-            "(SELECT max(d.decision_id) FROM reviews.decisions AS d JOIN reviews.items AS i "
-            "USING (item_id) WHERE i.campaign_id = ?) WHERE campaign_id = ?",
-            [closer, campaign.campaign_id, campaign.campaign_id],
+            "UPDATE reviews.campaigns SET closed_by = ?, closed_at = now(), final_decision_id = ?, "
+            "close_statement = ?, close_signature = ? WHERE campaign_id = ?",
+            [closer.email, final, statement, signature, campaign.campaign_id],
         )
     counts = Counter(item.decision for item in items.values())
     gone = [item for item in revoked if item not in held]
@@ -246,14 +312,19 @@ def _still_held(con: duckdb.DuckDBPyConnection, revoked: list[Reviewed]) -> list
     return [item for item in revoked if (item.grant_id, item.first_seen_sync_id) in current]
 
 
-def _unsound(item: Reviewed) -> str | None:
-    if item.decision is None or item.decision == NOT_REVIEWED:
+def _unsound(ring: KeyRing, item: Reviewed) -> str | None:
+    if item.decision is None:
+        return None
+    why = unverified(ring, item)
+    if why:
+        return f"{item.label}: its decision ({item.decision} by {item.decided_by}) {why}"
+    if item.decision == NOT_REVIEWED:
         return None
     if item.decision not in (KEEP, REVOKE):
         return f"{item.label}: {item.decision!r} is not a decision."
-    if item.decided_by == item.agent_email:
+    if normal(item.decided_by) == normal(item.agent_email):
         return f"{item.label}: decided by the agent themself."
-    if item.decided_by not in item.reviewers:
+    if normal(item.decided_by) not in {normal(person) for person in item.reviewers}:
         return f"{item.label}: decided by {item.decided_by}, who does not review it."
     return None
 

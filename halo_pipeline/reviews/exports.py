@@ -100,6 +100,18 @@ def page_name(reviewer: str) -> str:
     return f"{safe}.html"
 
 
+def writable(out: Path, replace: bool) -> None:
+    """A review's files are evidence: a file, or a folder holding anything, is replaced only
+    when asked (`--force`)."""
+    taken = out.is_file() or (out.is_dir() and any(out.iterdir()))
+    if taken and not replace:
+        what = "folder" if out.is_dir() else "file"
+        raise ReviewRefused(
+            f"{out} exists: a {what} already written is not replaced. Give another --out, or "
+            "--force to replace it."
+        )
+
+
 def write(path: Path, text: str) -> Path:
     """Write beside and rename: a reader never sees half a file, a failure leaves none."""
     partial = path.with_name(f".{path.name}.partial")
@@ -115,11 +127,17 @@ def write(path: Path, text: str) -> Path:
 
 
 def export(
-    con: duckdb.DuckDBPyConnection, name: str, form: str, reviewer: str | None, out: Path
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    form: str,
+    reviewer: str | None,
+    out: Path,
+    replace: bool = False,
 ) -> list[Path]:
     """The CSV (every item, or one reviewer's) or the HTML pages: one reviewer's page at
     `out`, or, without a reviewer, a folder with every reviewer's page and an index."""
     campaign = load_campaign(con, name)
+    writable(out, replace)
     items = everyone = load_items(con, campaign)
     if reviewer is not None:
         reviewer = rules.email(reviewer, "The reviewer")

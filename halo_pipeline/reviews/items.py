@@ -21,6 +21,10 @@ class Reviewed(Grant):
     note: str | None
     decided_by: str | None
     decided_at: datetime | None
+    decision_id: int | None = None
+    statement: str | None = None
+    """The decision's signed statement: what the reviewer decided, bound to this item."""
+    signature: str | None = None
 
 
 def load_items(con: duckdb.DuckDBPyConnection, campaign: Campaign) -> list[Reviewed]:

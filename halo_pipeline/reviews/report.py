@@ -17,7 +17,7 @@ import duckdb
 
 from halo_pipeline.reviews.campaigns import Campaign, load_campaign, sql
 from halo_pipeline.reviews.decisions import KEEP, NOT_REVIEWED, REVOKE
-from halo_pipeline.reviews.exports import csv_text, render, when, write
+from halo_pipeline.reviews.exports import csv_text, render, when, writable, write
 from halo_pipeline.reviews.items import Reviewed, load_items
 
 EVIDENCE_COLUMNS = (
@@ -91,10 +91,11 @@ def summarise(rows: list[Outcome]) -> Summary:
 
 
 def write_report(
-    con: duckdb.DuckDBPyConnection, name: str, folder: Path
+    con: duckdb.DuckDBPyConnection, name: str, folder: Path, replace: bool = False
 ) -> tuple[list[Path], Summary]:
     """`report.html` and `report.csv` in `folder`; the paths and the summary."""
     campaign = load_campaign(con, name)
+    writable(folder, replace)
     rows = outcomes(con, campaign)
     summary = summarise(rows)
     html = render("report.html.j2", campaign=campaign, rows=rows, summary=summary)
