@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from halo_pipeline.cli import main
+from halo_pipeline.requests.queue import adopt_sql_filed
 from halo_pipeline.warehouse import WarehouseError, connect
 from halo_pipeline.warehouse.migrations import migrations
 from halo_pipeline.warehouse.registry import MODEL_SCHEMA, SCHEMAS
@@ -42,6 +43,11 @@ LONG = "x" * 100_000
          "Say why: --reason cannot be blank; it goes on the ticket."),
         ([*GRANT, "--reason", " \t ", "--requested-by", "ana@example.com"],
          "Say why: --reason cannot be blank; it goes on the ticket."),
+        ([*GRANT, "--reason", "\u200b\u2060\ufeff", "--requested-by", "ana@example.com"],
+         "Say why: --reason cannot be blank; it goes on the ticket."),
+        ([*GRANT, "--reason", "on call", "--requested-by", "policy:expiry"],
+         "'policy:expiry' is the pipeline's own name for what a policy files: say who asks with "
+         "--requested-by EMAIL."),
         ([*GRANT, "--reason", "on call", "--requested-by", ""],
          "Say who asks: --requested-by needs the requester's email address."),
         ([*GRANT, "--reason", "on call", "--requested-by", "ana"],
@@ -56,7 +62,7 @@ LONG = "x" * 100_000
         (["grant", "--agent", "9", "--team", LONG, *AUDIT],
          f"Unknown team {'x' * 80!r}... (100000 characters): not in the last sync."),
     ],
-    ids=["empty-reason", "blank-reason", "no-requester", "requester-not-email", "empty-policy",
+    ids=["empty-reason", "blank-reason", "invisible-reason", "policy-requester", "no-requester", "requester-not-email", "empty-policy",
          "account-email", "long-agent", "long-team"],
 )  # fmt: skip
 def test_each_refusal_is_one_line_and_files_nothing(path, args, message):
@@ -280,3 +286,20 @@ def test_a_file_that_is_not_our_warehouse_is_refused_by_every_command_and_left_a
         foreign.name,
         *([f"{foreign.name}.writer.lock"] if kind == "duckdb" else []),
     ]
+
+
+def test_the_request_id_sequence_never_lags_behind_ids_inserted_with_sql(path):
+    insert = (
+        "INSERT INTO provisioning.requests ({}action, entitlement_id, agent_id, reason, "
+        "requested_by) VALUES ({}'revoke', 'team:1:member', 3, 'sql', 'ana@example.com') "
+        "RETURNING request_id"
+    )
+    with connect(path) as con:
+        con.execute(insert.format("request_id, ", "50, "))
+    assert request(path, *GRANT, *AUDIT).output.startswith("Filed request 51:")
+    with connect(path) as con:  # SQL's own default comes after both
+        assert con.execute(insert.format("", "")).fetchall() == [(52,)]
+        con.execute(insert.format("request_id, ", "80, "))
+    with connect(path) as con:
+        adopt_sql_filed(con, None)  # what every provisioning run does first
+        assert con.execute(insert.format("", "")).fetchall() == [(81,)]

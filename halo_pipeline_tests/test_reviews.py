@@ -744,3 +744,21 @@ def test_a_revoke_the_close_filed_no_request_for_is_not_confirmed(sim, world, tm
     assert (ned["request_id"], ned["removed_in_sync_id"], ned["removal"]) == (
         "", str(last_sync(world)), "not confirmed: no revoke request",
     )  # fmt: skip
+
+
+def test_export_and_report_replace_what_out_names_only_with_force(world, tmp_path):
+    ok(world.path, "start", "payroll", "--scope", "role:Payroll Admin")
+    sheet, folder = tmp_path / "sheet.csv", tmp_path / "evidence"
+    ok(world.path, "export", "payroll", "--format", "csv", "--out", str(sheet))
+    ok(world.path, "report", "payroll", "--out", str(folder))
+    sheet.write_text("mine")
+    for args, kind in (
+        (["export", "payroll", "--format", "csv", "--out", str(sheet)], "file"),
+        (["report", "payroll", "--out", str(folder)], "folder"),
+    ):
+        assert refused(world.path, *args) == (
+            f"Error: {args[-1]} exists: a {kind} already written is not replaced. Give another "
+            "--out, or --force to replace it.\n"
+        )
+        ok(world.path, *args, "--force")
+    assert sheet.read_text().startswith("grant_id,")

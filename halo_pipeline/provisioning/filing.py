@@ -48,7 +48,7 @@ def file_membership(
         raise RequestRefused("Name exactly one of --role and --team.")
     if ends is not None and action != "grant":
         raise RequestRefused("Only a grant has an end: --for and --until go with grant.")
-    reason, requested_by = rules.reason(reason), rules.requester(requested_by)
+    reason, requested_by = rules.reason(reason), rules.requester(requested_by, person=True)
     catalog = Catalog.load(con)
     who = catalog.find_agent(agent)
     entitlement = catalog.find_role(role) if role is not None else catalog.find_team(str(team))
@@ -130,7 +130,7 @@ def file_account(
     requested_by: str,
 ) -> Filed:
     """Queue creating, disabling or enabling an agent account."""
-    reason, requested_by = rules.reason(reason), rules.requester(requested_by)
+    reason, requested_by = rules.reason(reason), rules.requester(requested_by, person=True)
     catalog = Catalog.load(con)
     if action == "create_account":
         if not (name or "").strip() or not email:

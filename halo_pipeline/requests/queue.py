@@ -84,8 +84,21 @@ def load_requests(con: duckdb.DuckDBPyConnection, where: str, params: list[Any])
     return [Request(*row) for row in rows]
 
 
+def catch_up_ids(con: duckdb.DuckDBPyConnection) -> None:
+    """Move the request id sequence past every id inserted with SQL by hand, so the next row
+    inserted without one (SQL's default) never collides with them."""
+    con.execute(
+        "SELECT max(nextval('provisioning.request_id_seq')) FROM range(greatest(0, "
+        "(SELECT coalesce(max(request_id), 0) FROM provisioning.requests) - "
+        "(SELECT coalesce(last_value, 0) FROM duckdb_sequences() "
+        "WHERE schema_name = 'provisioning' AND sequence_name = 'request_id_seq')))"
+    ).fetchall()
+
+
 def adopt_sql_filed(con: duckdb.DuckDBPyConnection, run_id: str | None) -> int:
-    """Give requests inserted with plain SQL the filing event `halo-pipeline request` writes."""
+    """Give requests inserted with plain SQL the filing event `halo-pipeline request` writes,
+    and the id sequence its place after them."""
+    catch_up_ids(con)
     adopted = con.execute(
         """
         INSERT INTO provisioning.request_events (request_id, from_status, to_status, detail, run_id)
@@ -175,12 +188,10 @@ def insert_request(
     if unknown:
         raise ValueError(f"not request columns: {sorted(unknown)}")
     names = list(values)
-    # Past the sequence when rows were inserted with ids of their own: the key refuses a
-    # taken id, and this must not be how a person's request is refused.
-    [(request_id,)] = con.execute(
-        "SELECT greatest(nextval('provisioning.request_id_seq'), "
-        "coalesce(max(request_id), 0) + 1) FROM provisioning.requests"
-    ).fetchall()
+    # Past every id inserted with SQL: the key refuses a taken id, and this must not be how a
+    # person's request is refused.
+    catch_up_ids(con)
+    [(request_id,)] = con.execute("SELECT nextval('provisioning.request_id_seq')").fetchall()
     con.execute(
         f"INSERT INTO provisioning.requests (request_id, status, {', '.join(names)}) "
         f"VALUES (?, ?, {', '.join('?' for _ in names)})",

@@ -4,6 +4,7 @@ itself. The command refuses a request that breaks a rule; a run fails such a row
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import timedelta
 from typing import Any
 
@@ -41,10 +42,16 @@ def email(value: str | None, what: str) -> str:
         raise RequestRefused(f"{what} {shorten(given)} is not an email address: {error}") from None
 
 
-def requester(value: str | None) -> str:
-    """Who asks: an email address, or `policy:<name>` for what the pipeline files itself."""
+def requester(value: str | None, *, person: bool = False) -> str:
+    """Who asks: an email address, or `policy:<name>` for what the pipeline files itself. A
+    person (`person`: the command line) never speaks as a policy."""
     given = (value or "").strip()
     if POLICY_REQUESTER.match(given):
+        if person:
+            raise RequestRefused(
+                f"{shorten(given)} is the pipeline's own name for what a policy files: say who "
+                "asks with --requested-by EMAIL."
+            )
         return given
     if not given:
         raise RequestRefused("Say who asks: --requested-by needs the requester's email address.")
@@ -52,9 +59,10 @@ def requester(value: str | None) -> str:
 
 
 def reason(value: str | None) -> str:
-    """Why: it goes on the ticket and into the audit trail, so it cannot be blank."""
+    """Why: it goes on the ticket and into the audit trail, so it cannot be blank, nor made only
+    of characters nobody sees (zero-width spaces, controls)."""
     given = (value or "").strip()
-    if not given:
+    if not any(unicodedata.category(char)[0] not in "CZ" for char in given):
         raise RequestRefused("Say why: --reason cannot be blank; it goes on the ticket.")
     return given
 
