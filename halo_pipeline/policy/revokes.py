@@ -14,7 +14,7 @@ from typing import Any
 import duckdb
 
 from halo_pipeline.policy.gate import Gate
-from halo_pipeline.requests.queue import file_request
+from halo_pipeline.requests.queue import database_now, file_request
 from halo_pipeline.requests.signing import KeyRing, Unverified
 
 EXPIRY, LEAVER = "policy:expiry", "policy:leaver"
@@ -74,9 +74,11 @@ class Due:
     """Why nothing is filed: the grant held now is a new period, made outside the pipeline."""
 
 
-def due_expiries(con: duckdb.DuckDBPyConnection, ring: KeyRing | None) -> list[Due]:
-    """The time-bound grants whose end has come, by the signed `applied` events that made them
-    (and by their columns, the earlier counting)."""
+def due_expiries(
+    con: duckdb.DuckDBPyConnection, ring: KeyRing | None, now: datetime | None = None
+) -> list[Due]:
+    """The time-bound grants whose end has come by `now` (the warehouse's clock by default), by
+    the signed `applied` events that made them (and by their columns, the earlier counting)."""
     con.execute(
         "CREATE OR REPLACE TEMP TABLE applied_ends "
         "(request_id BIGINT, applied_at TIMESTAMPTZ, signed_end TIMESTAMPTZ)"
@@ -92,7 +94,7 @@ def due_expiries(con: duckdb.DuckDBPyConnection, ring: KeyRing | None) -> list[D
                 for event_id, request_id, at, statement, signature in events]  # fmt: skip
         if ends:
             con.executemany("INSERT INTO applied_ends VALUES (?, ?, ?)", ends)
-        rows = con.execute(_sql("expiries")).fetchall()
+        rows = con.execute(_sql("expiries"), {"now": now or database_now(con)}).fetchall()
     except duckdb.CatalogException:  # the models were never built here: nothing was granted
         return []
     found = []

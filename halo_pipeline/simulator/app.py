@@ -7,6 +7,7 @@ import random
 import time
 from collections.abc import Callable, Iterable
 from functools import partial
+from typing import Any
 
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
@@ -69,7 +70,9 @@ class HaloApp:
         request.get_data()  # read before taking the lock: a slow client must not stall the others
         route, endpoint, values = _route(request)
         with self.state.lock:
-            entry = self.state.log_request(request.method, route, request.path, _loggable(request))
+            entry = self.state.log_request(
+                request.method, route, request.path, _loggable(request), _written(request)
+            )
         time.sleep(self.config.latency_s)  # outside the lock, so concurrent requests overlap
         with self.state.lock:
             fault = self.faults.take(request.method, request.path, request.args)
@@ -179,6 +182,13 @@ def _cut_list(response: Response, rows: int) -> None:
         key = next(key for key, value in body.items() if isinstance(value, list))
         body[key] = body[key][:rows]
     response.set_data(json.dumps(body, ensure_ascii=False))
+
+
+def _written(request: Request) -> Any:
+    """A write's JSON body (never a token request's form, which holds the secret)."""
+    if request.method == "GET" or not request.is_json:
+        return None
+    return request.get_json(silent=True)
 
 
 def _loggable(request: Request) -> dict[str, str]:

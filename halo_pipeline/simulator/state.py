@@ -6,6 +6,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
+from typing import Any
 
 from halo_pipeline.simulator.dataset import Agent, Dataset
 
@@ -17,6 +18,8 @@ class LoggedRequest:
     query: dict[str, str]
     # Entries are logged on arrival, to keep arrival order; the status is filled in on answering.
     status: int | None = None
+    body: Any = None
+    """A write's JSON body, as sent (what tests count writes by); None for reads and forms."""
 
 
 class State:
@@ -200,9 +203,9 @@ class State:
         return now < self.tokens.get(token, now)
 
     def log_request(
-        self, method: str, route: str, path: str, query: dict[str, str]
+        self, method: str, route: str, path: str, query: dict[str, str], body: Any = None
     ) -> LoggedRequest:
         self.request_counts[(method, route)] += 1
-        entry = LoggedRequest(method, path, query)
+        entry = LoggedRequest(method, path, query, body=body)
         self.request_log.append(entry)
         return entry

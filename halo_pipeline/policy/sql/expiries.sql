@@ -39,7 +39,7 @@ periods AS (
 due AS (
     SELECT p.*, p.entitlement_id || ':agent:' || p.agent_id AS grant_id
     FROM periods AS p
-    WHERE p.first_status = 'applied' AND NOT p.open_ended AND p.expires_at <= now()
+    WHERE p.first_status = 'applied' AND NOT p.open_ended AND p.expires_at <= $now
       AND NOT EXISTS (
           SELECT 1 FROM requests AS r
           WHERE r.action = 'revoke' AND r.agent_id = p.agent_id
