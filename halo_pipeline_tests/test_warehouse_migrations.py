@@ -9,10 +9,11 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from halo_pipeline.policy.approvals import unverified
 from halo_pipeline.simulator import Simulator, SimulatorConfig, generate_dataset
 from halo_pipeline.warehouse import connect
 from halo_pipeline.warehouse.migrations import latest_version, migrations
-from halo_pipeline_tests.helpers import build_access, query, sync
+from halo_pipeline_tests.helpers import build_access, provision, query, sync
 from halo_pipeline_tests.policy_support import cli
 
 RELEASE_0_1_0 = Path(__file__).parent / "fixtures" / "warehouse_0_1_0"
@@ -164,3 +165,70 @@ def test_duplicate_request_ids_of_an_old_warehouse_are_renumbered_then_refused(t
             "reason, requested_by) VALUES (?, 'grant', 'team:1:member', 9, 'r', 'ana@example.com')",
             [taken],
         )
+
+
+PREVIOUS = Path(__file__).parent / "fixtures" / "warehouse_b5fe3f6"
+
+
+def test_the_release_before_signing_upgrades_and_nothing_unsigned_is_blessed(
+    tmp_path, monkeypatch, signing_key
+):
+    """The warehouse of the release before approvals were signed (fixtures/warehouse_b5fe3f6):
+    its approvals and decisions stay as history; nothing it holds unsigned counts now."""
+    path = tmp_path / "warehouse.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute(f"IMPORT DATABASE '{PREVIOUS}'")
+    con.close()
+    before = query(path, "SELECT * FROM provisioning.request_events ORDER BY event_id")
+    policy = tmp_path / "access_policy.yml"
+    policy.write_text('privileged_roles: ["Administrator", "Change Manager"]\n'
+                      "approval: {required_for: privileged}\n"
+                      "max_grant_duration: {privileged: 8h}\n")  # fmt: skip
+    monkeypatch.setenv("HALO_ACCESS_POLICY", str(policy))
+    sim = Simulator(generate_dataset(agents=12, teams=4, roles=4), SimulatorConfig())
+    admin = sim.role_ids()["Administrator"]
+    sim.set_agent_roles(9, [admin])  # what request 1 applied
+    with sim.serve() as url:
+        for name, value in (("HALO_BASE_URL", url), ("HALO_CLIENT_ID", sim.config.client_id),
+                            ("HALO_CLIENT_SECRET", sim.config.client_secret)):  # fmt: skip
+            monkeypatch.setenv(name, value)
+        ring = signing_key(path)  # the first writer upgrades it
+
+        assert query(path, "SELECT max(version) FROM main.schema_migrations") == [
+            (latest_version(),)
+        ]
+        assert query(path, "SELECT signed_from_event_id FROM main.meta") == [(8,)]
+        # History as it was: every event kept, the old approvals among them.
+        old = [row for row in query(path, "SELECT * EXCLUDE (statement, signature, "
+                                          "actor_agent_id) FROM provisioning.request_events "
+                                          "ORDER BY event_id")]  # fmt: skip
+        assert old == before
+
+        provision(sim, path, provisioning=True)
+
+        assert query(path, "SELECT request_id, status FROM provisioning.requests ORDER BY 1") == [
+            (1, "applied"), (2, "awaiting_approval"), (3, "applied"),
+        ]  # fmt: skip
+        assert query(path, "SELECT detail FROM provisioning.request_events WHERE request_id = 2 "
+                           "ORDER BY event_id DESC LIMIT 1") == [(  # fmt: skip
+            "the approval of event 6 does not count: it is not signed (recorded before "
+            "statements were signed, or written into the warehouse by hand) (approve 2)",
+        )]
+        # The request a dead run left applying was checked against HaloITSM and finished.
+        assert [r["name"] for r in sim.get_agent(5)["roles"]] == ["Agent", "Read Only"]
+        assert sim.get_agent(13)["roles"] == []
+        with connect(path) as con:
+            assert unverified(con, ring) == []  # history is not reported as forged
+
+        # The open campaign's unsigned decision must be taken again before it closes.
+        refused = cli(path, "review", "close", "q4-admins", "--by", "agent3@example.com")
+        assert refused.exit_code == 1
+        assert "its decision (keep by agent3@example.com) it is not signed" in refused.output
+        for agent in (2, 9):
+            [(grant,)] = query(path, "SELECT grant_id FROM reviews.items WHERE agent_id = ?",
+                               [agent])  # fmt: skip
+            decided = cli(path, "review", "decide", "q4-admins", "--grant", grant, "--keep",
+                          "--by", "agent3@example.com")  # fmt: skip
+            assert decided.exit_code == 0, decided.output
+        closed = cli(path, "review", "close", "q4-admins", "--by", "agent3@example.com")
+        assert closed.exit_code == 0, closed.output
