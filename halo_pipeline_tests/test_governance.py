@@ -217,3 +217,22 @@ def test_a_signed_end_outlives_a_column_set_to_null(synced, sim):
 
     assert (due.agent_id, due.request_id, due.regranted) == (9, 1, None)
     assert due.ended == f"{ends.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
+
+
+def test_a_rotated_key_still_verifies_what_the_old_one_signed(synced, sim):
+    assert cli(synced, "request", "grant", "--agent", "9", *ADMIN, *AUDIT).exit_code == 0
+    approve(synced, 1)
+    old = load_keyring().active.key_id
+    rotated = cli(synced, "key", "init", "--rotate")
+    assert rotated.exit_code == 0, rotated.output
+    ring = load_keyring()
+    assert ring.active.key_id != old and [k.key_id for k in ring.keys] == [old, ring.active.key_id]
+    again = cli(synced, "key", "init")
+    assert again.output.startswith(f"Error: {ring.path} exists already: a key is never overwritten")
+
+    provision(sim, synced, provisioning=True)  # the approval the old key signed still counts
+
+    assert (status(synced, 1), roles_of(sim, 9)) == ("applied", ["Administrator"])
+    [(applied,)] = query(synced, "SELECT statement FROM provisioning.request_events "
+                                 "WHERE to_status = 'applied'")  # fmt: skip
+    assert f'"key_id":"{ring.active.key_id}"' in applied

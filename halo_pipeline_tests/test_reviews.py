@@ -16,7 +16,9 @@ from halo_pipeline.defs.resources import DuckDBWarehouse
 from halo_pipeline.defs.reviews import review_progress_sensor
 from halo_pipeline.provisioning.runner import Provisioner
 from halo_pipeline.provisioning.settings import ProvisioningSettings
+from halo_pipeline.requests.signing import init_keyring, load_keyring
 from halo_pipeline.warehouse import connect
+from halo_pipeline.warehouse.migrations import warehouse_id
 from halo_pipeline_tests.helpers import build_access, grant, halo_client, provision, query, sync
 from halo_pipeline_tests.policy_support import cli
 
@@ -762,3 +764,28 @@ def test_export_and_report_replace_what_out_names_only_with_force(world, tmp_pat
         )
         ok(world.path, *args, "--force")
     assert sheet.read_text().startswith("grant_id,")
+
+
+def test_the_evidence_says_which_decisions_verify_and_which_a_lost_key_signed(
+    world, tmp_path, monkeypatch
+):
+    ok(world.path, "start", "payroll", "--scope", "role:Payroll Admin")
+    ok(world.path, "decide", "payroll", "--grant", world.grant("ned"), "--keep",
+       "--by", "mia@example.com")  # fmt: skip
+    ok(world.path, "report", "payroll", "--out", str(tmp_path / "before"))
+    with (tmp_path / "before" / "report.csv").open(encoding="utf-8") as evidence:
+        before = {row["agent_name"]: row["signature"] for row in csv.DictReader(evidence)}
+    assert before == {"Ned Newcomer": "verified", "Ola Owner": "", "Pat Nomad": ""}
+
+    # The key is lost; a new one is made: what the old one signed can no longer be verified.
+    with connect(world.path) as con:
+        lost = load_keyring().active.key_id
+        new = init_keyring(warehouse_id(con), tmp_path / "new" / "halo-signing.key")
+    monkeypatch.setenv("HALO_SIGNING_KEY_FILE", str(new.path))
+    ok(world.path, "report", "payroll", "--out", str(tmp_path / "after"))
+    with (tmp_path / "after" / "report.csv").open(encoding="utf-8") as evidence:
+        after = {row["agent_name"]: row["signature"] for row in csv.DictReader(evidence)}
+    assert after["Ned Newcomer"] == (
+        f"unverifiable: it is signed with key {lost!r}, which {new.path} does not hold (lost "
+        "or from elsewhere): unverifiable"
+    )

@@ -18,7 +18,7 @@ from halo_pipeline.requests.commands import (
 )
 from halo_pipeline.requests.identities import Person, person
 from halo_pipeline.requests.rules import RequestRefused
-from halo_pipeline.requests.signing import KeyRing
+from halo_pipeline.requests.signing import KeyRing, keyring_or_none
 from halo_pipeline.reviews.campaigns import progress, start
 from halo_pipeline.reviews.decisions import KEEP, REVOKE, close, decide, import_decisions
 from halo_pipeline.reviews.exports import export
@@ -179,7 +179,8 @@ def close_command(name: str, by: str, force: bool, warehouse: str) -> None:
 def report_command(name: str, out: Path, force: bool, warehouse: str) -> None:
     """Write the evidence pack of campaign NAME into a folder: report.html and report.csv with
     the scope, snapshot, every decision, the revoke requests and what a later sync confirmed."""
-    written, summary = reading(warehouse, lambda con: write_report(con, name, out, force))
+    ring = keyring_or_none()
+    written, summary = reading(warehouse, lambda con: write_report(con, name, out, force, ring))
     click.echo(f"Wrote {' and '.join(str(path) for path in written)}.")
     click.echo(
         f"{summary.items} grants: {summary.kept} kept, {summary.revoked} revoked "

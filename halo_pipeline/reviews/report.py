@@ -15,8 +15,9 @@ from pathlib import Path
 
 import duckdb
 
+from halo_pipeline.requests.signing import KeyRing
 from halo_pipeline.reviews.campaigns import Campaign, load_campaign, sql
-from halo_pipeline.reviews.decisions import KEEP, NOT_REVIEWED, REVOKE
+from halo_pipeline.reviews.decisions import KEEP, NOT_REVIEWED, REVOKE, unverified
 from halo_pipeline.reviews.exports import csv_text, render, when, writable, write
 from halo_pipeline.reviews.items import Reviewed, load_items
 
@@ -25,6 +26,7 @@ EVIDENCE_COLUMNS = (
     "agent_name", "entitlement_id", "entitlement_name", "held_since", "held_at_first_sync",
     "reviewers", "reviewer_source", "decision", "note", "decided_by", "decided_at",
     "request_id", "request_status", "ticket_id", "removed_in_sync_id", "removed_at", "removal",
+    "signature",
 )  # fmt: skip
 CONFIRMED = "confirmed"
 # A revoke the close filed no request for: the grant was no longer held as it was reviewed.
@@ -91,14 +93,18 @@ def summarise(rows: list[Outcome]) -> Summary:
 
 
 def write_report(
-    con: duckdb.DuckDBPyConnection, name: str, folder: Path, replace: bool = False
-) -> tuple[list[Path], Summary]:
-    """`report.html` and `report.csv` in `folder`; the paths and the summary."""
+    con: duckdb.DuckDBPyConnection, name: str, folder: Path, replace: bool = False,
+    ring: KeyRing | None = None,
+) -> tuple[list[Path], Summary]:  # fmt: skip
+    """`report.html` and `report.csv` in `folder`; the paths and the summary. Each decision
+    says whether its signature verifies under `ring` (without one, or for what a lost key
+    signed: unverifiable)."""
     campaign = load_campaign(con, name)
     writable(folder, replace)
     rows = outcomes(con, campaign)
     summary = summarise(rows)
-    html = render("report.html.j2", campaign=campaign, rows=rows, summary=summary)
+    signed = {row.item.item_id: signature(ring, row.item) for row in rows}
+    html = render("report.html.j2", campaign=campaign, rows=rows, summary=summary, signed=signed)
     evidence = csv_text(
         EVIDENCE_COLUMNS,
         (
@@ -127,8 +133,21 @@ def write_report(
                 row.removed_in_sync_id,
                 when(row.removed_at),
                 row.removal or "",
+                signed[row.item.item_id],
             ]  # fmt: skip
             for row in rows
         ),
     )
     return [write(folder / "report.html", html), write(folder / "report.csv", evidence)], summary
+
+
+def signature(ring: KeyRing | None, item: Reviewed) -> str:
+    """Whether the decision an item stands at can be believed: `verified`, or why not."""
+    if item.decision is None:
+        return ""
+    if item.statement is None:
+        return "not signed (recorded before decisions were signed, or by hand)"
+    if ring is None:
+        return "unverifiable: no signing key to verify it with"
+    why = unverified(ring, item)
+    return f"unverifiable: {why}" if why else "verified"
