@@ -234,5 +234,5 @@ def test_a_rotated_key_still_verifies_what_the_old_one_signed(synced, sim):
 
     assert (status(synced, 1), roles_of(sim, 9)) == ("applied", ["Administrator"])
     [(applied,)] = query(synced, "SELECT statement FROM provisioning.request_events "
-                                 "WHERE to_status = 'applied'")  # fmt: skip
+                                 "WHERE from_status = 'applying' AND to_status = 'applied'")  # fmt: skip
     assert f'"key_id":"{ring.active.key_id}"' in applied
