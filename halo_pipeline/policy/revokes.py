@@ -88,6 +88,7 @@ def due_expiries(
             "SELECT e.event_id, e.request_id, e.changed_at, e.statement, e.signature "
             "FROM provisioning.request_events AS e JOIN provisioning.requests AS r "
             "USING (request_id) WHERE r.action = 'grant' AND e.to_status = 'applied' "
+            "AND e.from_status IS DISTINCT FROM 'applied' "
             "ORDER BY e.event_id"
         ).fetchall()
         ends = [[request_id, at, _signed_end(ring, event_id, request_id, statement, signature)]

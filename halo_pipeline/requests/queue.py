@@ -263,7 +263,7 @@ class Queue:
                     expires_at=expires_at, **step.changes,
                 )  # fmt: skip
                 signed = None
-                if step.to == Status.APPLIED and self.ring is not None:
+                if step.to == Status.APPLIED != step.request.status and self.ring is not None:
                     signed = {"kind": "applied", "run_id": self.run_id,
                               "approval": self.approvals.get(after.request_id)}  # fmt: skip
                 add_event(con, after, step.request.status, step.detail, run_id=self.run_id,
