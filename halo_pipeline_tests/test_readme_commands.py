@@ -81,11 +81,12 @@ def test_the_readme_commands_are_found():
     assert all(c.line.startswith((".venv/bin/", "make ")) for c in commands), lines
     refusals = [c for c in commands if c.exits]
     assert [(c.exits, bool(c.shown)) for c in refusals] == [
-        (1, False), (1, True), (1, False), (1, True), (1, True)
+        (1, False), (1, True), (1, False), (1, False), (1, True), (1, True)
     ]  # fmt: skip
     assert refusals[1].shown.startswith("Error: Unknown team '2nd Line Suport'")
-    assert refusals[3].shown.startswith("Error: Refused by the separation of duties rule")
-    assert refusals[4].shown.startswith("Error: 1 of 9 grants have nobody to review them")
+    assert refusals[2].line == ".venv/bin/halo-pipeline key init"
+    assert refusals[4].shown.startswith("Error: Refused by the separation of duties rule")
+    assert refusals[5].shown.startswith("Error: 1 of 9 grants have nobody to review them")
 
 
 COPIED = ("Makefile", "pyproject.toml", "uv.lock", "workspace.yaml", "dagster.yaml",
