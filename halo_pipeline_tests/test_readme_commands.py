@@ -158,6 +158,8 @@ def demo(fresh) -> tuple[Path, dict[str, str], list[str], list[tuple], list[tupl
             }
             for name in ("data", ".dagster_home"):
                 shutil.copytree(project / name, clones / "once" / name, symlinks=True)
+            for name in ("halo-signing.key", "halo-signing.key.used"):  # the demo's key
+                shutil.copy2(project / name, clones / "once" / name)
     return project, env, printed, *changes, answers
 
 
