@@ -213,8 +213,9 @@ def test_provisioning_killed_before_its_refresh_is_refreshed_by_the_next_run(
 ):
     request = grant(path, "9", role="Read Only")
     held = f"role:{ROLE['Read Only']}:assigned:agent:9"
-    # The targeted sync's first read: every request is final and its ticket closed by then.
-    killer = KillOn(sim.app, "GET", "/api/roles")
+    # The targeted sync's first read (the run's own first read of the roles decides by the
+    # policy): every request is final and its ticket closed by then.
+    killer = KillOn(sim.app, "GET", "/api/roles", nth=2)
     with serve_in_background(killer, "127.0.0.1", 0) as url:
         env = dagster_env({**halo_env, "HALO_BASE_URL": url}, tmp_path,
                           HALO_PROVISIONING="true", HALO_TICKETING="true")  # fmt: skip
