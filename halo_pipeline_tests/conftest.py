@@ -187,7 +187,10 @@ def halo_env(
 
 @pytest.fixture
 def instance() -> Iterator[dg.DagsterInstance]:
-    with dg.instance_for_test() as instance:
+    """An instance in memory: runs, events and checks as Dagster records them, without the
+    SQLite files, log capture processes and commits of one on disk, which cost a run twice its
+    work. Tests of what only a stored instance shows start Dagster's own processes."""
+    with dg.DagsterInstance.ephemeral() as instance:
         yield instance
 
 
