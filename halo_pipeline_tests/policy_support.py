@@ -3,8 +3,6 @@ conftest.py): the policy they write, the command line, and one tick of the expir
 
 from __future__ import annotations
 
-import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
@@ -55,8 +53,3 @@ def expire(context_path: Path) -> str:
         resources={"warehouse": DuckDBWarehouse(database=str(context_path))}
     ) as context:
         return grant_expiry_sensor(context).skip_message
-
-
-def wait_until_past(path: Path, sql: str) -> None:
-    [(moment,)] = query(path, sql)
-    time.sleep(max(0.0, (moment - datetime.now(UTC)).total_seconds()) + 0.1)

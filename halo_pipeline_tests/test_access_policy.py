@@ -15,7 +15,7 @@ import yaml
 from halo_pipeline.definitions import build_definitions
 from halo_pipeline.policy.document import PolicyError, load_policy
 from halo_pipeline.warehouse import connect
-from halo_pipeline_tests.helpers import build_access, query, sync
+from halo_pipeline_tests.helpers import build_access, provision, query, sync
 from halo_pipeline_tests.policy_support import AUDIT, POLICY, cli, roles_of, status
 
 
@@ -143,13 +143,13 @@ def test_a_privileged_grant_waits_for_an_approval_by_someone_else(synced, sim, r
     assert query(synced, "SELECT expires_at FROM access.grants WHERE principal_id = 9 AND resource_type = 'role'") == [(expires_at,)]  # fmt: skip
 
 
-def test_deny_ends_the_request_with_its_reason(synced, sim, run_job):
+def test_deny_ends_the_request_with_its_reason(synced, sim):
     cli(synced, "request", "grant", "--agent", "9", "--role", "Change Manager", "--for", "1h",
         *AUDIT)  # fmt: skip
     denied = cli(synced, "deny", "1", "--by", "agent13@example.com", "--reason",
                  "not on the rota", "--yes")  # fmt: skip
     assert denied.exit_code == 0, denied.output
-    assert run_job("provisioning_job").success
+    provision(sim, synced, provisioning=True, ticketing=True)
 
     assert query(synced, "SELECT status, error FROM provisioning.requests") == [
         ("denied", "denied by Aoife Novák <agent13@example.com> (agent 13): not on the rota")
@@ -174,7 +174,7 @@ def test_privileged_grants_must_end_within_the_limit(synced):
         assert (refused.exit_code, refused.output) == (1, f"Error: {said} Nothing was filed.\n")
 
 
-def test_a_separation_of_duties_conflict_is_refused_at_filing_and_at_planning(synced, sim, run_job):
+def test_a_separation_of_duties_conflict_is_refused_at_filing_and_at_planning(synced, sim):
     rule = ("Refused by the separation of duties rule 'read-only-stays-read-only': nobody holds "
             "both 'Administrator' and 'Read Only'.")  # fmt: skip
     ids = sim.role_ids()
@@ -190,13 +190,13 @@ def test_a_separation_of_duties_conflict_is_refused_at_filing_and_at_planning(sy
         *AUDIT)  # fmt: skip
     assert cli(synced, "approve", "1", "--by", "agent13@example.com", "--yes").exit_code == 0
     sim.set_agent_roles(9, [ids["Read Only"]])
-    assert run_job("provisioning_job").success
+    provision(sim, synced, provisioning=True, ticketing=True)
 
     assert query(synced, "SELECT status, error FROM provisioning.requests") == [("failed", rule)]
     assert roles_of(sim, 9) == ["Read Only"]
 
 
-def test_a_sql_filed_privileged_grant_waits_for_approval_too(synced, sim, run_job):
+def test_a_sql_filed_privileged_grant_waits_for_approval_too(synced, sim):
     with connect(synced) as con:
         con.execute(
             "INSERT INTO provisioning.requests (action, entitlement_id, agent_id, reason, "
@@ -204,7 +204,7 @@ def test_a_sql_filed_privileged_grant_waits_for_approval_too(synced, sim, run_jo
             "INTERVAL 1 HOUR)",
             [f"role:{sim.role_ids()['Administrator']}:assigned"],
         )
-    assert run_job("provisioning_job").success
+    provision(sim, synced, provisioning=True, ticketing=True)
     assert (status(synced, 1), roles_of(sim, 9)) == ("awaiting_approval", [])
     assert query(
         synced, "SELECT to_status, detail FROM provisioning.request_events ORDER BY event_id"
@@ -214,7 +214,7 @@ def test_a_sql_filed_privileged_grant_waits_for_approval_too(synced, sim, run_jo
     ]
 
 
-def test_a_grant_set_to_applying_with_sql_still_needs_its_approval(synced, sim, run_job):
+def test_a_grant_set_to_applying_with_sql_still_needs_its_approval(synced, sim):
     """`applying` is where a crashed run leaves a request; a row put there by hand is not let
     past the approval it never had."""
     with connect(synced) as con:
@@ -224,7 +224,7 @@ def test_a_grant_set_to_applying_with_sql_still_needs_its_approval(synced, sim, 
             "INTERVAL 1 HOUR, 'applying')",
             [f"role:{sim.role_ids()['Administrator']}:assigned"],
         )
-    assert run_job("provisioning_job").success
+    provision(sim, synced, provisioning=True, ticketing=True)
 
     assert (status(synced, 1), roles_of(sim, 9)) == ("awaiting_approval", [])
 
@@ -243,16 +243,14 @@ def test_the_readme_shows_the_shipped_policy():
     )  # fmt: skip
 
 
-def test_a_sql_filed_privileged_grant_without_an_end_fails_before_any_approval(
-    synced, sim, run_job
-):
+def test_a_sql_filed_privileged_grant_without_an_end_fails_before_any_approval(synced, sim):
     with connect(synced) as con:
         con.execute(
             "INSERT INTO provisioning.requests (action, entitlement_id, agent_id, reason, "
             "requested_by) VALUES ('grant', ?, 9, 'sql', 'ana@example.com')",
             [f"role:{sim.role_ids()['Administrator']}:assigned"],
         )
-    assert run_job("provisioning_job").success
+    provision(sim, synced, provisioning=True, ticketing=True)
 
     assert query(synced, "SELECT status, error FROM provisioning.requests") == [(
         "failed",
