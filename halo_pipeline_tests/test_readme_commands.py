@@ -1,7 +1,7 @@
 """What a newcomer types: `make demo` twice in a fresh shell, then every command the demo prints
 and every command in the README's `sh` blocks, as printed, each exiting 0 or as the README says
-(`# exits N`). Servers (`make dev`, the simulator) are started, checked and stopped. Left out:
-`make test` (this suite) and the benchmarks (scripts that print figures)."""
+(`# exits N`). The simulator is started, checked and stopped. Left out: `make test` (this
+suite), `make dev` (test_dev_command runs it) and the benchmarks (scripts that print figures)."""
 
 from __future__ import annotations
 
@@ -26,7 +26,9 @@ pytestmark = pytest.mark.slow
 
 PROJECT = Path(__file__).resolve().parents[1]
 README = PROJECT / "README.md"
-NOT_RUN = ("make test", ".venv/bin/python benchmarks/")
+# `make test` is this suite; `make dev` is started, checked and stopped by test_dev_command;
+# the benchmarks are scripts that print figures.
+NOT_RUN = ("make test", "make dev", ".venv/bin/python benchmarks/")
 # From this section on the README has the reader configure a HaloITSM in `.env`.
 CONFIGURED_FROM = "## Point it at a real HaloITSM"
 
@@ -201,7 +203,7 @@ def test_every_command_the_demo_prints_works_as_printed(demo):
     assert commands == printed_commands(printed[0])
     assert [c.split()[0] for c in commands] == [".venv/bin/halo-pipeline"] * 2 + ["make"]
     for line in commands:
-        if line == "make dev":  # the README gives it too: its test starts, checks and stops it
+        if line == "make dev":  # the README gives it too; test_dev_command runs it
             assert line in [c.line for c in readme_commands()]
             continue
         done = shell(line, project, env)
@@ -225,9 +227,7 @@ def test_every_readme_command_works_as_typed(demo_once):
                 dotenv.write_text("".join(f"{k}={v}\n" for k, v in halo.items()))
             if command.line == "make demo":
                 continue  # run by the fixture
-            if command.line == "make dev":
-                check_make_dev(project, env)
-            elif command.line.startswith(".venv/bin/halo-pipeline simulator"):
+            if command.line.startswith(".venv/bin/halo-pipeline simulator"):
                 check_simulator(command.line, project, env)
             else:
                 if command.line.startswith(".venv/bin/halo-pipeline review import"):
@@ -269,16 +269,6 @@ def fill_in(sheet: Path) -> None:
         writer = csv.DictWriter(filled, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-
-
-def check_make_dev(project: Path, env: dict[str, str]) -> None:
-    log = project.parent / "make-dev.log"
-    with started(["bash", "-c", "make dev"], log=log, cwd=project, env=env):
-        wait_for("the Dagster UI", lambda: "Dagster UI at" in log.read_text(), log, 120)
-        url = re.search(r"Dagster UI at (http://\S+)", log.read_text()).group(1)
-        assert url == "http://127.0.0.1:3000"
-        wait_for("the webserver", lambda: answers(f"{url}/server_info"), log)
-    assert not answers(f"{url}/server_info"), "make dev still answers after Ctrl-C"
 
 
 def check_simulator(line: str, project: Path, env: dict[str, str]) -> None:
