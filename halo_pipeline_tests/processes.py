@@ -36,6 +36,21 @@ def execute(job: str) -> list[str]:
             "-j", job]  # fmt: skip
 
 
+def next_run(job: str, env: dict[str, str], monkeypatch) -> dg.ExecuteInProcessResult:
+    """The run that comes after a killed one, on the same instance and warehouse, in this
+    process: what it does with the dead run is the code under test, not another process start
+    (the killed run is the real headless process)."""
+    from halo_pipeline.definitions import build_definitions
+
+    for name, value in env.items():
+        if name.startswith("HALO_") or name == "DAGSTER_HOME":
+            monkeypatch.setenv(name, value)
+    with instance_at(env) as instance:
+        return build_definitions().resolve_job_def(job).execute_in_process(
+            instance=instance, raise_on_error=False
+        )
+
+
 @contextmanager
 def instance_at(env: dict[str, str]) -> Iterator[dg.DagsterInstance]:
     with dg.DagsterInstance.from_ref(InstanceRef.from_dir(env["DAGSTER_HOME"])) as instance:

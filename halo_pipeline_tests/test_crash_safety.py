@@ -36,6 +36,7 @@ from halo_pipeline_tests.processes import (
     execute,
     instance_at,
     kill,
+    next_run,
     running,
     take_writer_lock,
 )  # fmt: skip
@@ -91,7 +92,7 @@ def newest_sync_status(path: Path) -> str:
 
 
 def test_headless_syncs_killed_in_their_fetch_and_at_their_write_block_no_later_run(
-    sim, path, halo_env, tmp_path
+    sim, path, halo_env, tmp_path, monkeypatch
 ):
     def env_of(url: str) -> dict[str, str]:
         return dagster_env({**halo_env, "HALO_BASE_URL": url}, tmp_path, HALO_PROVISIONING="true")
@@ -131,13 +132,11 @@ def test_headless_syncs_killed_in_their_fetch_and_at_their_write_block_no_later_
         released.set()
         assert victim.wait(timeout=30) == -signal.SIGKILL
 
-    # 3. Nobody acts: the next headless runs complete, and mark the dead ones failed.
+    # 3. Nobody acts: the next runs complete, and mark the dead ones failed.
     grant(path, "9", role="Read Only")
     with serve_in_background(sim.app, "127.0.0.1", 0) as url:
         for job in ("halo_sync_job", "provisioning_job"):
-            done = subprocess.run(execute(job), env=env_of(url), capture_output=True, text=True,
-                                  timeout=NEXT_RUN_S)  # fmt: skip
-            assert done.returncode == 0, done.stderr[-3000:]
+            assert next_run(job, env_of(url), monkeypatch).success
 
     rows = query(path, "SELECT sync_id, kind, status, error FROM halo.sync_runs ORDER BY 1")
     assert [row[:3] for row in rows] == [
@@ -167,7 +166,7 @@ FROM {{ source('halo', 'agents') }}
 
 
 def test_a_sync_killed_between_its_two_writes_is_finished_by_the_next_run(
-    sim, path, halo_env, tmp_path
+    sim, path, halo_env, tmp_path, monkeypatch
 ):
     models = tmp_path / "models"
     shutil.copytree(PROJECT / "dbt_like_sql", models)
@@ -189,10 +188,8 @@ def test_a_sync_killed_between_its_two_writes_is_finished_by_the_next_run(
     ]  # fmt: skip
     assert disagreements(path) > 0
 
-    done = subprocess.run(execute("halo_sync_job"), env=env, capture_output=True, text=True,
-                          timeout=NEXT_RUN_S)  # fmt: skip
+    assert next_run("halo_sync_job", env, monkeypatch).success
 
-    assert done.returncode == 0, done.stderr[-3000:]
     rows = query(path, "SELECT sync_id, status, error FROM halo.sync_runs ORDER BY 1")
     assert [row[:2] for row in rows] == [(1, "succeeded"), (2, "succeeded"), (3, "succeeded")]
     assert re.fullmatch("the sync loaded, then the run failed: " + GONE, rows[1][2]), rows
@@ -209,7 +206,7 @@ def _step_started(instance: dg.DagsterInstance, step: str) -> bool:
 
 
 def test_provisioning_killed_before_its_refresh_is_refreshed_by_the_next_run(
-    sim, path, halo_env, tmp_path
+    sim, path, halo_env, tmp_path, monkeypatch
 ):
     request = grant(path, "9", role="Read Only")
     held = f"role:{ROLE['Read Only']}:assigned:agent:9"
@@ -240,10 +237,8 @@ def test_provisioning_killed_before_its_refresh_is_refreshed_by_the_next_run(
             owed = _provisioning_sensor(instance, env)
             assert [r.tags for r in owed.run_requests] == [{"halo/refresh": "owed"}]
 
-        rerun = subprocess.run(execute("provisioning_job"), env=env, capture_output=True,
-                               text=True, timeout=NEXT_RUN_S)  # fmt: skip
+        assert next_run("provisioning_job", env, monkeypatch).success
 
-    assert rerun.returncode == 0, rerun.stderr[-3000:]
     assert query(path, "SELECT count(*) FROM access.grants WHERE grant_id = ?", [held]) == [(1,)]
     assert query(path, "SELECT count(*) FROM halo.agent_roles WHERE agent_id = 9 AND role_id = ?",
                  [ROLE["Read Only"]]) == [(1,)]  # fmt: skip
