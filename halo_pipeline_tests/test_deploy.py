@@ -9,14 +9,16 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
 import pytest
+from click.testing import CliRunner
+from dagster._cli import cli as dagster_cli
 
+from halo_pipeline.definitions import build_definitions
 from halo_pipeline_tests.helpers import grant, query
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -94,17 +96,14 @@ def dagster_home(tmp_path: Path, config: Path) -> Path:
 def test_deploy_configs_load(postgres, tmp_path, monkeypatch, config, launcher):
     home = dagster_home(tmp_path, PROJECT / config)
 
-    info = subprocess.run(
-        [sys.executable, "-m", "dagster", "instance", "info"],
-        env={**os.environ, **postgres, "DAGSTER_HOME": str(home)},
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-
-    assert info.returncode == 0, info.stderr[-3000:]
-    assert "run_storage: PostgresRunStorage" in info.stdout
-    assert f"class: {launcher}" in info.stdout
-    for name, value in postgres.items():
+    for name, value in {**postgres, "DAGSTER_HOME": str(home)}.items():
         monkeypatch.setenv(name, value)
+    # `dagster instance info`, as an operator types it, run in this process.
+    info = CliRunner().invoke(dagster_cli, ["instance", "info"])
+
+    assert info.exit_code == 0, info.output[-3000:]
+    assert "run_storage: PostgresRunStorage" in info.output
+    assert f"class: {launcher}" in info.output
     with dg.DagsterInstance.from_config(str(home)) as instance:
         assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
         pools = instance.get_concurrency_config().pool_config
@@ -115,27 +114,23 @@ def test_both_jobs_run_on_an_instance_stored_in_postgres(
     postgres, halo_env, tmp_path, warehouse_path, sim, monkeypatch
 ):
     home = dagster_home(tmp_path, PROJECT / "deploy" / "dagster.yaml")
-    for name, value in postgres.items():
+    for name, value in {**postgres, "DAGSTER_HOME": str(home), "HALO_PROVISIONING": "true"}.items():
         monkeypatch.setenv(name, value)
-    env = {
-        **os.environ,
-        **halo_env,
-        **postgres,
-        "DAGSTER_HOME": str(home),
-        "HALO_PROVISIONING": "true",
-    }
+    defs = build_definitions()
 
-    def execute(job: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [sys.executable, "-m", "dagster", "job", "execute", "-m", "halo_pipeline.definitions", "-j", job],
-            env=env, capture_output=True, text=True, timeout=300,
-        )  # fmt: skip
+    def execute(job: str) -> bool:
+        """The job's run on the instance the deployment's dagster.yaml describes (in this
+        process: the storage is what is shown)."""
+        with dg.DagsterInstance.from_config(str(home)) as instance:
+            return (
+                defs.resolve_job_def(job)
+                .execute_in_process(instance=instance, raise_on_error=False)
+                .success
+            )
 
-    sync = execute("halo_sync_job")
-    assert sync.returncode == 0, sync.stderr[-3000:]
+    assert execute("halo_sync_job")
     request = grant(warehouse_path, "9", role="Read Only")
-    provisioning = execute("provisioning_job")
-    assert provisioning.returncode == 0, provisioning.stderr[-3000:]
+    assert execute("provisioning_job")
 
     assert query(
         warehouse_path, "SELECT status FROM provisioning.requests WHERE request_id = ?", [request]
