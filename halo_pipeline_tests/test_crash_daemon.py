@@ -69,14 +69,15 @@ def test_a_run_killed_under_the_daemon_blocks_no_later_run(sim, path, halo_env, 
         env = dagster_env({**halo_env, "HALO_BASE_URL": url}, tmp_path, HALO_PROVISIONING="true",
                           HALO_SYNC_CRON="0 0 1 1 *")  # fmt: skip
         command = [sys.executable, "-m", "halo_pipeline.cli", "dev", "--port", str(port)]
-        with started(command, log=log, cwd=project, env=env):
+        # One instance for every look at the runs: opening one costs more than the look.
+        with started(command, log=log, cwd=project, env=env), instance_at(env) as looks:
             wait_for("the code location", lambda: "LOADED" in httpx.post(f"{ui}/graphql", json={
                 "query": "{ workspaceOrError { ... on Workspace { locationEntries { loadStatus } } } }"
             }).text, log)  # fmt: skip
 
             # 1. A run worker killed in its fetch, as `kill -9 <pid>` of it.
             in_fetch = _launch(ui, "halo_sync_job")
-            fetch.kill = lambda: kill(_run_pid(env, in_fetch), children=False)
+            fetch.kill = lambda: kill(_run_pid(looks, in_fetch), children=False)
             wait_for("the kill in the fetch", lambda: fetch.seen >= 3, log)
 
             # 2. One killed at its write, while it waits for the writer lock this test holds.
@@ -84,15 +85,15 @@ def test_a_run_killed_under_the_daemon_blocks_no_later_run(sim, path, halo_env, 
             released = threading.Event()
             write.kill = lambda: take_writer_lock(path, released)
             at_write = _launch(ui, "halo_sync_job")
-            wait_for("the wait for the lock", lambda: _logged(env, at_write, WAITING), log)
-            kill(_run_pid(env, at_write), children=False)
+            wait_for("the wait for the lock", lambda: _logged(looks, at_write, WAITING), log)
+            kill(_run_pid(looks, at_write), children=False)
             released.set()
 
             # Nobody acts but a person filing a request and launching the next runs.
             grant(path, "9", role="Read Only")
             synced = _launch(ui, "halo_sync_job")
             _launch(ui, "provisioning_job")
-            wait_for("the next runs", lambda: _finished(env, synced, "provisioning_job"), log,
+            wait_for("the next runs", lambda: _finished(looks, synced, "provisioning_job"), log,
                      timeout=NEXT_RUN_S)  # fmt: skip
 
     with instance_at(env) as instance:
@@ -134,19 +135,16 @@ def _launch(ui: str, job: str) -> str:
 WAITING = "Waiting for the warehouse: the crash test (pid "
 
 
-def _logged(env: dict, run_id: str, text: str) -> bool:
-    with instance_at(env) as instance:
-        return any(text in entry.user_message for entry in instance.all_logs(run_id))
+def _logged(instance: dg.DagsterInstance, run_id: str, text: str) -> bool:
+    return any(text in entry.user_message for entry in instance.all_logs(run_id))
 
 
-def _run_pid(env: dict, run_id: str) -> int:
-    with instance_at(env) as instance:
-        return int(instance.get_run_by_id(run_id).tags[runs.PID])
+def _run_pid(instance: dg.DagsterInstance, run_id: str) -> int:
+    return int(instance.get_run_by_id(run_id).tags[runs.PID])
 
 
-def _finished(env: dict, sync_run: str, job: str) -> bool:
-    with instance_at(env) as instance:
-        sync = instance.get_run_by_id(sync_run)
-        others = instance.get_runs(dg.RunsFilter(job_name=job))
-        # Every one: the sensor may have started one for the request beside the test's own.
-        return sync.is_finished and bool(others) and all(run.is_finished for run in others)
+def _finished(instance: dg.DagsterInstance, sync_run: str, job: str) -> bool:
+    sync = instance.get_run_by_id(sync_run)
+    others = instance.get_runs(dg.RunsFilter(job_name=job))
+    # Every one: the sensor may have started one for the request beside the test's own.
+    return sync.is_finished and bool(others) and all(run.is_finished for run in others)
