@@ -24,7 +24,7 @@ from tenacity import (
 from halo_pipeline.environment import FromEnvironment
 from halo_pipeline.warehouse.errors import WarehouseBusyError, WarehouseError
 from halo_pipeline.warehouse.locks import holder_of, writer_lock
-from halo_pipeline.warehouse.migrations import migrate, refuse_foreign
+from halo_pipeline.warehouse.migrations import is_current, migrate, refuse_foreign
 from halo_pipeline.warehouse.registry import SCHEMAS
 
 DEFAULT_PATH = "data/warehouse.duckdb"
@@ -102,11 +102,12 @@ def connect(
     with writer_lock(path, wait_s, on_wait) if local and not read_only else nullcontext():
         con = _open(path, read_only, wait_s, on_wait, {**(config or {}), **NO_EXTENSIONS})
         try:
-            # Before anything is created or migrated: a DuckDB file of someone else's is left
-            # exactly as it was.
-            refuse_foreign(con, path)
-            if not read_only:
-                migrate(con)
+            if not is_current(con, read_only):
+                # Before anything is created or migrated: a DuckDB file of someone else's is
+                # left exactly as it was.
+                refuse_foreign(con, path)
+                if not read_only:
+                    migrate(con)
             yield con
         except duckdb.IOException as error:
             # A file cut short opens, then fails where a read runs past its end.

@@ -52,6 +52,21 @@ from this release on, `schema_migrations` those made since migrations were versi
 queue's `queue_info` those of release 0.1.0, before either."""
 
 
+def is_current(con: duckdb.DuckDBPyConnection, read_only: bool) -> bool:
+    """One short query for what nearly every connection finds: a warehouse of ours (its
+    markers answer) that this release has nothing to migrate in. Otherwise the connection goes
+    the long way, `refuse_foreign` then `migrate`, which a connection pays for in time as much
+    as for opening the file."""
+    try:
+        [(applied, release)] = con.execute(
+            "SELECT (SELECT max(version) FROM main.schema_migrations), "
+            "(SELECT release FROM main.meta)"
+        ).fetchall()
+    except duckdb.CatalogException:  # a marker is missing: new, foreign or older
+        return False
+    return read_only or (applied == latest_version() and release == RELEASE)
+
+
 def refuse_foreign(con: duckdb.DuckDBPyConnection, path: object) -> None:
     """Refuse a DuckDB file this project did not make: one that holds tables, views, schemas
     or sequences but no marker. An empty or new file is ours to initialise."""
