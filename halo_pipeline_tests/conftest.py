@@ -4,6 +4,7 @@ suite's own hygiene: no process it started outlives it, and it leaves the checko
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import time
 import uuid
@@ -168,6 +169,27 @@ def warehouse_path(tmp_path: Path) -> Path:
     return tmp_path / "warehouse.duckdb"
 
 
+@pytest.fixture(scope="session")
+def _synced_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "warehouse.duckdb"
+    sync(Simulator(generate_dataset(), SimulatorConfig()), path)
+    build_access(path)
+    return path
+
+
+@pytest.fixture
+def path(sim: Simulator, warehouse_path: Path, _synced_template: Path) -> Path:
+    """The warehouse (`warehouse_path`) as one sync of `sim` and a build of the models leave it. The
+    simulator's data is seeded, so that warehouse is made once per worker and copied (a sync
+    and a build cost a test ten times the copy), then given an id of its own, as every new
+    warehouse has."""
+    assert sim.config == SimulatorConfig(), "the template is of the default simulator"
+    shutil.copyfile(_synced_template, warehouse_path)
+    with connect(warehouse_path) as con:
+        con.execute("UPDATE main.meta SET warehouse_id = ?", [str(uuid.uuid4())])
+    return warehouse_path
+
+
 @pytest.fixture
 def halo_env(
     sim: Simulator, warehouse_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -239,13 +261,11 @@ def signing_key(tmp_path, monkeypatch) -> Callable[[Path], KeyRing]:
 
 
 @pytest.fixture
-def synced(sim, halo_env, policy, signing_key, monkeypatch) -> Path:
+def synced(path, halo_env, policy, signing_key, monkeypatch) -> Path:
     """The simulator synced under POLICY, provisioning and ticketing on, with a signing key."""
     policy()
     monkeypatch.setenv("HALO_PROVISIONING", "true")
     monkeypatch.setenv("HALO_TICKETING", "true")
-    path = Path(halo_env["HALO_DUCKDB_PATH"])
-    sync(sim, path)
-    build_access(path)
+    assert halo_env["HALO_DUCKDB_PATH"] == str(path)
     signing_key(path)
     return path

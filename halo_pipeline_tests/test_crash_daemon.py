@@ -6,22 +6,18 @@ from __future__ import annotations
 import re
 import sys
 import threading
-from pathlib import Path
 
 import dagster as dg
 import httpx
 import pytest
 
 from halo_pipeline.defs import runs
-from halo_pipeline.simulator import Simulator
 from halo_pipeline.simulator.server import serve_in_background
 from halo_pipeline_tests.helpers import (
-    build_access,
     free_port,
     grant,
     project_copy,
     query,
-    sync,
     wait_for,
 )  # fmt: skip
 from halo_pipeline_tests.processes import (
@@ -35,13 +31,6 @@ from halo_pipeline_tests.processes import (
 from halo_pipeline_tests.test_crash_safety import GONE, NEXT_RUN_S
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def path(sim: Simulator, warehouse_path: Path) -> Path:
-    sync(sim, warehouse_path)
-    build_access(warehouse_path)
-    return warehouse_path
 
 
 LAUNCH = """

@@ -21,13 +21,11 @@ import pytest
 from halo_pipeline.definitions import build_definitions
 from halo_pipeline.defs.provisioning import ProvisioningResource
 from halo_pipeline.defs.resources import DuckDBWarehouse, HaloResource
-from halo_pipeline.simulator import Simulator, generate_dataset
+from halo_pipeline.simulator import generate_dataset
 from halo_pipeline.simulator.server import serve_in_background
 from halo_pipeline_tests.helpers import (
-    build_access,
     grant,
     query,
-    sync,
 )  # fmt: skip
 from halo_pipeline_tests.processes import (
     PROJECT,
@@ -48,13 +46,6 @@ ROLE = {role.name: role.id for role in generate_dataset().roles}
 GONE = rf"its process \(pid \d+ on {socket.gethostname()}\) is gone: killed or crashed"
 # The bound on "the next run is not blocked": a headless run takes about ten seconds.
 NEXT_RUN_S = 60
-
-
-@pytest.fixture
-def path(sim: Simulator, warehouse_path: Path) -> Path:
-    sync(sim, warehouse_path)
-    build_access(warehouse_path)
-    return warehouse_path
 
 
 def run_statuses(env: dict) -> list[tuple[str, str]]:

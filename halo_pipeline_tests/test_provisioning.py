@@ -30,14 +30,6 @@ ROLE = {role.name: role.id for role in generate_dataset().roles}
 READ_ONLY = ROLE["Read Only"]
 
 
-@pytest.fixture
-def path(sim: Simulator, tmp_path: Path) -> Path:
-    path = tmp_path / "warehouse.duckdb"
-    sync(sim, path)
-    build_access(path)
-    return path
-
-
 def status(path: Path, request_id: int) -> tuple:
     return query(
         path, "SELECT status, error FROM provisioning.requests WHERE request_id = ?", [request_id]

@@ -17,7 +17,6 @@ from halo_pipeline.simulator.server import serve_in_background
 from halo_pipeline.warehouse import connect
 from halo_pipeline_tests.helpers import (
     MANUAL,
-    build_access,
     grant,
     hold_write_lock,
     provision,
@@ -37,13 +36,6 @@ from halo_pipeline_tests.processes import (
 )
 
 ROLE = {role.name: role.id for role in generate_dataset().roles}
-
-
-@pytest.fixture
-def path(sim: Simulator, warehouse_path: Path) -> Path:
-    sync(sim, warehouse_path)
-    build_access(warehouse_path)
-    return warehouse_path
 
 
 def evaluate(path: Path, url: str, sim: Simulator, **provisioning: str):

@@ -17,16 +17,9 @@ from halo_pipeline.requests.queue import adopt_sql_filed
 from halo_pipeline.warehouse import WarehouseError, connect
 from halo_pipeline.warehouse.migrations import migrations
 from halo_pipeline.warehouse.registry import MODEL_SCHEMA, SCHEMAS
-from halo_pipeline_tests.helpers import build_access, query, sync
+from halo_pipeline_tests.helpers import query, sync
 
 AUDIT = ["--reason", "on call", "--requested-by", "ana@example.com"]
-
-
-@pytest.fixture
-def path(sim, warehouse_path: Path) -> Path:
-    sync(sim, warehouse_path)
-    build_access(warehouse_path)
-    return warehouse_path
 
 
 def request(path: Path, *args: str):
