@@ -21,6 +21,9 @@ from halo_pipeline.simulator.server import serve_in_background
 from halo_pipeline.simulator.shapes import agent_detail
 from halo_pipeline.simulator.state import LoggedRequest, State
 
+_ROLE_IDS = uuid.UUID("5f0c2a8e-3d1b-4c7e-9a6f-2b8d4e1c7a30")
+"""The namespace of the ids of roles added to a simulator."""
+
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -195,7 +198,10 @@ class Simulator:
     def add_role(self, name: str, notes: str = "", is_integration: bool = False) -> str:
         with self._state.lock:
             id_int = max((role.id_int for role in self._state.roles.values()), default=0) + 1
-            role = Role(str(uuid.uuid4()), id_int, name, notes, is_integration)
+            # Derived, not random: a simulator given the same changes has the same ids, as
+            # its seeded dataset does.
+            guid = uuid.uuid5(_ROLE_IDS, f"{id_int}:{name}")
+            role = Role(str(guid), id_int, name, notes, is_integration)
             self._state.roles[role.id] = role
             self._state.changed()
             return role.id
