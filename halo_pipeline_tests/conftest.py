@@ -4,7 +4,6 @@ suite's own hygiene: no process it started outlives it, and it leaves the checko
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import time
 import uuid
@@ -22,7 +21,7 @@ from halo_pipeline.requests.signing import KeyRing, init_keyring
 from halo_pipeline.simulator import Simulator, SimulatorConfig, generate_dataset
 from halo_pipeline.warehouse import connect
 from halo_pipeline.warehouse.migrations import warehouse_id
-from halo_pipeline_tests.helpers import build_access, sync
+from halo_pipeline_tests.helpers import build_access, sync, synced_copy
 from halo_pipeline_tests.policy_support import POLICY
 
 IN_PROCESS_URL = "http://halo.test"
@@ -179,15 +178,10 @@ def _synced_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def path(sim: Simulator, warehouse_path: Path, _synced_template: Path) -> Path:
-    """The warehouse (`warehouse_path`) as one sync of `sim` and a build of the models leave it. The
-    simulator's data is seeded, so that warehouse is made once per worker and copied (a sync
-    and a build cost a test ten times the copy), then given an id of its own, as every new
-    warehouse has."""
+    """The warehouse (`warehouse_path`) as one sync of `sim` and a build of the models leave
+    it: the simulator's data is seeded, so that warehouse is made once per worker and copied."""
     assert sim.config == SimulatorConfig(), "the template is of the default simulator"
-    shutil.copyfile(_synced_template, warehouse_path)
-    with connect(warehouse_path) as con:
-        con.execute("UPDATE main.meta SET warehouse_id = ?", [str(uuid.uuid4())])
-    return warehouse_path
+    return synced_copy(_synced_template, warehouse_path)
 
 
 @pytest.fixture

@@ -17,9 +17,18 @@ from halo_pipeline.defs.reviews import review_progress_sensor
 from halo_pipeline.provisioning.runner import Provisioner
 from halo_pipeline.provisioning.settings import ProvisioningSettings
 from halo_pipeline.requests.signing import init_keyring, load_keyring
+from halo_pipeline.simulator import Simulator, SimulatorConfig, generate_dataset
 from halo_pipeline.warehouse import connect
 from halo_pipeline.warehouse.migrations import warehouse_id
-from halo_pipeline_tests.helpers import build_access, grant, halo_client, provision, query, sync
+from halo_pipeline_tests.helpers import (
+    build_access,
+    grant,
+    halo_client,
+    provision,
+    query,
+    sync,
+    synced_copy,
+)
 from halo_pipeline_tests.policy_support import cli
 
 TEAM = 6  # its managers are the ones added here
@@ -42,13 +51,8 @@ class World:
         return f"{target}:agent:{self.ids[who]}"
 
 
-@pytest.fixture
-def world(sim, halo_env, warehouse_path, policy, signing_key) -> World:
-    """Payroll Admin, a role only these agents hold: Ned (in the team), Ola (in it, a manager)
-    and Pat (no team); Mia manages the team, Dee did (disabled). Reviewers are read from the
-    simulator (over loopback) as HaloITSM agents; decisions are signed with a key of the
-    test's."""
-    policy(POLICY)
+def populate(sim) -> tuple[str, dict[str, int]]:
+    """Payroll Admin's id, and the ids of the agents added, by first name."""
     role = sim.add_role("Payroll Admin")
     ids = {
         "mia": sim.add_agent("Mia Manager", "mia@example.com", team_ids=(TEAM,)),
@@ -67,8 +71,30 @@ def world(sim, halo_env, warehouse_path, policy, signing_key) -> World:
     for manager in ("mia", "dee", "ola"):
         sim.set_membership(ids[manager], TEAM, is_manager=True)
     sim.disable_agent(ids["dee"])
-    sync(sim, warehouse_path)
-    build_access(warehouse_path)
+    return role, ids
+
+
+@pytest.fixture(scope="module")
+def world_template(tmp_path_factory) -> Path:
+    """The world's warehouse, synced and modelled once for the module: the simulator is seeded
+    and the ids of what `populate` adds follow from it."""
+    sim = Simulator(generate_dataset(), SimulatorConfig())
+    populate(sim)
+    path = tmp_path_factory.mktemp("world") / "warehouse.duckdb"
+    sync(sim, path)
+    build_access(path)
+    return path
+
+
+@pytest.fixture
+def world(sim, halo_env, warehouse_path, policy, signing_key, world_template) -> World:
+    """Payroll Admin, a role only these agents hold: Ned (in the team), Ola (in it, a manager)
+    and Pat (no team); Mia manages the team, Dee did (disabled). Reviewers are read from the
+    simulator (over loopback) as HaloITSM agents; decisions are signed with a key of the
+    test's. The warehouse is what a sync of that simulator makes (`world_template`)."""
+    policy(POLICY)
+    role, ids = populate(sim)
+    synced_copy(world_template, warehouse_path)
     signing_key(warehouse_path)
     return World(warehouse_path, role, ids)
 
