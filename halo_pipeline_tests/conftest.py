@@ -7,6 +7,7 @@ import os
 import subprocess
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -47,6 +48,27 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 _CHECKOUT_BEFORE = pytest.StashKey[str]()
+
+# The two longest modules, in the order they take: each is a chain of steps on one worker.
+LONGEST = ("test_readme_commands.py", "test_ui_browser.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Longest first. `make test` hands whole modules to its workers in this order
+    (`--dist loadscope --no-loadscope-reorder`): the two longest, then those that start real
+    servers and processes, then the others, those with more tests first. Started last, a long
+    module would run on alone at the end while the other workers idle."""
+    tests = Counter(item.path for item in items)
+    slow = {item.path for item in items if item.get_closest_marker("slow")}
+
+    def rank(item: pytest.Item) -> tuple[int, int]:
+        if item.path.name in LONGEST:
+            return LONGEST.index(item.path.name), 0
+        if item.path in slow:
+            return len(LONGEST), 0
+        return len(LONGEST) + 1, -tests[item.path]
+
+    items.sort(key=rank)  # stable: the tests of a module keep their order
 
 
 @pytest.hookimpl(trylast=True)  # after xdist has stopped its workers
