@@ -200,6 +200,9 @@ def test_the_schedule_and_the_sensors_are_running(ui):
 
 
 def test_the_sensor_picks_up_a_request_filed_on_the_command_line(ui):
+    # Nothing to look at until the sensor's next tick (up to 30 s): a page left open would have
+    # the browser and the webserver refresh it all that time.
+    ui.page.goto("about:blank")
     filed = subprocess.run(
         [sys.executable, "-m", "halo_pipeline.cli", "request", "grant", "--agent", "9",
          "--role", "Read Only", "--reason", "browser test", "--requested-by", "ana@example.com"],
