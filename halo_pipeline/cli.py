@@ -131,17 +131,9 @@ def doctor(warehouse: str) -> None:
 def dev(port: int, host: str) -> None:
     """Start the Dagster UI and daemon (`dagster dev`), with the simulator unless HALO_BASE_URL
     is set in the environment or `.env`. Ctrl-C stops everything."""
-    from dagster import DagsterInstance
+    from halo_pipeline.local import run_dev
 
-    from halo_pipeline.local import prepare_dagster_home, run_dev
-
-    home = prepare_dagster_home()
-    # The instance's storage made here first: on a new Dagster home the webserver, the daemon
-    # and the code server that dg dev starts would all create it at once, and SQLite's schema
-    # migrations can race ("Version table 'alembic_version' has more than one head").
-    with DagsterInstance.get():
-        pass
-    run_dev(host, port, home)
+    run_dev(host, port)
 
 
 if __name__ == "__main__":

@@ -103,10 +103,11 @@ def real_halo_configured(project_dir: Path = Path()) -> bool:
     return False
 
 
-def run_dev(host: str, port: int, home: Path) -> None:
+def run_dev(host: str, port: int) -> None:
     """What `make dev` does: `dg dev` (Dagster's webserver and daemon, for the `dg` project in
     pyproject.toml) with the simulator (unless a real HaloITSM is configured) and the project's
-    Dagster instance in `home` (`prepare_dagster_home`), until Ctrl-C or SIGTERM."""
+    Dagster instance, until Ctrl-C or SIGTERM."""
+    home = prepare_dagster_home()
     use_simulator = not real_halo_configured()
     state = simulator_state(configured_path())
     with simulated_halo(state) if use_simulator else nullcontext((None, {})) as (_, env):
