@@ -23,11 +23,16 @@ PROJECT = Path(__file__).resolve().parents[1]
 
 def dagster_env(halo_env: dict[str, str], tmp_path: Path, **extra: str) -> dict[str, str]:
     """The environment of a headless run: the HALO_* variables and a DAGSTER_HOME of its own
-    with the project's dagster.yaml."""
+    with the project's dagster.yaml, its storage made once here: processes that make it at the
+    same moment (runs started together, the test's own look at the runs) can race in SQLite's
+    schema stamps ("alembic_version has more than one head")."""
     home = tmp_path / "dagster_home"
     home.mkdir(exist_ok=True)
     (home / "dagster.yaml").write_text((PROJECT / "dagster.yaml").read_text())
-    return {**os.environ, **halo_env, "DAGSTER_HOME": str(home), **extra}
+    env = {**os.environ, **halo_env, "DAGSTER_HOME": str(home), **extra}
+    with instance_at(env):
+        pass
+    return env
 
 
 def execute(job: str) -> list[str]:

@@ -22,7 +22,7 @@ from halo_pipeline.requests.signing import load_keyring
 from halo_pipeline.warehouse import connect
 from halo_pipeline_tests.helpers import query
 from halo_pipeline_tests.policy_support import AUDIT, cli
-from halo_pipeline_tests.processes import dagster_env, execute, instance_at, running
+from halo_pipeline_tests.processes import dagster_env, execute, running
 
 pytestmark = pytest.mark.slow
 
@@ -71,8 +71,6 @@ def test_three_headless_runs_at_once_apply_each_request_once(sim, synced, halo_e
     agents = file_eight(sim, synced)
     sim.reset_counts()
     env = dagster_env(halo_env, tmp_path)
-    with instance_at(env):  # made once: three processes must not race to create its tables
-        pass
     logs = [tmp_path / f"run{n}.log" for n in range(3)]
     outs = [log.open("w") for log in logs]
     try:
@@ -105,8 +103,6 @@ def test_runs_started_headless_and_by_the_sensor_apply_each_request_once(
     agents = file_eight(sim, synced)
     sim.reset_counts()
     env = dagster_env(halo_env, tmp_path)
-    with instance_at(env):
-        pass
     defs = build_definitions()
     with dg.build_sensor_context(
         instance=instance,

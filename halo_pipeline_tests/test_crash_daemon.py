@@ -58,8 +58,7 @@ def test_a_run_killed_under_the_daemon_blocks_no_later_run(sim, path, halo_env, 
         env = dagster_env({**halo_env, "HALO_BASE_URL": url}, tmp_path, HALO_PROVISIONING="true",
                           HALO_SYNC_CRON="0 0 1 1 *")  # fmt: skip
         command = [sys.executable, "-m", "halo_pipeline.cli", "dev", "--port", str(port)]
-        # One instance for every look at the runs: opening one costs more than the look. Opened
-        # first: its storage made while dagster dev makes it could race.
+        # One instance for every look at the runs: opening one costs more than the look.
         with instance_at(env) as looks, started(command, log=log, cwd=project, env=env):
             wait_for("the code location", lambda: "LOADED" in httpx.post(f"{ui}/graphql", json={
                 "query": "{ workspaceOrError { ... on Workspace { locationEntries { loadStatus } } } }"
