@@ -51,8 +51,10 @@ def next_run(job: str, env: dict[str, str], monkeypatch) -> dg.ExecuteInProcessR
         if name.startswith("HALO_") or name == "DAGSTER_HOME":
             monkeypatch.setenv(name, value)
     with instance_at(env) as instance:
-        return build_definitions().resolve_job_def(job).execute_in_process(
-            instance=instance, raise_on_error=False
+        return (
+            build_definitions()
+            .resolve_job_def(job)
+            .execute_in_process(instance=instance, raise_on_error=False)
         )
 
 

@@ -209,11 +209,16 @@ def test_the_release_before_signing_upgrades_and_nothing_unsigned_is_blessed(
         assert query(path, "SELECT request_id, status FROM provisioning.requests ORDER BY 1") == [
             (1, "applied"), (2, "awaiting_approval"), (3, "applied"),
         ]  # fmt: skip
-        assert query(path, "SELECT detail FROM provisioning.request_events WHERE request_id = 2 "
-                           "ORDER BY event_id DESC LIMIT 1") == [(  # fmt: skip
-            "the approval of event 6 does not count: it is not signed (recorded before "
-            "statements were signed, or written into the warehouse by hand) (approve 2)",
-        )]
+        assert query(
+            path,
+            "SELECT detail FROM provisioning.request_events WHERE request_id = 2 "
+            "ORDER BY event_id DESC LIMIT 1",
+        ) == [
+            (  # fmt: skip
+                "the approval of event 6 does not count: it is not signed (recorded before "
+                "statements were signed, or written into the warehouse by hand) (approve 2)",
+            )
+        ]
         # The request a dead run left applying was checked against HaloITSM and finished.
         assert [r["name"] for r in sim.get_agent(5)["roles"]] == ["Agent", "Read Only"]
         assert sim.get_agent(13)["roles"] == []
