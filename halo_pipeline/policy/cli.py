@@ -11,9 +11,7 @@ from halo_pipeline.policy.gate import say_duration
 from halo_pipeline.policy.resolved import resolve, synced_roles
 from halo_pipeline.requests.commands import (
     confirmation,
-    halo_directory,
-    reading,
-    signing_key,
+    signer,
     warehouse_option,
     writing,
     yes_option,
@@ -33,9 +31,7 @@ def approve_command(request_id: int, by: str, note: str | None, yes: bool, wareh
     """Approve a request that waits for approval under the access policy: shows what it signs,
     then signs it. The approver is a HaloITSM agent (their email there); nobody approves their
     own request or a grant to themselves."""
-    reading(warehouse, lambda con: None)  # a file that is not our warehouse is refused first
-    ring = signing_key()
-    with halo_directory(warehouse) as halo:
+    with signer(warehouse) as (ring, halo):
         writing(
             warehouse,
             lambda con: approve(con, halo, ring, request_id, by, note, confirmation(yes)),
@@ -56,9 +52,7 @@ def approve_command(request_id: int, by: str, note: str | None, yes: bool, wareh
 def deny_command(request_id: int, by: str, reason: str, yes: bool, warehouse: str) -> None:
     """Deny a request that waits for approval: it ends, with the reason. Whoever may approve it
     may deny it."""
-    reading(warehouse, lambda con: None)
-    ring = signing_key()
-    with halo_directory(warehouse) as halo:
+    with signer(warehouse) as (ring, halo):
         writing(
             warehouse,
             lambda con: deny(con, halo, ring, request_id, by, reason, confirmation(yes)),

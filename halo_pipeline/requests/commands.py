@@ -55,6 +55,16 @@ def halo_directory(warehouse: str) -> Iterator[HaloClient]:
         raise click.ClickException(f"{error} Nothing was recorded.") from None
 
 
+@contextmanager
+def signer(warehouse: str) -> Iterator[tuple[KeyRing, HaloClient]]:
+    """The signing key, and HaloITSM to read who decides: a file that is not our warehouse is
+    refused before either is looked for."""
+    reading(warehouse, lambda con: None)
+    ring = signing_key()
+    with halo_directory(warehouse) as halo:
+        yield ring, halo
+
+
 def confirmation(yes: bool) -> Callable[[str], bool]:
     """Show what would be signed; sign it when the person says so (or `--yes` said so)."""
 

@@ -10,9 +10,8 @@ import click
 
 from halo_pipeline.query_output import render as render_rows
 from halo_pipeline.requests.commands import (
-    halo_directory,
     reading,
-    signing_key,
+    signer,
     warehouse_option,
     writing,
 )
@@ -203,9 +202,7 @@ def status_command(warehouse: str) -> None:
 def _signer(warehouse: str, by: str) -> tuple[KeyRing, Person]:
     """The signing key and who decides: one enabled HaloITSM agent, read from HaloITSM by the
     email typed. A file that is not our warehouse is refused before either is looked for."""
-    reading(warehouse, lambda con: None)
-    ring = signing_key()
-    with halo_directory(warehouse) as halo:
+    with signer(warehouse) as (ring, halo):
         try:
             return ring, person(halo, by, "The reviewer")
         except RequestRefused as refused:
