@@ -74,7 +74,7 @@ def test_what_does_not_fit_is_named_with_what_to_set(sim, halo_env):
         "                    -> the sync refuses to read members per role from this instance, "
         "and its list rows carry no roles: it cannot sync roles here",
         "  roles and teams . 5 roles, 6 teams",
-        "  ticket type ..... 'Access Request' (25): has mandatory fields [3, 4, 15, 201, 202]",
+        "  ticket type ..... 'Access Request' (25): has mandatory fields [3, 4, 15, 203, 204, 205, 202, 206, 207]",
         "                    -> set HALO_TICKET_FIELDS to a JSON object with their values, e.g. "
         '{"category_1": "Access"}: HaloITSM refuses a ticket without them (HTTP 400 naming the '
         "field)",

@@ -909,7 +909,7 @@ def test_ticket_types_are_halos_request_type_list(sim: Simulator, api: httpx.Cli
             "name": "Access Request",
             "use": "request",
             "group_id": 2,
-            "fieldidlist": [3, 4, 15, 201, 202],
+            "fieldidlist": [3, 4, 15, 203, 204, 205, 202, 206, 207],
             "hasmandatorytechfields": True,
             "hasmandatoryuserfields": False,
             "cancreate": True,
@@ -965,6 +965,7 @@ def test_creating_a_ticket(sim: Simulator, api: httpx.Client) -> None:
         "agent_id",
         "team",
         "datecreated",
+        "last_update",
         "dateclosed",
         "customfields",
         "category_1",
@@ -1118,9 +1119,13 @@ def test_actions_are_notes_on_tickets(sim: Simulator, api: httpx.Client) -> None
     listed = api.get("/api/actions", params={"ticket_id": ticket["id"]}).json()
     assert listed == {"record_count": 1, "actions": [action]}
     assert [a["note"] for a in sim.actions] == ["Applied", "Elsewhere"]
-    assert api.get(f"/api/tickets/{ticket['id']}").json() == ticket  # a note changes nothing
+    # A note changes nothing but the time of the last update.
+    noted = api.get(f"/api/tickets/{ticket['id']}").json()
+    assert noted == ticket | {"last_update": action["datetime"]}
     no_status = api.post("/api/actions", json=[{"ticket_id": ticket["id"], "new_status": None}])
-    assert (no_status.status_code, sim.tickets[0]) == (201, ticket)
+    assert (no_status.status_code, sim.tickets[0]) == (
+        201, ticket | {"last_update": no_status.json()["datetime"]},
+    )  # fmt: skip
     assert api.post("/api/actions", json=[{"ticket_id": 4242, "note": "x"}]).status_code == 400
 
 
@@ -1148,7 +1153,9 @@ def test_an_action_with_new_status_changes_the_status_and_nothing_else(
         ["ticket_id", "outcome", "note", "hiddenfromuser", "new_status", "id", "datetime"],
     )
     closed = api.get(f"/api/tickets/{ticket['id']}").json()
-    assert closed == ticket | {"status_id": 9, "dateclosed": closed["dateclosed"]}
+    assert closed == ticket | {
+        "status_id": 9, "dateclosed": closed["dateclosed"], "last_update": action["datetime"]
+    }  # fmt: skip
     assert closed["details"] == "Agent 9 needs Agent."
     assert closed["dateclosed"] != UNSET_DATE
     reopened = api.post("/api/actions", json=[{"ticket_id": ticket["id"], "new_status": 2}])
@@ -1815,3 +1822,66 @@ def test_cli_switches_reach_the_simulator() -> None:
     )
 
     assert (exit_code, lines[-1]) == (0, "Stopped.")
+
+
+def test_a_request_ticket_has_its_custom_fields_in_the_detail_only(sim, api, tmp_path):
+    user = sim.add_user("Pat Doe", "pat@example.com", linked_agent_id=9)
+    ticket_id = sim.open_request_ticket(
+        user, "Admin for the release", "release night",
+        fields={"CFAccessAgent": "agent9@example.com", "CFAccessRole": "Administrator",
+                "CFAccessUntil": None, "CFAccessFor": "8h"},
+        logged_by=13,
+    )  # fmt: skip
+    sim.open_request_ticket(user, "Closed one", fields={"CFAccessRole": "Agent"})
+    api.post("/api/actions", json=[{"ticket_id": 1002, "new_status": 9}])
+
+    listed = api.get("/api/tickets", params={"tickettype_id": 25, "open_only": "true"}).json()
+    detail = api.get(f"/api/tickets/{ticket_id}").json()
+
+    assert [t["id"] for t in listed["tickets"]] == [ticket_id]
+    assert "customfields" not in listed["tickets"][0]
+    assert api.get("/api/tickets", params={"tickettype_id": 3}).json()["tickets"] == []
+    assert (detail["user_email"], detail["reportedby"], detail["agent_id"]) == (
+        "pat@example.com", "agent13@example.com", 1,
+    )  # fmt: skip
+    fields = {f["name"]: f for f in detail["customfields"]}
+    assert fields["CFAccessUntil"] | {} == {"id": 206, "name": "CFAccessUntil", "label": "Until",
+                                            "type": 4, "value": UNSET_DATE, "display": ""}  # fmt: skip
+    assert (fields["CFAccessRole"]["display"], type(fields["CFAccessRole"]["value"])) == (
+        "Administrator", int,
+    )  # fmt: skip
+    assert api.get(f"/api/users/{user}").json() == {
+        "id": user, "name": "Pat Doe", "emailaddress": "pat@example.com", "linked_agent_id": 9,
+    }  # fmt: skip
+    assert api.get("/api/users/99").status_code == 404
+    sim.config.customfields_in_lists = True
+    assert "customfields" in api.get("/api/tickets").json()["tickets"][0]
+
+    sim.edit_request_ticket(ticket_id, {"CFAccessRole": "Agent"})
+    edited = {f["name"]: f["display"] for f in api.get(f"/api/tickets/{ticket_id}").json()[
+        "customfields"]}  # fmt: skip
+    assert edited == {"CFAccessAgent": "agent9@example.com", "CFAccessRole": "Agent",
+                      "CFAccessUntil": "", "CFAccessFor": "8h"}  # fmt: skip
+
+
+def test_ticket_approvals_are_each_approvers_answer(sim, api, tmp_path):
+    user = sim.add_user("Pat Doe", "pat@example.com")
+    ticket_id = sim.open_request_ticket(user, "Admin", fields={"CFAccessRole": "Administrator"})
+    sim.answer_approval(ticket_id, 13, 0)
+    sim.answer_approval(ticket_id, 15, 2, "not on the rota", step_id=2)
+    sim.answer_approval(ticket_id, 13, 1, "fine")  # the same row, answered
+
+    rows = api.get("/api/TicketApproval", params={"ticket_id": ticket_id}).json()
+
+    assert [(r["seq"], r["agent_id"], r["result"], r["approver_note"], r["step_id"]) for r in rows] == [
+        (1, 13, 1, "fine", 1), (2, 15, 2, "not on the rota", 2),
+    ]  # fmt: skip
+    assert all(r["dateapproved"] != UNSET_DATE for r in rows)
+    assert api.get("/api/TicketApproval", params={"ticket_id": 4242}).json() == []
+    # Kept in the state file, as tickets are.
+    saved = Simulator(state_file=tmp_path / "state.json")
+    saved.add_user("Pat Doe", "pat@example.com")
+    saved.answer_approval(saved.open_request_ticket(1, "x", fields={}), 13, 0)
+    again = Simulator(state_file=tmp_path / "state.json")
+    assert again.approvals == saved.approvals and len(again.approvals) == 1
+    assert again.add_user("Another", "a@example.com") == 2

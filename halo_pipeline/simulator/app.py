@@ -13,7 +13,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from halo_pipeline.simulator import agents, auth, directory, tickets
+from halo_pipeline.simulator import agents, auth, directory, service_desk, tickets
 from halo_pipeline.simulator.config import SimulatorConfig
 from halo_pipeline.simulator.faults import Fault, FaultQueue
 from halo_pipeline.simulator.rate_limit import RollingWindow
@@ -51,6 +51,8 @@ ROUTES = Map(
         Rule("/api/tickets/<id>", methods=GET, endpoint=tickets.get_ticket),
         Rule("/api/actions", methods=GET, endpoint=tickets.list_actions),
         Rule("/api/actions", methods=POST, endpoint=tickets.post_actions),
+        Rule("/api/users/<id>", methods=GET, endpoint=service_desk.get_user),
+        Rule("/api/TicketApproval", methods=GET, endpoint=service_desk.list_approvals),
     ]
 )
 

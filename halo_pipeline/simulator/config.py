@@ -52,4 +52,6 @@ class SimulatorConfig:
     write_lag_s: float = 0.0
     roles_shape: Literal["bare", "envelope"] = "bare"
     tickettypes_shape: Literal["bare", "envelope"] = "bare"
+    # Custom fields in ticket list rows too; Halo sends them in a ticket's detail only.
+    customfields_in_lists: bool = False
     clock: Callable[[], float] = time.monotonic

@@ -167,9 +167,23 @@ FIELD_IDS = {
     "details": 4,
     "impact": 12,
     "category_1": 15,
-    "CFAccessEntitlement": 201,
     "CFAccessAction": 202,
+    "CFAccessAgent": 203,
+    "CFAccessRole": 204,
+    "CFAccessTeam": 205,
+    "CFAccessUntil": 206,
+    "CFAccessFor": 207,
 }
+# The access request form's custom fields: (name, label, Halo's field type). Type 2 is a
+# select (its `display` the option's text), 4 a date, 0 text.
+ACCESS_FIELDS = (
+    ("CFAccessAgent", "Who needs access", 0),
+    ("CFAccessRole", "Role", 2),
+    ("CFAccessTeam", "Team", 2),
+    ("CFAccessAction", "Grant or revoke", 2),
+    ("CFAccessUntil", "Until", 4),
+    ("CFAccessFor", "For how long", 0),
+)
 TICKET_TYPES = (
     TicketType(1, "Incident", "incident", 1, (1, 2, 3, 8, 9), ("summary", "details", "impact")),
     TicketType(
@@ -181,7 +195,7 @@ TICKET_TYPES = (
         "request",
         2,
         (2, 3, 8, 9, 10),
-        ("summary", "details", "category_1", "CFAccessEntitlement", "CFAccessAction"),
+        ("summary", "details", "category_1", *(name for name, _, _ in ACCESS_FIELDS)),
         group_id=2,
         mandatory=(("category_1", "Category"),),
     ),

@@ -42,6 +42,8 @@ def save(state: State, path: Path) -> None:
         "tickets": list(state.tickets.values()),
         "actions": state.actions,
         "next_ids": state.next_ids,
+        "users": list(state.users.values()),
+        "approvals": state.approvals,
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{path.name}.partial")
@@ -63,7 +65,9 @@ def load(path: Path) -> State:
             login_agent_id=document["login_agent_id"],
         )
         tickets = {ticket["id"]: ticket for ticket in document["tickets"]}
-        return State(dataset, tickets, document["actions"], document["next_ids"])
+        users = {user["id"]: user for user in document.get("users", [])}
+        return State(dataset, tickets, document["actions"], document["next_ids"], users,
+                     document.get("approvals", []))  # fmt: skip
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise StateFileError(
             f"The simulator's state file {path} cannot be read ({error}); delete it (or run "

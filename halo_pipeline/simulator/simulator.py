@@ -4,6 +4,7 @@ import copy
 import dataclasses
 import functools
 import uuid
+import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
@@ -12,10 +13,18 @@ from typing import Any, ParamSpec, TypeVar
 
 import httpx
 
-from halo_pipeline.simulator import persistence
+from halo_pipeline.simulator import persistence, service_desk, tickets
 from halo_pipeline.simulator.app import HaloApp
 from halo_pipeline.simulator.config import SimulatorConfig
-from halo_pipeline.simulator.dataset import Agent, Dataset, Membership, Role, generate_dataset
+from halo_pipeline.simulator.dataset import (
+    ACCESS_FIELDS,
+    FIELD_IDS,
+    Agent,
+    Dataset,
+    Membership,
+    Role,
+    generate_dataset,
+)
 from halo_pipeline.simulator.faults import Fault
 from halo_pipeline.simulator.server import serve_in_background
 from halo_pipeline.simulator.shapes import agent_detail
@@ -216,6 +225,103 @@ class Simulator:
         with self._state.lock:
             return [a.id for a in self._state.agents.values() if team_id in a.team_ids]
 
+    @_persisted
+    def add_user(self, name: str, email: str, linked_agent_id: int | None = None) -> int:
+        """An end user; `linked_agent_id` when the user record belongs to an agent."""
+        with self._state.lock:
+            user_id = self._state.new_user_id()
+            self._state.users[user_id] = {"id": user_id, "name": name, "emailaddress": email,
+                                          "linked_agent_id": linked_agent_id}  # fmt: skip
+            return user_id
+
+    @_persisted
+    def open_request_ticket(
+        self,
+        user_id: int,
+        summary: str,
+        details: str = "",
+        *,
+        fields: dict[str, str | None],
+        logged_by: int | None = None,
+        tickettype_id: int = 25,
+    ) -> int:
+        """An access request as a person files it in HaloITSM's portal (or an agent for them,
+        `logged_by`): the form's custom fields by name, each given as its text."""
+        with self._state.lock:
+            user = self._state.users[user_id]
+            logger = self._state.agents[logged_by] if logged_by is not None else None
+            ticket_type = self._state.ticket_types[tickettype_id]
+            ticket = {
+                "id": self._state.new_ticket_id(),
+                "summary": summary,
+                "details": details,
+                "status_id": ticket_type.initial_status or 1,
+                "tickettype_id": tickettype_id,
+                "agent_id": 1,  # Unassigned
+                "team": "",
+                "category_1": "Access",
+                "user_id": user_id,
+                "user_name": user["name"],
+                "user_email": user["emailaddress"],
+                "reportedby": logger.email if logger else user["emailaddress"],
+                "datecreated": tickets.now(),
+                "last_update": tickets.now(),
+                "dateclosed": tickets.UNSET_DATE,
+                "customfields": _custom_fields(fields),
+            }
+            self._state.tickets[ticket["id"]] = ticket
+            return ticket["id"]
+
+    @_persisted
+    def edit_request_ticket(self, ticket_id: int, fields: dict[str, str | None]) -> None:
+        """A person changes the form's fields after filing it."""
+        with self._state.lock:
+            ticket = self._state.tickets[ticket_id]
+            changed = {f["name"]: f for f in ticket["customfields"]}
+            changed.update((f["name"], f) for f in _custom_fields(fields))
+            self._state.tickets[ticket_id] = ticket | {
+                "customfields": list(changed.values()), "last_update": tickets.now()
+            }  # fmt: skip
+
+    @_persisted
+    def answer_approval(
+        self,
+        ticket_id: int,
+        agent_id: int,
+        result: int = service_desk.APPROVED,
+        note: str = "",
+        *,
+        step_id: int = 1,
+        admin_overridden: bool = False,
+        delegated_by_uid: int | None = None,
+    ) -> None:
+        """An approver's row on the ticket, as HaloITSM's approval process records it: awaiting
+        (0) until they answer, approved (1) or rejected (2) with the time they did."""
+        with self._state.lock:
+            agent = self._state.agents[agent_id]
+            rows = self._state.approvals
+            key = (ticket_id, agent_id, step_id)
+            row = next((r for r in rows if (r["ticket_id"], r["agent_id"], r["step_id"]) == key),
+                       None)  # fmt: skip
+            if row is None:
+                row = {"id": self._state.new_approval_id(), "ticket_id": ticket_id,
+                       "seq": 1 + sum(r["ticket_id"] == ticket_id for r in rows)}  # fmt: skip
+                rows.append(row)
+            row.update(
+                agent_id=agent_id, agent_name=agent.name, emailaddress=agent.email,
+                result=result, approver_note=note, step_id=step_id,
+                dateapproved=(tickets.UNSET_DATE if result == service_desk.AWAITING
+                              else tickets.now()),
+                approval_process_id=1, approval_process_name="Access approval",
+                votes_required_to_accept=1, admin_overridden=admin_overridden,
+                delegated_by_uid=delegated_by_uid,
+            )  # fmt: skip
+
+    @property
+    def approvals(self) -> list[dict]:
+        with self._state.lock:
+            return copy.deepcopy(self._state.approvals)
+
     @property
     def tickets(self) -> list[dict]:
         with self._state.lock:
@@ -235,3 +341,21 @@ class Simulator:
         unknown = [value for value in ids if value not in known]
         if unknown:
             raise KeyError(unknown[0])
+
+
+def _custom_fields(given: dict[str, str | None]) -> list[dict]:
+    """The form's fields as Halo sends them: `value` raw (a select's option id, a date or
+    Halo's empty date), `display` the text a person sees."""
+    kinds = {name: (label, kind) for name, label, kind in ACCESS_FIELDS}
+    fields = []
+    for name, text in given.items():
+        label, kind = kinds[name]
+        if kind == 4:  # a date
+            value, display = (text, text[:10]) if text else (tickets.UNSET_DATE, "")
+        elif kind == 2:  # a select: the option's id, stable for its text
+            value, display = (zlib.crc32(text.encode()) % 10_000 if text else 0), text or ""
+        else:
+            value = display = text or ""
+        fields.append({"id": FIELD_IDS[name], "name": name, "label": label, "type": kind,
+                       "value": value, "display": display})  # fmt: skip
+    return fields

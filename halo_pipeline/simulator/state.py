@@ -35,6 +35,8 @@ class State:
         tickets: dict[int, dict] | None = None,
         actions: list[dict] | None = None,
         next_ids: dict[str, int] | None = None,
+        users: dict[int, dict] | None = None,
+        approvals: list[dict] | None = None,
     ) -> None:
         """A fresh HaloITSM from `dataset`, or, with the rest, one a saved state continues."""
         self.lock = threading.Lock()
@@ -47,6 +49,10 @@ class State:
         self.login_agent_id = dataset.login_agent_id
         self.tickets: dict[int, dict] = dict(tickets or {})
         self.actions: list[dict] = list(actions or [])
+        self.users: dict[int, dict] = dict(users or {})
+        """End users (not agents), as `GET /api/users/{id}` answers them."""
+        self.approvals: list[dict] = list(approvals or [])
+        """`TicketApproval` rows: each approver's answer on a ticket."""
         self.tokens: dict[str, float] = {}  # token -> expiry on the config clock
         self.request_counts: Counter[tuple[str, str]] = Counter()
         self.request_log: list[LoggedRequest] = []
@@ -62,6 +68,9 @@ class State:
             "ticket": 1001,
             "action": 1,
         }
+        # State files from before users and approvals start them here.
+        self.next_ids.setdefault("user", 1)
+        self.next_ids.setdefault("approval", 1)
 
     def visible_agent(self, agent_id: int, now: float) -> Agent | None:
         """The agent as reads see it: the version before a write until the write lag has passed."""
@@ -179,6 +188,12 @@ class State:
 
     def new_action_id(self) -> int:
         return self._next("action")
+
+    def new_user_id(self) -> int:
+        return self._next("user")
+
+    def new_approval_id(self) -> int:
+        return self._next("approval")
 
     def dataset(self) -> Dataset:
         """The directory as it is now."""

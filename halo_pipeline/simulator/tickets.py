@@ -40,7 +40,15 @@ def get_ticket(state: State, config: SimulatorConfig, request: Request, id: str)
 
 def list_tickets(state: State, config: SimulatorConfig, request: Request) -> Response:
     search = request.args.get("search", "").casefold()
-    tickets = [t for t in state.tickets.values() if search in t["summary"].casefold()]
+    ticket_type = integer(request.args, "tickettype_id", 0)
+    open_only = flag(request.args, "open_only")
+    tickets = [
+        t if config.customfields_in_lists else _list_row(t)
+        for t in state.tickets.values()
+        if search in t["summary"].casefold()
+        and (not ticket_type or t["tickettype_id"] == ticket_type)
+        and not (open_only and state.statuses[t["status_id"]].is_closed)
+    ]
     if not flag(request.args, "pageinate"):
         return json_response({"record_count": len(tickets), "tickets": tickets})
     page_no, page_size = page(request.args, config.max_page_size)
@@ -58,12 +66,13 @@ def list_tickets(state: State, config: SimulatorConfig, request: Request) -> Res
 def post_actions(state: State, config: SimulatorConfig, request: Request) -> Response:
     # Every element is checked before any is saved, so a 400 leaves nothing half-written.
     elements = [_checked_action(element, state) for element in json_array(request)]
-    saved = [element | {"id": state.new_action_id(), "datetime": _now()} for element in elements]
+    saved = [element | {"id": state.new_action_id(), "datetime": now()} for element in elements]
     for action in saved:
         # An action changes the ticket's status and nothing else: the request text stays.
+        ticket = state.tickets[action["ticket_id"]] | {"last_update": action["datetime"]}
         if action.get("new_status") is not None:
-            ticket = state.tickets[action["ticket_id"]]
-            state.tickets[ticket["id"]] = _with_status(ticket, state.statuses[action["new_status"]])
+            ticket = _with_status(ticket, state.statuses[action["new_status"]])
+        state.tickets[ticket["id"]] = ticket
     state.actions.extend(saved)
     return json_response(saved[0] if len(saved) == 1 else saved, 201)
 
@@ -97,6 +106,7 @@ def _saved_version(element: dict, state: State) -> dict:
         if current is None:
             abort(exception_error(400, f"Ticket {ticket_id} does not exist."))
         ticket = current | {field: element[field] for field in UPDATABLE_FIELDS if field in element}
+        ticket["last_update"] = now()
     else:
         ticket = _new_ticket(element, state)
     status = state.statuses.get(ticket["status_id"])
@@ -129,7 +139,8 @@ def _new_ticket(element: dict, state: State) -> dict:
         "tickettype_id": ticket_type.id,
         "agent_id": element.get("agent_id"),
         "team": team,
-        "datecreated": _now(),
+        "datecreated": now(),
+        "last_update": now(),
         "dateclosed": UNSET_DATE,
         "customfields": element.get("customfields", []),
     }
@@ -141,10 +152,15 @@ def _with_status(ticket: dict, status: Status) -> dict:
     """The ticket in `status`; a closing status stamps dateclosed the first time."""
     ticket = ticket | {"status_id": status.id}
     if status.is_closed and ticket["dateclosed"] == UNSET_DATE:
-        ticket["dateclosed"] = _now()
+        ticket["dateclosed"] = now()
     return ticket
 
 
-def _now() -> str:
+def _list_row(ticket: dict) -> dict:
+    """A ticket as list rows carry it: Halo sends custom fields in the detail only."""
+    return {name: value for name, value in ticket.items() if name != "customfields"}
+
+
+def now() -> str:
     # Halo writes UTC timestamps without an offset.
     return datetime.now(UTC).replace(tzinfo=None).isoformat(timespec="milliseconds")
