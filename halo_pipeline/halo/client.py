@@ -17,7 +17,9 @@ from halo_pipeline.halo.models import (
     Status,
     Team,
     Ticket,
+    TicketApproval,
     TicketType,
+    User,
     halo_id,
 )
 from halo_pipeline.halo.paging import Page, Progress, fetch_all_pages, parse_page
@@ -165,6 +167,31 @@ class HaloClient:
 
         rows = fetch_all_pages(fetch, page_size=self.settings.page_size, concurrency=1, where=where)
         return _validate(Ticket, rows, where)
+
+    def open_tickets(self, tickettype_id: int) -> list[Ticket]:
+        """The open tickets of one type, every page (list rows: no custom fields)."""
+        where = "GET /api/tickets"
+        params = {"pageinate": "true", "page_size": self.settings.page_size,
+                  "tickettype_id": tickettype_id, "open_only": "true"}  # fmt: skip
+
+        def fetch(page_no: int) -> Page:
+            payload = self.http.get("/tickets", {**params, "page_no": page_no})
+            return parse_page(payload, where, ("tickets",))
+
+        rows = fetch_all_pages(fetch, page_size=self.settings.page_size, concurrency=1, where=where)
+        return _validate(Ticket, rows, where)
+
+    def get_user(self, user_id: int) -> User:
+        return _validate_one(User, self.http.get(f"/users/{user_id}"), f"GET /api/users/{user_id}")
+
+    def ticket_approvals(self, ticket_id: int) -> list[TicketApproval]:
+        """Every approver's row on the ticket (steps, votes, delegations, overrides)."""
+        return self._list(TicketApproval, "/TicketApproval", ("approvals", "records"),
+                          {"ticket_id": str(ticket_id)})  # fmt: skip
+
+    def me(self) -> Agent:
+        """The agent this application logs in as (`GET /api/agent/me`)."""
+        return _validate_one(Agent, self.http.get("/agent/me"), "GET /api/agent/me")
 
     def add_action(self, ticket_id: int, note: str, new_status: int | None = None) -> None:
         """A note on a ticket, and optionally a new status, as an action: the ticket's own

@@ -186,8 +186,21 @@ class Status(HaloModel):
     name: str
 
 
+class CustomField(HaloModel):
+    """One of a ticket's `customfields`: `name` is the field's internal name, `value` its raw
+    value (a select's option id, a date), `display` the text a person sees."""
+
+    id: HaloId | None = None
+    name: str
+    label: str | None = None
+    type: int | None = None
+    value: Any = None
+    display: Any = None
+
+
 class Ticket(HaloModel):
-    """`GET/POST /api/tickets`."""
+    """`GET/POST /api/tickets` (Halo's `Faults`; a 201 answer carries about 240 keys, these are
+    what the pipeline reads)."""
 
     id: HaloId
     summary: str = ""
@@ -196,6 +209,38 @@ class Ticket(HaloModel):
     tickettype_id: HaloId | None = None
     agent_id: HaloId | None = None
     datecreated: str | None = None
+    last_update: str | None = None
+    user_id: HaloId | None = None
+    user_email: str | None = None
+    reportedby: str | None = None
+    customfields: tuple[CustomField, ...] | None = None
+    """Absent from list rows: Halo sends them in a ticket's detail."""
+
+
+class User(HaloModel):
+    """`GET /api/users/{id}`: an end user, and the agent the record belongs to, when one does."""
+
+    id: HaloId
+    name: str | None = None
+    emailaddress: str | None = None
+    linked_agent_id: HaloId | None = None
+
+
+class TicketApproval(HaloModel):
+    """`GET /api/TicketApproval?ticket_id=N` (Halo's `FaultApproval`): one approver's row.
+    What `result`'s values mean is not documented (HALO_APPROVAL_RESULTS says)."""
+
+    ticket_id: HaloId
+    seq: int | None = None
+    agent_id: HaloId | None = None
+    agent_name: str | None = None
+    emailaddress: str | None = None
+    result: int | None = None
+    approver_note: str | None = None
+    dateapproved: str | None = None
+    step_id: int | None = None
+    admin_overridden: bool | None = None
+    delegated_by_uid: HaloId | None = None
 
 
 class TokenResponse(HaloModel):

@@ -60,15 +60,26 @@ def _decide(
 ) -> Decided:  # fmt: skip
     verb = "approve" if kind == APPROVAL else "deny"
     request = _waiting(con, request_id)
+    gate = Gate.load(con)
+    via = gate.resolved.policy.approval_via if gate.resolved else "cli"
+    if via == "halo":
+        ticket = f"ticket {request.ticket_id}" if request.ticket_id else "its ticket"
+        raise RequestRefused(
+            f"Approvals are given in HaloITSM under the access policy (approval.via: halo): "
+            f"an approver answers request {request_id} on {ticket} there, and the next "
+            "provisioning run reads it."
+        )
     who = person(halo, by, "The approver")
     requester = agent_with_email(halo, request.requested_by)
-    problem = Gate.load(con).approval_problem(who, request, requester)
+    problem = gate.approval_problem(who, request, requester)
     if problem:
         raise RequestRefused(problem)
     if not confirm(f"{who.label} would {verb} request {request_id}: {describe(con, request)}"):
         raise RequestRefused(f"Not signed: request {request_id} still waits for approval.")
     to = Status.PENDING if kind == APPROVAL else Status.DENIED
     detail = f"{'approved' if kind == APPROVAL else 'denied'} by {who.label}"
+    if via == "either":  # the evidence says which of the two ways it came
+        detail += " on the command line"
     if kind == DENIAL:
         detail += f": {note}"
     with transaction(con):

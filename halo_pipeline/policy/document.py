@@ -76,6 +76,9 @@ def _approver(value: str) -> str:
 
 class _Approval(_Strict):
     required_for: Literal["none", "privileged", "all"] = "none"
+    # Where approvals are given: on the command line (signed by the key), in HaloITSM's own
+    # approval process on the request's ticket, or either.
+    via: Literal["cli", "halo", "either"] = "cli"
     # Each checked on its own, so a bad one is named with its line; kept normalised and
     # lower-cased, as `approve --by` is compared.
     approvers: tuple[Annotated[str, AfterValidator(_approver)], ...] = ()
@@ -132,6 +135,7 @@ class Policy:
     approval_required_for: Literal["none", "privileged", "all"] = "none"
     approvers: tuple[str, ...] = ()
     approval_valid_for: timedelta = timedelta(days=7)
+    approval_via: Literal["cli", "halo", "either"] = "cli"
     max_privileged_duration: timedelta | None = None
     separation_of_duties: tuple[SeparationOfDuties, ...] = ()
     disabled_agents_hold_nothing: bool = False
@@ -201,6 +205,7 @@ def load_policy(path: Path | None = None) -> Policy:
         approval_required_for=parsed.approval.required_for,
         approvers=parsed.approval.approvers,
         approval_valid_for=parsed.approval.valid_for,
+        approval_via=parsed.approval.via,
         max_privileged_duration=parsed.max_grant_duration.privileged,
         separation_of_duties=tuple(
             SeparationOfDuties(rule.name, tuple(str(role) for role in rule.roles))

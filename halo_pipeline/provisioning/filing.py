@@ -40,10 +40,12 @@ def file_membership(
     reason: str,
     requested_by: str,
     ends: datetime | timedelta | None = None,
+    ticket_id: int | None = None,
 ) -> Filed:
     """Queue a grant or revoke of a role or team membership; nothing is written on refusal.
     A grant may end (`ends`: a time, or a length from when it is applied) and, under the
-    access policy, wait for approval."""
+    access policy, wait for approval. `ticket_id`: the HaloITSM ticket a person asked in,
+    which is then the request's ticket."""
     if (role is None) == (team is None):
         raise RequestRefused("Name exactly one of --role and --team.")
     if ends is not None and action != "grant":
@@ -66,6 +68,8 @@ def file_membership(
         requested_by=requested_by,
         expires_at=ends if isinstance(ends, datetime) else None,
         valid_for=ends if isinstance(ends, timedelta) else None,
+        ticket_id=ticket_id,
+        detail=f"filed from HaloITSM ticket {ticket_id}" if ticket_id else None,
     )
     preposition = "to" if action == "grant" else "from"
     warning = None

@@ -31,9 +31,11 @@ from halo_pipeline.halo import (
 from halo_pipeline.halo.errors import HaloBudgetExhaustedError, HaloTransientError
 from halo_pipeline.policy.approvals import NO_APPROVAL, Honoured, honoured
 from halo_pipeline.policy.gate import Gate
+from halo_pipeline.policy.halo_approvals import Approved, HaloApprovers, Rejected
 from halo_pipeline.policy.revokes import file_policy_revokes
 from halo_pipeline.provisioning.accounts import apply_account
 from halo_pipeline.provisioning.context import RunContext, RunSummary
+from halo_pipeline.provisioning.intake import TakenIn, changes, read_fields, take_in, taken_in
 from halo_pipeline.provisioning.manual import confirm, open_manual, poll_ticket
 from halo_pipeline.provisioning.memberships import apply_memberships
 from halo_pipeline.provisioning.settings import ProvisioningSettings
@@ -94,6 +96,10 @@ class Provisioner:
         self._ring = ring
         self._approvals: dict[int, Honoured | str] = {}
         """Per request the policy wants approved: the approval that counts, else why none."""
+        self._halo: HaloApprovers | None = None
+        """Under `approval.via: halo` or `either`: who may approve, as HaloITSM agents."""
+        self._taken_in: dict[int, TakenIn] = {}
+        """Requests filed from HaloITSM tickets: who asked, and what the ticket asked then."""
         self.summary = RunSummary()
         """What this run did so far: kept when it stops early, so the caller still refreshes
         the agents it touched."""
@@ -117,6 +123,21 @@ class Provisioner:
         gate = Gate.of(
             [(r.id, r.id_int, r.name) for r in self._client.list_roles()], "HaloITSM now"
         )
+        via = gate.resolved.policy.approval_via if gate.resolved else "cli"
+        if via != "cli":
+            self._halo = HaloApprovers(self._client, gate, self._settings.approval_results)
+        if via == "halo":
+            self._halo.check_setup()  # type: ignore[union-attr]
+            if not self._settings.ticketing:
+                raise HaloConfigError(
+                    "The access policy takes approvals from HaloITSM (approval.via: halo), "
+                    "which needs a ticket for every request: set HALO_TICKETING=true."
+                )
+        # Tickets people opened become requests before the queue is read: one run, whole loop.
+        intake = take_in(self._client, self._open, self._settings, self._log)
+        if intake.filed or intake.refused:
+            self._log.info(f"from HaloITSM tickets: filed requests {intake.filed}, "
+                           f"refused tickets {sorted(intake.refused)}")  # fmt: skip
         with self._open() as con:
             adopt_sql_filed(con, self._run_id)
             filed = file_policy_revokes(con, gate, self._ring, self._log)
@@ -125,11 +146,13 @@ class Provisioner:
                     f"filed revokes {filed.expiries} (expired), {filed.leavers} (leavers)"
                 )
             catalog = Catalog.load(con)
-            work = load_work(con, self._settings)
+            work = load_work(con, self._settings, approvals_in_halo=self._halo is not None)
             claim(con, [r.request_id for r in work.todo], self._run_id)
+            self._taken_in = taken_in(con, [r.request_id for r in work.todo])
             tag_id = queue_id(con)
             now = database_now(con)
-            waiting = [r for r in work.todo if gate.needs_approval(r.action, r.entitlement_id)]
+            waiting = [r for r in work.todo if gate.needs_approval(r.action, r.entitlement_id)
+                       and via != "halo"]  # fmt: skip
             # People compared as HaloITSM agents: each requester looked up once per run.
             agents = {who: agent_with_email(self._client, who)
                       for who in {r.requested_by for r in waiting}}  # fmt: skip
@@ -204,8 +227,11 @@ class Provisioner:
         gate = ctx.gate
         # `applying` too: a row set to it with SQL must not skip the rules. One that really
         # was mid-write when its run died met them before it got there, and meets them again.
-        if request.status not in (Status.PENDING, Status.PLANNED, Status.APPLYING):
+        if request.status not in (Status.PENDING, Status.PLANNED, Status.APPLYING,
+                                  Status.AWAITING_APPROVAL):  # fmt: skip
             return False
+        if self._edited(ctx, request):
+            return True
         too_long = bounds_problem(request)
         if too_long:  # a row nobody could plan fails alone, before anything else
             self._guarded(ctx, [request], partial(ctx.fail, [request], too_long))
@@ -234,9 +260,63 @@ class Provisioner:
         if isinstance(approval, Honoured):
             return False
         why = approval or NO_APPROVAL
+        if self._halo is not None and self._halo.results is not None:
+            answer = self._halo_answer(ctx, request)
+            if answer is None:
+                return False
+            if answer is True:
+                return True
+            only_halo = self._halo.gate.resolved.policy.approval_via == "halo"  # type: ignore[union-attr]
+            why = answer if only_halo else f"{why}; in HaloITSM: {answer}"
         self._log.warning(f"request {request.request_id} waits for approval: {why}")
         ctx.record([Step(request, Status.AWAITING_APPROVAL,
                          f"{why} (approve {request.request_id})")])  # fmt: skip
+        return True
+
+    def _halo_answer(self, ctx: RunContext, request: Request) -> str | bool | None:
+        """HaloITSM's approval process on the request's ticket, read now: None when approved
+        (recorded), True when it was rejected (denied, the ticket answered), else why it waits.
+        A request filed another way first gets the ticket its approvers answer on."""
+        assert self._halo is not None
+        if request.ticket_id is None and ctx.settings.enabled and ctx.settings.ticketing:
+            [request] = ctx.ticketed([request])
+        taken = self._taken_in.get(request.request_id)
+        requesters = set(taken.requesters) if taken else set()
+        asker = agent_with_email(ctx.client, request.requested_by)
+        if asker is not None:
+            requesters.add(asker)
+        verdict = self._halo.verdict(request, requesters)
+        if isinstance(verdict, Rejected):
+            ctx.finish([Step(request, Status.DENIED, verdict.why, {"error": verdict.why},
+                             signed={"kind": "denial", "via": "halo", "by": verdict.row.agent_id,
+                                     "note": verdict.row.approver_note})])  # fmt: skip
+            return True
+        if isinstance(verdict, Approved):
+            row = verdict.row
+            note = f": {row.approver_note}" if row.approver_note else ""
+            ctx.record([Step.note(request, f"approved in HaloITSM by {verdict.by.label} at "
+                                  f"{row.dateapproved} on ticket {row.ticket_id} (approval "
+                                  f"row {row.seq}){note}")])  # fmt: skip
+            return None
+        return verdict
+
+    def _edited(self, ctx: RunContext, request: Request) -> bool:
+        """A ticket's fields changed after it was taken in: nothing is written, the ticket is
+        told what changed (and closed), since what was approved is not what it asks now."""
+        taken = self._taken_in.get(request.request_id)
+        if taken is None or request.ticket_id is None or not taken.asked:
+            return False
+        try:
+            now = read_fields(ctx.client.get_ticket(request.ticket_id), ctx.settings.request_fields)
+        except RequestRefused as refused:
+            changed = str(refused)
+        else:
+            changed = changes(taken.asked, now)
+        if not changed:
+            return False
+        self._guarded(ctx, [request], partial(ctx.fail, [request], (
+            f"The ticket's fields changed after it was taken in ({changed}): nothing was "
+            "written, and a new approval is needed: open a new access request.")))  # fmt: skip
         return True
 
     def _guarded(self, ctx: RunContext, requests: list[Request], work: Callable[[], Any]) -> None:

@@ -135,14 +135,7 @@ class TicketDesk:
     @property
     def ticket_type_id(self) -> int:
         wanted = self._settings.ticket_type or DEFAULT_TICKET_TYPE
-        for ticket_type in self._ticket_types:
-            if wanted in (str(ticket_type.id), ticket_type.name):
-                return ticket_type.id
-        known = ", ".join(f"{t.name} ({t.id})" for t in self._ticket_types) or "none synced"
-        raise TicketSetupError(
-            f"No ticket type {wanted!r} in HaloITSM (as of the last sync). Set HALO_TICKET_TYPE "
-            f"to one of: {known}."
-        )
+        return ticket_type_named(self._ticket_types, wanted, "HALO_TICKET_TYPE")
 
     def _open(self, request: Request, text: TicketText) -> Ticket:
         ticket = {
@@ -166,3 +159,15 @@ class TicketDesk:
         wanted = tag(self._queue_id, request)
         matches = [t for t in self._client.search_tickets(wanted) if wanted in t.summary]
         return min(matches, key=lambda ticket: ticket.id) if matches else None
+
+
+def ticket_type_named(ticket_types: list[TicketType], wanted: str, setting: str) -> int:
+    """The id of the ticket type `wanted` names (its id or name), as of the last sync."""
+    for ticket_type in ticket_types:
+        if wanted in (str(ticket_type.id), ticket_type.name):
+            return ticket_type.id
+    known = ", ".join(f"{t.name} ({t.id})" for t in ticket_types) or "none synced"
+    raise TicketSetupError(
+        f"No ticket type {wanted!r} in HaloITSM (as of the last sync). Set {setting} to one "
+        f"of: {known}."
+    )

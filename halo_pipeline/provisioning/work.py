@@ -48,8 +48,17 @@ class Work:
         return due
 
 
-def load_work(con: duckdb.DuckDBPyConnection, settings: ProvisioningSettings) -> Work:
+def load_work(
+    con: duckdb.DuckDBPyConnection,
+    settings: ProvisioningSettings,
+    *,
+    approvals_in_halo: bool = False,
+) -> Work:
+    """`approvals_in_halo`: requests awaiting approval are looked at too, since their approval
+    is read from HaloITSM by the run."""
     statuses = [Status.PENDING, Status.AWAITING_TICKET, Status.DONE]
+    if approvals_in_halo:
+        statuses.append(Status.AWAITING_APPROVAL)
     if settings.enabled:
         statuses += [Status.PLANNED, Status.APPLYING]
     todo = load_requests(con, "list_contains(?, status)", [[str(s) for s in statuses]])

@@ -171,11 +171,12 @@ def file_request(
     con: duckdb.DuckDBPyConnection,
     *,
     status: Status = Status.PENDING,
-    detail: str = "filed with halo-pipeline request",
+    detail: str | None = None,
     **values: Any,
 ) -> int:
     """Insert a request (pending, or awaiting approval) and its filing event in one
     transaction."""
+    detail = detail or "filed with halo-pipeline request"
     with transaction(con):
         return insert_request(con, status=status, detail=detail, **values)
 
@@ -213,6 +214,9 @@ class Step:
     to: Status
     detail: str
     changes: dict[str, Any] = field(default_factory=dict)
+    signed: dict[str, Any] | None = None
+    """A decision the job itself records (a rejection given in HaloITSM): signed with the key,
+    as the commands sign theirs."""
 
     @classmethod
     def note(cls, request: Request, detail: str, **changes: Any) -> Step:
@@ -262,7 +266,7 @@ class Queue:
                     step.request, status=step.to.value, updated_at=updated_at,
                     expires_at=expires_at, **step.changes,
                 )  # fmt: skip
-                signed = None
+                signed = step.signed
                 if step.to == Status.APPLIED != step.request.status and self.ring is not None:
                     signed = {"kind": "applied", "run_id": self.run_id,
                               "approval": self.approvals.get(after.request_id)}  # fmt: skip
