@@ -1,0 +1,237 @@
+"""Access requests filed as HaloITSM tickets and approved by HaloITSM's approval process: the
+whole loop on the simulator (as Halo sends it: custom fields in the detail only), one run of
+the real provisioning_job over loopback, the rules in plain provisioning runs."""
+
+from __future__ import annotations
+
+import pytest
+
+from halo_pipeline.halo import HaloConfigError
+from halo_pipeline.simulator.service_desk import APPROVED, AWAITING, REJECTED
+from halo_pipeline.warehouse import connect
+from halo_pipeline_tests.helpers import halo_client, posts, provision, query
+from halo_pipeline_tests.policy_support import POLICY, roles_of
+
+HALO_POLICY = POLICY.replace(
+    "approvers: []", "approvers: [agent13@example.com, agent14@example.com]"
+)
+HALO_POLICY = HALO_POLICY.replace(
+    "required_for: privileged", "required_for: privileged\n  via: halo"
+)
+RESULTS = '{"0": "awaiting", "1": "approved", "2": "rejected"}'
+SETTINGS = {"provisioning": True, "ticketing": True, "request_ticket_type": "Access Request",
+            "ticket_fields": {"category_1": "Access"}}  # fmt: skip
+
+
+@pytest.fixture
+def desk(sim, path, policy, signing_key, monkeypatch):
+    """The tests' policy with approvals in HaloITSM, the signing key, and what `result` means."""
+    policy(HALO_POLICY)
+    signing_key(path)
+    monkeypatch.setenv("HALO_APPROVAL_RESULTS", RESULTS)
+    return sim
+
+
+def ask(sim, role=None, *, agent="agent9@example.com", team=None, user=None, logged_by=None,
+        **fields):  # fmt: skip
+    """A person (Pat, an end user linked to no agent, or `user`) files an access request."""
+    user = user or sim.add_user("Pat Doe", "pat@example.com")
+    given = {"CFAccessAgent": agent, "CFAccessRole": role, "CFAccessTeam": team, **fields}
+    return sim.open_request_ticket(user, f"Access for {agent}", "please",
+                                   fields={k: v for k, v in given.items() if v is not None}, logged_by=logged_by)  # fmt: skip
+
+
+def requests(path):
+    return query(path, "SELECT request_id, status, ticket_id, requested_by, error "
+                       "FROM provisioning.requests ORDER BY 1")  # fmt: skip
+
+
+def notes(sim, ticket_id):
+    return [(a["note"], a.get("new_status")) for a in sim.actions if a["ticket_id"] == ticket_id]
+
+
+def test_a_ticket_for_an_ordinary_role_is_applied_and_closed_on_itself(desk, path):
+    ticket = ask(desk, "Read Only", agent="agent3@example.com")
+
+    provision(desk, path, **SETTINGS)
+
+    [(request_id, status, ticket_id, requested_by, _)] = requests(path)
+    assert (status, ticket_id, requested_by) == ("applied", ticket, "pat@example.com")
+    assert roles_of(desk, 3) == ["Agent", "Read Only"]
+    assert len(desk.tickets) == 1  # no second ticket
+    assert notes(desk, ticket) == [("Outcome: applied", 9)]
+    assert query(path, "SELECT ticket_id, request_id, refused FROM provisioning.request_tickets") == [
+        (ticket, request_id, None)
+    ]  # fmt: skip
+    provision(desk, path, **SETTINGS)  # a second run files nothing more
+    assert len(requests(path)) == 1
+
+
+def test_a_privileged_ticket_waits_for_an_allowed_approver_in_halo(desk, path):
+    linked = desk.add_user("Kwame", "kwame@example.com", linked_agent_id=19)
+    ticket = ask(desk, "Administrator", user=linked, CFAccessFor="8h")
+    provision(desk, path, **SETTINGS)
+    assert requests(path)[0][1] == "awaiting_approval"
+
+    desk.answer_approval(ticket, 9, APPROVED, "me")  # the grantee
+    desk.answer_approval(ticket, 19, APPROVED, "mine", step_id=2)  # the requester, as an agent
+    provision(desk, path, **SETTINGS)
+    [(_, status, _, _, _)] = requests(path)
+    assert status == "awaiting_approval" and "Administrator" not in roles_of(desk, 9)
+    [event] = query(
+        path, "SELECT detail FROM provisioning.request_events ORDER BY event_id DESC LIMIT 1"
+    )
+    assert "would gain the access" in event[0] and "asked for this request" in event[0]
+
+    desk.answer_approval(ticket, 13, APPROVED, "release plan approved", step_id=3)
+    provision(desk, path, **SETTINGS)
+
+    assert requests(path)[0][1] == "applied" and "Administrator" in roles_of(desk, 9)
+    [(detail,)] = query(path, "SELECT detail FROM provisioning.request_events "
+                              "WHERE detail LIKE 'approved in HaloITSM%'")  # fmt: skip
+    assert detail.startswith("approved in HaloITSM by Aoife Novák <agent13@example.com> (agent 13)")
+    assert detail.endswith(": release plan approved")
+    assert notes(desk, ticket)[-1] == ("Outcome: applied", 9)
+
+
+def test_a_rejection_closes_the_ticket_with_nothing_written(desk, path):
+    ticket = ask(desk, "Administrator", CFAccessFor="2h")
+    desk.answer_approval(ticket, 13, APPROVED, "fine")
+    desk.answer_approval(ticket, 14, REJECTED, "not on the rota", step_id=2)
+    before = posts(desk)
+
+    provision(desk, path, **SETTINGS)
+
+    [(_, status, _, _, error)] = requests(path)
+    assert status == "denied"
+    assert error.startswith("rejected in HaloITSM by ") and error.endswith(": not on the rota")
+    assert posts(desk) - before == 1  # the closing action, no agent write
+    assert notes(desk, ticket) == [(f"Outcome: denied: {error}", 9)]
+
+
+@pytest.mark.parametrize(
+    ("fields", "why"),
+    [
+        ({"CFAccessRole": "Adminstrator"}, "Unknown role 'Adminstrator': not in the last sync. "
+         "Did you mean: Administrator (6513270e-269e-4d37-b2a7-4de452e6b438); Integration "
+         "(6b0d549b-6f03-475a-9600-a35a099950d8)?"),
+        ({"CFAccessRole": "Agent", "CFAccessTeam": "2nd Line Support"},
+         "Fill in exactly one of Role (CFAccessRole) and Team (CFAccessTeam)."),
+        ({"CFAccessRole": "Agent", "CFAccessUntil": "someday"},
+         "Until (CFAccessUntil) reads 'someday': not a date; pick a date such as 2026-12-01."),
+        ({"CFAccessRole": "Administrator", "CFAccessFor": "2h", "CFAccessAgent": "4"},
+         "Refused by the separation of duties rule 'read-only-stays-read-only': nobody holds "
+         "both 'Administrator' and 'Read Only'."),
+    ],
+)  # fmt: skip
+def test_a_ticket_that_cannot_be_a_request_is_answered_and_closed(desk, path, fields, why):
+    ticket = ask(desk, **{"agent": fields.pop("CFAccessAgent", "agent9@example.com")},
+                 role=None, **fields)  # fmt: skip
+
+    provision(desk, path, **SETTINGS)
+
+    assert requests(path) == []
+    [(note, status)] = notes(desk, ticket)
+    assert (note, status) == (f"This request cannot go ahead: {why} Open a new access request "
+                              "with the fields corrected; this one is closed.", 9)  # fmt: skip
+    assert not [a for a in desk.request_log if a.method == "POST" and a.path == "/api/agent"]
+
+
+def test_an_approval_written_into_the_warehouse_approves_nothing(desk, path):
+    ticket = ask(desk, "Administrator", CFAccessFor="2h")
+    provision(desk, path, **SETTINGS)
+
+    with connect(path) as con:  # forged: the status and an event, as the command would
+        con.execute("UPDATE provisioning.requests SET status = 'pending'")
+        con.execute("INSERT INTO provisioning.request_events (event_id, request_id, from_status, "
+                    "to_status, detail) VALUES (nextval('provisioning.event_id_seq'), 1, "
+                    "'awaiting_approval', 'pending', 'approved by agent13')")  # fmt: skip
+
+    provision(desk, path, **SETTINGS)
+
+    assert requests(path)[0][1] == "awaiting_approval"
+    assert "Administrator" not in roles_of(desk, 9) and notes(desk, ticket) == []
+
+
+@pytest.mark.parametrize(
+    ("how", "why"),
+    [
+        ("logged_by", "Søren Haddad (agent 14) does not count: they asked for this request"),
+        ("override", "does not count: it was an administrator's override"),
+        ("own_agent", "does not count: it was given by this application's own agent"),
+        ("unmapped", "result 7 (row 1) is not in HALO_APPROVAL_RESULTS, so nothing counts"),
+        ("awaiting", "approvers on ticket 1001 have not all answered"),
+    ],
+)
+def test_approvals_that_count_for_nothing(desk, path, policy, how, why):
+    # An approver who logged it for Pat asked for it, in effect.
+    logged_by = 14 if how == "logged_by" else None
+    ticket = ask(desk, "Administrator", CFAccessFor="2h", logged_by=logged_by)
+    if how == "logged_by":
+        desk.answer_approval(ticket, 14, APPROVED)
+    elif how == "override":
+        desk.answer_approval(ticket, 13, APPROVED, admin_overridden=True)
+    elif how == "own_agent":
+        with halo_client(desk) as client:
+            me = client.me()
+        # Even when the policy lists it: the application never approves for a person.
+        policy(HALO_POLICY.replace("agent14@example.com]", f"agent14@example.com, {me.email}]"))
+        desk.answer_approval(ticket, me.id, APPROVED)
+    elif how == "unmapped":
+        desk.answer_approval(ticket, 13, 7)
+    else:
+        desk.answer_approval(ticket, 13, APPROVED)
+        desk.answer_approval(ticket, 14, AWAITING, step_id=2)
+
+    provision(desk, path, **SETTINGS)
+
+    assert requests(path)[0][1] == "awaiting_approval"
+    assert "Administrator" not in roles_of(desk, 9)
+    [(detail,)] = query(path, "SELECT detail FROM provisioning.request_events "
+                              "ORDER BY event_id DESC LIMIT 1")  # fmt: skip
+    assert why in detail, detail
+
+
+def test_a_ticket_edited_after_its_approval_is_not_applied(desk, path):
+    ticket = ask(desk, "Administrator", CFAccessFor="2h")
+    provision(desk, path, **SETTINGS)
+    desk.answer_approval(ticket, 13, APPROVED)
+    desk.edit_request_ticket(ticket, {"CFAccessAgent": "agent10@example.com"})
+
+    provision(desk, path, **SETTINGS)
+
+    [(_, status, _, _, error)] = requests(path)
+    assert status == "failed"
+    assert error == (
+        "The ticket's fields changed after it was taken in (agent was 'agent9@example.com', is "
+        "'agent10@example.com'): nothing was written, and a new approval is needed: open a new "
+        "access request."
+    )
+    assert "Administrator" not in roles_of(desk, 9) + roles_of(desk, 10)
+
+
+def test_via_halo_without_approval_results_refuses_to_run(desk, path, monkeypatch):
+    monkeypatch.delenv("HALO_APPROVAL_RESULTS")
+    ask(desk, "Read Only")
+
+    with pytest.raises(HaloConfigError, match="HALO_APPROVAL_RESULTS is not set, so no approval"):
+        provision(desk, path, **SETTINGS)
+    assert requests(path) == []
+
+
+def test_the_real_job_over_loopback_takes_in_a_ticket_and_closes_it(desk, path, halo_env,
+                                                                    run_job, monkeypatch):  # fmt: skip
+    for name, value in {**halo_env, "HALO_PROVISIONING": "true", "HALO_TICKETING": "true",
+                        "HALO_REQUEST_TICKET_TYPE": "Access Request",
+                        "HALO_TICKET_FIELDS": '{"category_1": "Access"}'}.items():  # fmt: skip
+        monkeypatch.setenv(name, value)
+    with desk.serve() as url:
+        monkeypatch.setenv("HALO_BASE_URL", url)
+        ticket = ask(desk, "Read Only", agent="agent3@example.com")
+        first = run_job("provisioning_job")
+        second = run_job("provisioning_job")
+
+    assert first.success and second.success
+    [(_, status, ticket_id, _, _)] = requests(path)
+    assert (status, ticket_id, len(desk.tickets)) == ("applied", ticket, 1)
+    assert notes(desk, ticket) == [("Outcome: applied", 9)]
