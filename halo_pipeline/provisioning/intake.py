@@ -175,8 +175,10 @@ def take_in(
                     ends=asked.ends, ticket_id=ticket.id,
                 )  # fmt: skip
             except RequestRefused as refused:
-                _record(con, ticket, who, None, str(refused), None)
                 intake.refused[ticket.id] = str(refused)
+                # A dry run posts no answer, so it keeps no record: a later run answers it.
+                if settings.enabled and settings.ticketing:
+                    _record(con, ticket, who, None, str(refused), None)
                 continue
             _record(con, ticket, who, filed.request_id, None, asked)
         intake.filed.append(filed.request_id)
