@@ -4,9 +4,12 @@ the real provisioning_job over loopback, the rules in plain provisioning runs.""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from halo_pipeline.halo import HaloConfigError
+from halo_pipeline.provisioning.filing import file_membership
 from halo_pipeline.simulator.service_desk import APPROVED, AWAITING, REJECTED
 from halo_pipeline.warehouse import connect
 from halo_pipeline_tests.helpers import halo_client, posts, provision, query
@@ -203,10 +206,11 @@ def test_a_ticket_edited_after_its_approval_is_not_applied(desk, path):
     [(_, status, _, _, error)] = requests(path)
     assert status == "failed"
     assert error == (
-        "The ticket's fields changed after it was taken in (agent was 'agent9@example.com', is "
-        "'agent10@example.com'): nothing was written, and a new approval is needed: open a new "
-        "access request."
+        f"Ticket {ticket} no longer asks what request 1 says (agent: the request says 9, the "
+        "ticket asks 10): nothing was written, and a new approval is needed: open a new access "
+        "request."
     )
+    assert notes(desk, ticket) == [(f"Outcome: failed: {error}", 9)]
     assert "Administrator" not in roles_of(desk, 9) + roles_of(desk, 10)
 
 
@@ -235,3 +239,66 @@ def test_the_real_job_over_loopback_takes_in_a_ticket_and_closes_it(desk, path, 
     [(_, status, ticket_id, _, _)] = requests(path)
     assert (status, ticket_id, len(desk.tickets)) == ("applied", ticket, 1)
     assert notes(desk, ticket) == [("Outcome: applied", 9)]
+
+
+def test_a_request_changed_with_sql_after_its_ticket_was_approved_is_not_applied(desk, path):
+    ticket = ask(desk, "Read Only", CFAccessFor="2h")
+    provision(desk, path, **{**SETTINGS, "provisioning": False})  # taken in, not applied
+    desk.answer_approval(ticket, 13, APPROVED)
+    admin = desk.role_ids()["Administrator"]
+    with connect(path) as con:  # the approved ticket asks for Read Only, the row for more
+        con.execute("UPDATE provisioning.requests SET entitlement_id = ?, status = 'pending'",
+                    [f"role:{admin}:assigned"])  # fmt: skip
+
+    provision(desk, path, **SETTINGS)
+
+    [(_, status, _, _, error)] = requests(path)
+    assert status == "failed" and roles_of(desk, 9) == []
+    assert error.startswith(f"Ticket {ticket} no longer asks what request 1 says (access: the "
+                            f"request says 'role:{admin}:assigned', the ticket asks 'role:")  # fmt: skip
+
+
+def test_an_approval_of_someone_elses_ticket_does_not_approve_a_row_inserted_with_sql(desk, path):
+    ticket = ask(desk, "Administrator", CFAccessFor="2h")
+    desk.answer_approval(ticket, 13, APPROVED)
+    admin = desk.role_ids()["Administrator"]
+    with connect(path) as con:  # the same ask, for another agent, pointing at that ticket
+        con.execute(
+            "INSERT INTO provisioning.requests (request_id, action, entitlement_id, agent_id, "
+            "reason, requested_by, status, valid_for, ticket_id) VALUES (7, 'grant', ?, 19, "
+            "'x', 'pat@example.com', 'awaiting_approval', INTERVAL 2 HOUR, ?)",
+            [f"role:{admin}:assigned", ticket],
+        )
+
+    provision(desk, path, **SETTINGS)
+
+    assert query(path, "SELECT request_id, status FROM provisioning.requests") == [(7, "failed")]
+    assert roles_of(desk, 19) == [] and roles_of(desk, 9) == []
+
+
+def test_a_command_line_request_is_approved_on_the_ticket_the_pipeline_opens(desk, path):
+    with connect(path) as con:
+        request_id = file_membership(
+            con, "grant", agent="9", role="Administrator", team=None, reason="release",
+            requested_by="ana@example.com", ends=timedelta(hours=2),
+        ).request_id  # fmt: skip
+    provision(desk, path, **SETTINGS)
+    [opened] = desk.tickets
+    assert "Ends: 2h after it is applied" in opened["details"]
+    assert requests(path)[0][1] == "awaiting_approval"
+
+    with connect(path) as con:  # changed after the ticket showed the approvers what it asks
+        con.execute("UPDATE provisioning.requests SET agent_id = 19")
+    desk.answer_approval(opened["id"], 13, APPROVED)
+    provision(desk, path, **SETTINGS)
+    assert requests(path)[0][1] == "awaiting_approval" and roles_of(desk, 19) == []
+    [(detail,)] = query(path, "SELECT detail FROM provisioning.request_events "
+                              "ORDER BY event_id DESC LIMIT 1")  # fmt: skip
+    assert detail.startswith(f"the request changed since its ticket {opened['id']} was opened "
+                             "(agent_id was 9, is 19)")  # fmt: skip
+
+    with connect(path) as con:
+        con.execute("UPDATE provisioning.requests SET agent_id = 9")
+    provision(desk, path, **SETTINGS)
+    assert (request_id, "applied") == requests(path)[0][:2]
+    assert "Administrator" in roles_of(desk, 9)

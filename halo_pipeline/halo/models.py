@@ -12,6 +12,14 @@ from typing import Annotated, Any, NamedTuple
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
+EMPTY_DATES = ("1900-01-01", "0001-01-01")
+"""How Halo sends a date that has no value."""
+
+
+def is_empty_date(value: Any) -> bool:
+    """Whether Halo's answer means "no date": nothing, or one of its sentinels."""
+    return value in (None, "") or (isinstance(value, str) and value.startswith(EMPTY_DATES))
+
 
 def halo_id(value: Any) -> Any:
     """An integer id, also when Halo sends it as an integral float (`18.0`, seen on real

@@ -87,6 +87,40 @@ def honoured(
     return "; ".join(reasons) or NO_APPROVAL
 
 
+def ticket_binding(
+    con: duckdb.DuckDBPyConnection, ring: KeyRing | None, request: Request
+) -> str | None:
+    """Why an approval given on the request's ticket in HaloITSM does not approve the request
+    as it stands now; None when it does: the job signed, when it opened that ticket, that the
+    request said then exactly what it says now. A row inserted or changed with SQL has no such
+    statement, so an approval of someone else's ticket never approves it."""
+    if ring is None:
+        return "approvals wait for the signing key (run `halo-pipeline key init`)"
+    rows = con.execute(
+        "SELECT event_id, statement, signature FROM provisioning.request_events "
+        "WHERE request_id = ? AND statement IS NOT NULL ORDER BY event_id DESC",
+        [request.request_id],
+    ).fetchall()
+    for event_id, statement, signature in rows:
+        try:
+            said = ring.verify(statement, signature)
+        except Unverified:
+            continue
+        if (said.get("kind"), said.get("event_id"), said.get("ticket_id")) != (
+            "ticket",
+            event_id,
+            request.ticket_id,
+        ):
+            continue
+        changed = differences(said.get("request") or {}, content(request))
+        if changed:
+            return (f"the request changed since its ticket {request.ticket_id} was opened "
+                    f"({changed}): what its approvers saw is not what it asks now")  # fmt: skip
+        return None
+    return (f"ticket {request.ticket_id} was not opened for this request by the pipeline, so "
+            "an approval given on it does not approve it")  # fmt: skip
+
+
 def differences(approved: dict[str, Any], now: dict[str, Any]) -> str:
     """What changed between the content approved and the request as it stands, in words."""
     return "; ".join(

@@ -15,13 +15,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from halo_pipeline.halo import HaloClient, HaloConfigError, HaloNotFoundError
-from halo_pipeline.halo.models import TicketApproval
+from halo_pipeline.halo.models import TicketApproval, is_empty_date
 from halo_pipeline.policy.gate import Gate
 from halo_pipeline.requests.identities import Person, person
 from halo_pipeline.requests.queue import Request
 from halo_pipeline.requests.rules import RequestRefused
 
-EMPTY_DATES = ("1900-01-01", "0001-01-01")
 ApprovalResults = dict[int, str]
 """HALO_APPROVAL_RESULTS: each result number -> awaiting, approved or rejected."""
 
@@ -98,7 +97,7 @@ class HaloApprovers:
     def _problem(self, row: TicketApproval, request: Request, requesters: set[int]) -> str | None:
         if row.admin_overridden:
             return "it was an administrator's override, not an approver's answer"
-        if not row.dateapproved or row.dateapproved.startswith(EMPTY_DATES):
+        if is_empty_date(row.dateapproved):
             return "it carries no date it was given"
         if row.agent_id is None:
             return "it names no agent"

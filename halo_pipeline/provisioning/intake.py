@@ -6,11 +6,14 @@ a request filed from a ticket carries the ticket's id, so a run that dies betwee
 not followed by a second request. A ticket that cannot become one is answered on the ticket
 (what is wrong, what to do) and closed; nothing is written to any agent. Plain Python, run by
 provisioning_job under the applier lock, so no two runs take in the same ticket at once.
+
+Before a request filed from a ticket is applied, the ticket is read again and must still ask
+exactly what the request says (`mismatch`): HaloITSM's ticket, which the approvers saw, is the
+authority, so neither an edit of the ticket nor a row changed in the warehouse goes through.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -18,18 +21,18 @@ from typing import Any
 import duckdb
 
 from halo_pipeline.halo import HaloClient
-from halo_pipeline.halo.models import CustomField, Ticket
+from halo_pipeline.halo.models import CustomField, Ticket, is_empty_date
 from halo_pipeline.policy.document import parse_duration
+from halo_pipeline.policy.gate import say_duration
 from halo_pipeline.provisioning.filing import file_membership
 from halo_pipeline.provisioning.settings import ProvisioningSettings
-from halo_pipeline.provisioning.tickets import ticket_type_named
+from halo_pipeline.provisioning.tickets import TicketStatuses, ticket_type_named
 from halo_pipeline.requests.catalog import Catalog
-from halo_pipeline.requests.identities import agent_with_email
+from halo_pipeline.requests.identities import agent_with_email, normal
+from halo_pipeline.requests.queue import Request
 from halo_pipeline.requests.rules import RequestRefused
 from halo_pipeline.warehouse import OpenWarehouse, transaction
 
-EMPTY_DATES = ("1900-01-01", "0001-01-01")
-"""How Halo sends a date that has no value."""
 WHAT_TO_DO = "Open a new access request with the fields corrected; this one is closed."
 
 
@@ -42,24 +45,6 @@ class Asked:
     role: str | None
     team: str | None
     ends: datetime | timedelta | None
-
-    def as_dict(self) -> dict[str, str | None]:
-        ends = self.ends
-        return {
-            "action": self.action, "agent": self.agent, "role": self.role, "team": self.team,
-            "ends": ends.isoformat() if isinstance(ends, datetime)
-            else (f"{int(ends.total_seconds())}s" if ends is not None else None),
-        }  # fmt: skip
-
-
-def changes(taken: dict[str, Any], now: Asked) -> str:
-    """What differs between the fields a ticket was taken in with and its fields now."""
-    current = now.as_dict()
-    return "; ".join(
-        f"{name} was {taken.get(name)!r}, is {current[name]!r}"
-        for name in current
-        if taken.get(name) != current[name]
-    )
 
 
 @dataclass
@@ -87,7 +72,7 @@ def read_fields(ticket: Ticket, names: dict[str, str]) -> Asked:
         if field is None:
             return ""
         for candidate in (field.display, field.value):
-            if candidate not in (None, "") and not _empty_date(candidate):
+            if not is_empty_date(candidate):
                 return str(candidate).strip()
         return ""
 
@@ -119,7 +104,7 @@ def read_fields(ticket: Ticket, names: dict[str, str]) -> Asked:
 
 def _until(field: CustomField | None, label: str) -> datetime | None:
     raw = field.value if field is not None else None
-    if raw in (None, "") or _empty_date(raw):
+    if is_empty_date(raw):
         return None
     try:
         when = datetime.fromisoformat(str(raw))
@@ -130,11 +115,7 @@ def _until(field: CustomField | None, label: str) -> datetime | None:
     return (when if when.tzinfo else when.replace(tzinfo=UTC)).astimezone(UTC)
 
 
-def _empty_date(value: Any) -> bool:
-    return isinstance(value, str) and value.startswith(EMPTY_DATES)
-
-
-def requesters(client: HaloClient, ticket: Ticket) -> list[int]:
+def requesters(client: HaloClient, ticket: Ticket) -> set[int]:
     """The agents who count as asking, for the rule that nobody approves their own request:
     the agent the end user's record belongs to, the agent with the end user's email, and the
     agent who logged the ticket for them (Halo's `reportedby`, when it is an email)."""
@@ -147,59 +128,92 @@ def requesters(client: HaloClient, ticket: Ticket) -> list[int]:
         agent = agent_with_email(client, email)
         if agent is not None:
             found.append(agent)
-    return sorted(set(found))
+    return set(found)
+
+
+def mismatch(catalog: Catalog, names: dict[str, str], ticket: Ticket, request: Request) -> str:
+    """How the ticket's fields now differ from the request filed from it, in words; "" when
+    the ticket still asks exactly what the request says."""
+    try:
+        asked = read_fields(ticket, names)
+        agent = catalog.find_agent(asked.agent).agent_id
+        wanted = catalog.find_role(asked.role) if asked.role else catalog.find_team(str(asked.team))
+    except RequestRefused as refused:
+        return str(refused)
+    ends = asked.ends
+    now = {
+        "action": asked.action,
+        "agent": agent,
+        "access": wanted.entitlement_id,
+        "until": ends if isinstance(ends, datetime) else None,
+        "for": ends if isinstance(ends, timedelta) else None,
+        "requested by": normal(ticket.user_email),
+    }
+    filed = {
+        "action": request.action,
+        "agent": request.agent_id,
+        "access": request.entitlement_id,
+        "until": request.expires_at if request.valid_for is None else None,
+        "for": request.valid_for,
+        "requested by": normal(request.requested_by),
+    }
+    return "; ".join(
+        f"{name}: the request says {_said(filed[name])}, the ticket asks {_said(now[name])}"
+        for name in filed
+        if filed[name] != now[name]
+    )
+
+
+def _said(value: Any) -> str:
+    if isinstance(value, timedelta):
+        return say_duration(value)
+    if isinstance(value, datetime):
+        return f"{value.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+    return repr(value)
 
 
 def take_in(
     client: HaloClient, open_warehouse: OpenWarehouse, settings: ProvisioningSettings, log: Any
 ) -> Intake:
     """File a request from every open request ticket not taken in yet; answer and close those
-    that cannot be one (when provisioning may write; a dry run says what it would post)."""
+    that cannot be one (when provisioning may write; a dry run says what it would post and
+    keeps no record, so a later run answers it). No warehouse connection is held while
+    HaloITSM is asked."""
     intake = Intake([], {})
     with open_warehouse() as con:
         type_id = request_ticket_type(settings, Catalog.load(con))
         if type_id is None:
             return intake
         taken = _taken(con)
+    statuses = TicketStatuses(client)
     for listed in client.open_tickets(type_id):
         if listed.id in taken:
             continue
         ticket = client.get_ticket(listed.id)  # custom fields come in the detail
-        who = requesters(client, ticket)
-        with open_warehouse() as con:
-            try:
-                asked = read_fields(ticket, settings.request_fields)
+        try:
+            asked = read_fields(ticket, settings.request_fields)
+            with open_warehouse() as con:
                 filed = file_membership(
                     con, asked.action, agent=asked.agent, role=asked.role, team=asked.team,
                     reason=_reason(ticket), requested_by=ticket.user_email or "",
                     ends=asked.ends, ticket_id=ticket.id,
                 )  # fmt: skip
-            except RequestRefused as refused:
-                intake.refused[ticket.id] = str(refused)
-                # A dry run posts no answer, so it keeps no record: a later run answers it.
-                if settings.enabled and settings.ticketing:
-                    _record(con, ticket, who, None, str(refused), None)
+                _record(con, ticket.id, filed.request_id, None)
+        except RequestRefused as refused:
+            intake.refused[ticket.id] = str(refused)
+            note = f"This request cannot go ahead: {refused} {WHAT_TO_DO}"
+            if not (settings.enabled and settings.ticketing):
+                log.warning(f"ticket {ticket.id}: would post and close (a dry run): {note}")
                 continue
-            _record(con, ticket, who, filed.request_id, None, asked)
+            # Answered first, recorded after: a failed answer is tried again by the next run.
+            client.add_action(ticket.id, note, statuses.id_of(settings.ticket_closed_status))
+            with open_warehouse() as con:
+                _record(con, ticket.id, None, str(refused))
+            log.warning(f"ticket {ticket.id} answered and closed: {note}")
+            continue
         intake.filed.append(filed.request_id)
         log.info(f"ticket {ticket.id} filed request {filed.request_id}: {filed.description}")
-    for ticket_id, why in intake.refused.items():
-        refuse(client, settings, ticket_id, f"This request cannot go ahead: {why} {WHAT_TO_DO}",
-               log)  # fmt: skip
     return intake
-
-
-def refuse(
-    client: HaloClient, settings: ProvisioningSettings, ticket_id: int, note: str, log: Any
-) -> None:
-    """Answer the ticket with `note`, visible to the end user, and close it: a write, so only
-    when provisioning and ticketing are on."""
-    if not (settings.enabled and settings.ticketing):
-        log.warning(f"ticket {ticket_id}: would post and close (a dry run): {note}")
-        return
-    closed = {s.name: s.id for s in client.list_statuses()}.get(settings.ticket_closed_status)
-    client.add_action(ticket_id, note, closed)
-    log.warning(f"ticket {ticket_id} answered and closed: {note}")
 
 
 def _taken(con: duckdb.DuckDBPyConnection) -> set[int]:
@@ -211,37 +225,14 @@ def _taken(con: duckdb.DuckDBPyConnection) -> set[int]:
 
 
 def _record(
-    con: duckdb.DuckDBPyConnection, ticket: Ticket, who: list[int], request_id: int | None,
-    refused: str | None, asked: Asked | None,
-) -> None:  # fmt: skip
+    con: duckdb.DuckDBPyConnection, ticket_id: int, request_id: int | None, refused: str | None
+) -> None:
     with transaction(con):
         con.execute(
-            "INSERT INTO provisioning.request_tickets (ticket_id, request_id, user_email, "
-            "requester_agent_ids, refused, asked, last_update) VALUES (?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (ticket_id) DO NOTHING",
-            [ticket.id, request_id, ticket.user_email, who, refused,
-             json.dumps(asked.as_dict()) if asked else None, ticket.last_update],
-        )  # fmt: skip
-
-
-@dataclass(frozen=True)
-class TakenIn:
-    """A request filed from a ticket: who asked, as agents, and what the fields asked then."""
-
-    requesters: frozenset[int]
-    asked: dict[str, Any]
-
-
-def taken_in(con: duckdb.DuckDBPyConnection, request_ids: list[int]) -> dict[int, TakenIn]:
-    rows = con.execute(
-        "SELECT request_id, requester_agent_ids, asked FROM provisioning.request_tickets "
-        "WHERE list_contains(?, request_id)",
-        [request_ids],
-    ).fetchall()
-    return {
-        int(request_id): TakenIn(frozenset(ids or ()), json.loads(asked or "{}"))
-        for request_id, ids, asked in rows
-    }
+            "INSERT INTO provisioning.request_tickets (ticket_id, request_id, refused) "
+            "VALUES (?, ?, ?) ON CONFLICT (ticket_id) DO NOTHING",
+            [ticket_id, request_id, refused],
+        )
 
 
 def _reason(ticket: Ticket) -> str:

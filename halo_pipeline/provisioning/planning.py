@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import UTC
 from typing import Any
 
 from halo_pipeline.halo import HaloMalformedResponseError
 from halo_pipeline.halo.models import MEMBERSHIP_FLAGS, Agent, TeamMembership
+from halo_pipeline.policy.gate import say_duration
 from halo_pipeline.provisioning.settings import ProvisioningSettings
 from halo_pipeline.provisioning.tickets import TicketText
 from halo_pipeline.requests.catalog import Catalog, Entitlement
@@ -200,9 +202,15 @@ def ticket_text(
         if manual
         else "halo-pipeline makes the change and closes this ticket with the outcome."
     )
+    ends = []  # what an approver answering on the ticket approves includes the end
+    if request.expires_at is not None:
+        ends = [f"Ends: {request.expires_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC"]
+    elif request.valid_for is not None:
+        ends = [f"Ends: {say_duration(request.valid_for)} after it is applied"]
     details = "\n".join(
         [
             f"Access request #{request.request_id}, filed with halo-pipeline: {what}.",
+            *ends,
             f"Reason: {request.reason or '(none given)'}",
             f"Requested by: {request.requested_by or '(unknown)'}",
             last_line,

@@ -29,13 +29,14 @@ from halo_pipeline.halo import (
     HaloUnreachableError,
 )
 from halo_pipeline.halo.errors import HaloBudgetExhaustedError, HaloTransientError
-from halo_pipeline.policy.approvals import NO_APPROVAL, Honoured, honoured
+from halo_pipeline.halo.models import Ticket
+from halo_pipeline.policy.approvals import NO_APPROVAL, Honoured, honoured, ticket_binding
 from halo_pipeline.policy.gate import Gate
 from halo_pipeline.policy.halo_approvals import Approved, HaloApprovers, Rejected
 from halo_pipeline.policy.revokes import file_policy_revokes
 from halo_pipeline.provisioning.accounts import apply_account
 from halo_pipeline.provisioning.context import RunContext, RunSummary
-from halo_pipeline.provisioning.intake import TakenIn, changes, read_fields, take_in, taken_in
+from halo_pipeline.provisioning.intake import mismatch, requesters, take_in
 from halo_pipeline.provisioning.manual import confirm, open_manual, poll_ticket
 from halo_pipeline.provisioning.memberships import apply_memberships
 from halo_pipeline.provisioning.settings import ProvisioningSettings
@@ -98,8 +99,10 @@ class Provisioner:
         """Per request the policy wants approved: the approval that counts, else why none."""
         self._halo: HaloApprovers | None = None
         """Under `approval.via: halo` or `either`: who may approve, as HaloITSM agents."""
-        self._taken_in: dict[int, TakenIn] = {}
-        """Requests filed from HaloITSM tickets: who asked, and what the ticket asked then."""
+        self._from_tickets: set[int] = set()
+        """Requests filed from tickets people opened in HaloITSM."""
+        self._tickets: dict[int, Ticket] = {}
+        """The ticket of each request whose ticket this run read, as HaloITSM has it now."""
         self.summary = RunSummary()
         """What this run did so far: kept when it stops early, so the caller still refreshes
         the agents it touched."""
@@ -148,7 +151,9 @@ class Provisioner:
             catalog = Catalog.load(con)
             work = load_work(con, self._settings, approvals_in_halo=self._halo is not None)
             claim(con, [r.request_id for r in work.todo], self._run_id)
-            self._taken_in = taken_in(con, [r.request_id for r in work.todo])
+            self._from_tickets = {request_id for (request_id,) in con.execute(
+                "SELECT request_id FROM provisioning.request_tickets WHERE request_id IS NOT NULL"
+            ).fetchall()}  # fmt: skip
             tag_id = queue_id(con)
             now = database_now(con)
             waiting = [r for r in work.todo if gate.needs_approval(r.action, r.entitlement_id)
@@ -230,7 +235,7 @@ class Provisioner:
         if request.status not in (Status.PENDING, Status.PLANNED, Status.APPLYING,
                                   Status.AWAITING_APPROVAL):  # fmt: skip
             return False
-        if self._edited(ctx, request):
+        if self._ticket_changed(ctx, request):
             return True
         too_long = bounds_problem(request)
         if too_long:  # a row nobody could plan fails alone, before anything else
@@ -280,12 +285,18 @@ class Provisioner:
         assert self._halo is not None
         if request.ticket_id is None and ctx.settings.enabled and ctx.settings.ticketing:
             [request] = ctx.ticketed([request])
-        taken = self._taken_in.get(request.request_id)
-        requesters = set(taken.requesters) if taken else set()
+        ticket = self._tickets.get(request.request_id)
+        if ticket is None or ctx.tickets.opened_for(ticket, request):
+            with ctx.queue.open_warehouse() as con:
+                unbound = ticket_binding(con, self._ring, request)
+            if unbound:
+                return unbound
+        # Who asked, as HaloITSM has them: from the ticket a person opened, or the requester.
+        asked_by = requesters(ctx.client, ticket) if ticket is not None else set()
         asker = agent_with_email(ctx.client, request.requested_by)
         if asker is not None:
-            requesters.add(asker)
-        verdict = self._halo.verdict(request, requesters)
+            asked_by.add(asker)
+        verdict = self._halo.verdict(request, asked_by)
         if isinstance(verdict, Rejected):
             ctx.finish([Step(request, Status.DENIED, verdict.why, {"error": verdict.why},
                              signed={"kind": "denial", "via": "halo", "by": verdict.row.agent_id,
@@ -300,23 +311,29 @@ class Provisioner:
             return None
         return verdict
 
-    def _edited(self, ctx: RunContext, request: Request) -> bool:
-        """A ticket's fields changed after it was taken in: nothing is written, the ticket is
-        told what changed (and closed), since what was approved is not what it asks now."""
-        taken = self._taken_in.get(request.request_id)
-        if taken is None or request.ticket_id is None or not taken.asked:
+    def _ticket_changed(self, ctx: RunContext, request: Request) -> bool:
+        """Read the ticket of a request filed from one, or of one HaloITSM's approvers answer
+        on, as it is now. A ticket a person opened that no longer asks what the request says
+        (edited since, or the request changed in the warehouse) stops it: nothing is written,
+        and the ticket is told what differs (and closed)."""
+        wants_approval = self._halo is not None and ctx.gate.needs_approval(
+            request.action, request.entitlement_id
+        )
+        if request.ticket_id is None or not (
+            request.request_id in self._from_tickets or wants_approval
+        ):
             return False
-        try:
-            now = read_fields(ctx.client.get_ticket(request.ticket_id), ctx.settings.request_fields)
-        except RequestRefused as refused:
-            changed = str(refused)
-        else:
-            changed = changes(taken.asked, now)
-        if not changed:
+        ticket = ctx.client.get_ticket(request.ticket_id)
+        self._tickets[request.request_id] = ticket
+        if ctx.tickets.opened_for(ticket, request):
+            return False  # the pipeline's own: a signed statement binds it (ticket_binding)
+        differs = mismatch(ctx.catalog, ctx.settings.request_fields, ticket, request)
+        if not differs:
             return False
         self._guarded(ctx, [request], partial(ctx.fail, [request], (
-            f"The ticket's fields changed after it was taken in ({changed}): nothing was "
-            "written, and a new approval is needed: open a new access request.")))  # fmt: skip
+            f"Ticket {ticket.id} no longer asks what request {request.request_id} says "
+            f"({differs}): nothing was written, and a new approval is needed: open a new "
+            "access request.")))  # fmt: skip
         return True
 
     def _guarded(self, ctx: RunContext, requests: list[Request], work: Callable[[], Any]) -> None:

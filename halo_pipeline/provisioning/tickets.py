@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from halo_pipeline.halo import HaloClient, HaloError, HaloServerError, HaloUnreachableError
 from halo_pipeline.halo.models import Ticket, TicketType
 from halo_pipeline.provisioning.settings import ProvisioningSettings
-from halo_pipeline.requests.queue import Queue, Request, Step
+from halo_pipeline.requests.queue import Queue, Request, Status, Step
 
 DEFAULT_TICKET_TYPE = "Service Request"
 
@@ -88,8 +88,8 @@ class TicketDesk:
         for request, _ in missing:
             ticket = self._find(request) if request.ticket_requested_at else None
             if ticket:
-                found.append(Step.note(request, f"found ticket {ticket.id} opened by an "
-                                       "interrupted run", ticket_id=ticket.id))  # fmt: skip
+                found.append(self._opened(request, ticket, "found ticket {} opened by an "
+                                          "interrupted run"))  # fmt: skip
         by_id.update((r.request_id, r) for r in self._queue.record(found))
         to_open = [
             (by_id[r.request_id], text)
@@ -104,11 +104,23 @@ class TicketDesk:
         try:
             for request, (_, text) in zip(marked, to_open, strict=True):
                 ticket = self._open(request, text)
-                opened.append(Step.note(request, f"ticket {ticket.id} opened", ticket_id=ticket.id))
+                opened.append(self._opened(request, ticket, "ticket {} opened"))
         finally:
             # Record what was opened even when a later ticket fails, so none is opened twice.
             by_id.update((r.request_id, r) for r in self._queue.record(opened))
         return [by_id[request.request_id] for request, _ in requests]
+
+    @staticmethod
+    def _opened(request: Request, ticket: Ticket, detail: str) -> Step:
+        """The request's ticket, recorded with a signed statement of what the request said
+        when it was opened: what approvers answering on the ticket saw."""
+        signed = {"kind": "ticket", "ticket_id": ticket.id}
+        return Step(request, Status(request.status), detail.format(ticket.id),
+                    {"ticket_id": ticket.id}, signed=signed)  # fmt: skip
+
+    def opened_for(self, ticket: Ticket, request: Request) -> bool:
+        """Whether the pipeline opened this ticket for this request (its tag is in the summary)."""
+        return tag(self._queue_id, request) in ticket.summary
 
     def close(self, requests: list[Request], *, look_first: bool = False) -> None:
         """Write each outcome on its ticket as an action that also closes it; the ticket's own
