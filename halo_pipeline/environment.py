@@ -13,8 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
-from pydantic import ValidationError, field_validator
-from pydantic_core import PydanticUseDefault
+from pydantic import ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 ENV_FILE: Path | None = Path(".env")
@@ -36,12 +35,14 @@ class FromEnvironment(BaseSettings):
     """What `load()` raises for a setting that cannot be used."""
     unset_hint: ClassVar[str] = "set it in the environment or in .env (see .env.example)."
 
-    @field_validator("*", mode="before")
+    @model_validator(mode="before")
     @classmethod
-    def _blank_is_unset(cls, value: Any) -> Any:
-        if isinstance(value, str) and not value.strip():
-            raise PydanticUseDefault()
-        return value
+    def _blank_is_unset(cls, values: Any) -> Any:
+        # On the whole input, before any field's own validator: `HALO_TICKET_FIELDS=`, as
+        # .env.example writes it, is unset, not a JSON document to parse.
+        if not isinstance(values, dict):
+            return values
+        return {k: v for k, v in values.items() if not (isinstance(v, str) and not v.strip())}
 
     @classmethod
     def settings_customise_sources(

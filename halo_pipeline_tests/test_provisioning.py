@@ -16,6 +16,7 @@ from halo_pipeline.simulator import Fault, Simulator, generate_dataset
 from halo_pipeline.warehouse import connect
 from halo_pipeline_tests.helpers import (
     MANUAL,
+    PROJECT,
     build_access,
     grant,
     posts,
@@ -523,7 +524,7 @@ def test_a_ticket_type_with_a_mandatory_field_needs_halo_ticket_fields(sim, path
         ),
         (
             '["Access"]',
-            'HALO_TICKET_FIELDS must be a JSON object such as {"category_1": "Access"}, not a list.',
+            'HALO_TICKET_FIELDS must be a JSON object such as {"category_1": "Access", "client_id": 12}, not a list.',
         ),
         (
             '{"summary": "x", "status_id": 2}',
@@ -538,6 +539,26 @@ def test_halo_ticket_fields_that_cannot_be_used_are_named(value, message, monkey
     with pytest.raises(SettingsError) as error:
         ProvisioningSettings.load()
     assert str(error.value) == message
+
+
+def test_a_dotenv_copied_from_the_example_leaves_every_blank_setting_unset(tmp_path, monkeypatch):
+    """`cp .env.example .env`, as the README says: its blank values (HALO_TICKET_FIELDS=) are
+    unset, not JSON to parse, before any setting's own check."""
+    from halo_pipeline import environment
+    from halo_pipeline.provisioning.settings import REQUEST_FIELDS, ProvisioningSettings
+
+    (tmp_path / ".env").write_text((PROJECT / ".env.example").read_text())
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(environment, "ENV_FILE", Path(".env"))
+
+    settings = ProvisioningSettings.load()
+
+    assert (settings.ticket_fields, settings.request_fields, settings.approval_results) == (
+        {}, REQUEST_FIELDS, None,
+    )  # fmt: skip
+    assert (settings.request_ticket_type, settings.ticket_type, settings.provisioning) == (
+        None, None, False,
+    )  # fmt: skip
 
 
 def test_a_crash_after_the_write_is_finished_without_writing_again(sim, path):

@@ -86,7 +86,7 @@ class ProvisioningSettings(FromEnvironment):
     @field_validator("approval_results", mode="before")
     @classmethod
     def _approval_results(cls, value: Any) -> Any:
-        if value is None or value == "":
+        if value is None:
             return None
         example = '{"0": "awaiting", "1": "approved", "2": "rejected"}'
         given = _json_object(value, "HALO_APPROVAL_RESULTS", example)
@@ -107,18 +107,7 @@ class ProvisioningSettings(FromEnvironment):
 
 def ticket_fields(text: str) -> dict[str, Any]:
     """HALO_TICKET_FIELDS: a JSON object merged into every ticket the pipeline opens."""
-    try:
-        fields = json.loads(text)
-    except ValueError as error:
-        raise SettingsError(
-            f"HALO_TICKET_FIELDS is not valid JSON ({error}); write an object such as "
-            '{"category_1": "Access", "client_id": 12}.'
-        ) from None
-    if not isinstance(fields, dict):
-        raise SettingsError(
-            'HALO_TICKET_FIELDS must be a JSON object such as {"category_1": "Access"}, '
-            f"not a {type(fields).__name__}."
-        )
+    fields = _json_object(text, "HALO_TICKET_FIELDS", '{"category_1": "Access", "client_id": 12}')
     clashing = sorted(OWN_TICKET_FIELDS & set(fields))
     if clashing:
         raise SettingsError(
@@ -129,6 +118,7 @@ def ticket_fields(text: str) -> dict[str, Any]:
 
 
 def _json_object(value: Any, name: str, example: str) -> dict[str, Any]:
+    """A setting written as a JSON object, refused in one line that shows how to write it."""
     if not isinstance(value, str):
         return value
     try:
