@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from halo_pipeline.halo import HaloClient, HaloConfigError, HaloNotFoundError
 from halo_pipeline.halo.models import TicketApproval, is_empty_date
 from halo_pipeline.policy.gate import Gate
-from halo_pipeline.requests.identities import Person, person
+from halo_pipeline.requests.identities import Person, normal, person
 from halo_pipeline.requests.queue import Request
 from halo_pipeline.requests.rules import RequestRefused
 
@@ -147,7 +147,7 @@ class HaloApprovers:
             except HaloNotFoundError:
                 agent = None
             self._people[agent_id] = (
-                Person(agent.id, agent.name or "", (agent.email or "").casefold())
+                Person(agent.id, agent.name or "", normal(agent.email))
                 if agent is not None and not agent.isdisabled
                 else None
             )
