@@ -20,10 +20,12 @@ def test_schedule_and_sensors_are_on_by_default(monkeypatch):
     )  # fmt: skip
     assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
     for name in ("provisioning_request_sensor", "failed_run_recorder", "grant_expiry_sensor",
-                 "review_progress_sensor"):  # fmt: skip
+                 "review_progress_sensor", "ticket_intake_sensor"):  # fmt: skip
         assert defs.resolve_sensor_def(name).default_status == dg.DefaultSensorStatus.RUNNING
     # Within a minute of a review decision, its campaign's progress shows.
     assert defs.resolve_sensor_def("review_progress_sensor").minimum_interval_seconds == 30
+    # Ten approval reads a minute at most: a fifth of HaloITSM's 300 requests per 5 minutes.
+    assert defs.resolve_sensor_def("ticket_intake_sensor").minimum_interval_seconds == 60
 
 
 def test_the_asset_graph_has_no_cycle():

@@ -4,10 +4,15 @@ the real provisioning_job over loopback, the rules in plain provisioning runs.""
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 
+import dagster as dg
 import pytest
 
+from halo_pipeline.definitions import build_definitions
+from halo_pipeline.defs.provisioning import ProvisioningResource
+from halo_pipeline.defs.resources import DuckDBWarehouse, HaloResource
 from halo_pipeline.halo import HaloConfigError
 from halo_pipeline.provisioning.filing import file_membership
 from halo_pipeline.simulator.service_desk import APPROVED, AWAITING, REJECTED
@@ -302,3 +307,81 @@ def test_a_command_line_request_is_approved_on_the_ticket_the_pipeline_opens(des
     provision(desk, path, **SETTINGS)
     assert (request_id, "applied") == requests(path)[0][:2]
     assert "Administrator" in roles_of(desk, 9)
+
+
+def tick(defs, instance, path, cursor=None):
+    """One evaluation of ticket_intake_sensor, as the daemon makes it (HALO_* from the
+    environment)."""
+    resources = {"warehouse": DuckDBWarehouse(database=str(path)), "halo": HaloResource(),
+                 "provisioning": ProvisioningResource()}  # fmt: skip
+    with dg.build_sensor_context(
+        instance=instance, resources=resources, cursor=cursor, definitions=defs
+    ) as context:
+        return defs.resolve_sensor_def("ticket_intake_sensor")(context)
+
+
+@pytest.fixture
+def desk_env(desk, path, halo_env, monkeypatch):
+    for name, value in {**halo_env, "HALO_PROVISIONING": "true", "HALO_TICKETING": "true",
+                        "HALO_DUCKDB_PATH": str(path),
+                        "HALO_REQUEST_TICKET_TYPE": "Access Request",
+                        "HALO_TICKET_FIELDS": '{"category_1": "Access"}'}.items():  # fmt: skip
+        monkeypatch.setenv(name, value)
+    return desk
+
+
+def test_the_intake_sensor_asks_for_a_run_only_when_halo_has_news(desk_env, path, instance):
+    sim, defs = desk_env, build_definitions()
+    idle = tick(defs, instance, path)
+    assert idle.skip_reason.skip_message == "No request ticket is new." and not idle.run_requests
+    ordinary = ask(sim, "Read Only", agent="agent3@example.com")
+    privileged = ask(sim, "Administrator", CFAccessFor="2h")
+
+    news = tick(defs, instance, path, idle.cursor)
+    [run] = news.run_requests
+    assert run.tags == {"halo/tickets": f"{ordinary},{privileged}"}
+    assert tick(defs, instance, path, news.cursor).run_requests[0].run_key == run.run_key
+    provision(sim, path, **SETTINGS)  # takes both in: one applied, one awaiting approval
+    quiet = tick(defs, instance, path, news.cursor)
+    assert quiet.skip_reason.skip_message == "No request ticket is new."
+    assert requests(path)[1][1] == "awaiting_approval"
+
+    reads = sim.request_counts[("GET", "/api/TicketApproval")]
+    sim.answer_approval(privileged, 13, AWAITING)  # asked, not answered: no news
+    assert not tick(defs, instance, path, quiet.cursor).run_requests
+    sim.answer_approval(privileged, 13, APPROVED, "ok")
+    answered = tick(defs, instance, path, quiet.cursor)
+    assert answered.run_requests[0].tags == {"halo/tickets": str(privileged)}
+    assert not tick(defs, instance, path, answered.cursor).run_requests
+    assert sim.request_counts[("GET", "/api/TicketApproval")] - reads == 3  # one a tick
+
+    sim.edit_request_ticket(privileged, {"CFAccessFor": "4h"})
+    [edited] = tick(defs, instance, path, answered.cursor).run_requests
+    assert edited.tags == {"halo/tickets": str(privileged)}
+
+
+def test_the_sensors_run_and_a_headless_run_at_once_file_one_request_per_ticket(
+    desk_env, path, instance
+):
+    sim, defs = desk_env, build_definitions()
+    tickets = [ask(sim, "Read Only", agent=f"agent{n}@example.com") for n in (3, 13, 14)]
+    [run] = tick(defs, instance, path).run_requests
+    job = defs.resolve_job_def("provisioning_job")
+    outcome = []
+    by_sensor = threading.Thread(target=lambda: outcome.append(
+        job.execute_in_process(instance=instance, tags=run.tags, raise_on_error=False)))  # fmt: skip
+    by_sensor.start()
+    headless = provision(sim, path, **SETTINGS)
+    by_sensor.join()
+
+    assert outcome[0].success, outcome[0]
+    assert sorted((t, s) for _, s, t, _, _ in requests(path)) == [
+        (ticket, "applied") for ticket in tickets
+    ]
+    assert query(path, "SELECT count(*), count(DISTINCT ticket_id) FROM "
+                       "provisioning.request_tickets") == [(3, 3)]  # fmt: skip
+    assert [notes(sim, t) for t in tickets] == [[("Outcome: applied", 9)]] * 3
+    assert len(sim.tickets) == 3
+    [by_job] = outcome[0].asset_materializations_for_node("access_requests")[:1]
+    # Each request moved to applied once, by one run or the other.
+    assert headless.counts["applied"] + by_job.metadata["outcomes"].value.get("applied", 0) == 3

@@ -22,7 +22,8 @@ from halo_pipeline.defs.runs import PROVISIONING_JOB, SYNC_JOB
 from halo_pipeline.defs.ticks import skips_when_busy
 from halo_pipeline.halo import HaloError, HaloMalformedResponseError, HaloNotFoundError
 from halo_pipeline.policy.approvals import unverified
-from halo_pipeline.provisioning import refresh
+from halo_pipeline.policy.document import PolicyError, load_policy
+from halo_pipeline.provisioning import refresh, watch
 from halo_pipeline.provisioning.runner import Provisioner
 from halo_pipeline.provisioning.settings import ProvisioningSettings
 from halo_pipeline.provisioning.tickets import TicketStatuses
@@ -174,7 +175,7 @@ def provisioning_definitions(
     return dg.Definitions(
         assets=[access_requests],
         jobs=[provisioning_job],
-        sensors=[provisioning_request_sensor],
+        sensors=[provisioning_request_sensor, ticket_intake_sensor],
         resources={"provisioning": ProvisioningResource()},
     )
 
@@ -248,6 +249,52 @@ def provisioning_request_sensor(
     return dg.SensorResult(
         run_requests=[dg.RunRequest(run_key=run_key(due), tags={"requests": _tag_value(ids)})]
     )
+
+
+@dg.sensor(
+    job_name=PROVISIONING_JOB,
+    minimum_interval_seconds=60,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+)
+@skips_when_busy
+def ticket_intake_sensor(
+    context: dg.SensorEvaluationContext,
+    warehouse: DuckDBWarehouse,
+    halo: HaloResource,
+    provisioning: ProvisioningResource,
+) -> dg.SensorResult | dg.SkipReason:
+    """Starts provisioning_job when HaloITSM has news for it: an open ticket of
+    HALO_REQUEST_TICKET_TYPE not taken in yet, such a ticket changed since, or (when the policy
+    takes approvals from HaloITSM) an approver's answer on the ticket of a waiting request. The
+    cursor keeps each ticket's last update and approvals, so nothing new starts nothing; the
+    run key comes from the news, so the same news never starts two runs."""
+    settings = provisioning.settings()
+    try:
+        approvals = load_policy().approval_via != "cli"
+    except PolicyError:
+        approvals = False  # the run says what is wrong with the policy
+    if not settings.request_ticket_type and not approvals:
+        return dg.SkipReason("Neither HALO_REQUEST_TICKET_TYPE nor approvals in HaloITSM is set.")
+    try:
+        with warehouse.get_connection(read_only=True, wait_s=0) as con:
+            watched = watch.Watched.read(con, settings)
+    except duckdb.CatalogException:
+        return dg.SkipReason("No sync has run yet, so request tickets cannot be checked.")
+    try:
+        with halo.get_client(logger=context.log) as client:
+            found = watch.look(
+                client, watched, watch.Cursor.parse(context.cursor), approvals=approvals
+            )
+    except HaloError as error:
+        return dg.SkipReason(f"Could not reach HaloITSM to read request tickets: {error}")
+    if not found.news:
+        return dg.SensorResult(skip_reason="No request ticket is new.", cursor=found.cursor.dump())
+    return dg.SensorResult(
+        run_requests=[dg.RunRequest(
+            run_key=found.run_key, tags={"halo/tickets": _tag_value(found.ticket_ids)}
+        )],
+        cursor=found.cursor.dump(),
+    )  # fmt: skip
 
 
 def _owed_refresh(

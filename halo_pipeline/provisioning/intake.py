@@ -184,10 +184,10 @@ def take_in(
         type_id = request_ticket_type(settings, Catalog.load(con))
         if type_id is None:
             return intake
-        taken = _taken(con)
+        done = taken(con)
     statuses = TicketStatuses(client)
     for listed in client.open_tickets(type_id):
-        if listed.id in taken:
+        if listed.id in done:
             continue
         ticket = client.get_ticket(listed.id)  # custom fields come in the detail
         try:
@@ -216,7 +216,7 @@ def take_in(
     return intake
 
 
-def _taken(con: duckdb.DuckDBPyConnection) -> set[int]:
+def taken(con: duckdb.DuckDBPyConnection) -> set[int]:
     rows = con.execute(
         "SELECT ticket_id FROM provisioning.request_tickets UNION "
         "SELECT ticket_id FROM provisioning.requests WHERE ticket_id IS NOT NULL"
