@@ -96,12 +96,16 @@ def query(sql: str, output_format: str, warehouse: str, wait: float) -> None:
     "--warehouse",
     default=configured_path,
     show_default="HALO_DUCKDB_PATH or data/warehouse.duckdb",
-    help="The warehouse whose request budget (a file beside it) the reads count against.",
+    help="The warehouse whose request budget (a file beside it) the reads count against, and "
+    "whose past runs say whether HaloITSM refused a ticket.",
 )
 def doctor(warehouse: str) -> None:
     """Read a token, an agent page, an agent, roles, teams, ticket types and statuses from the
-    HaloITSM the HALO_* variables name, and print what it speaks and what to set. Writes
-    nothing. Exits 1 when something needs setting."""
+    HaloITSM the HALO_* variables name, and the request tickets and their approvals when
+    HALO_REQUEST_TICKET_TYPE is set; print what it speaks and what to set. Writes nothing.
+    Exits 1 when something needs setting."""
+    from pathlib import Path
+
     from halo_pipeline.doctor import diagnose, render
     from halo_pipeline.halo import HaloClient, HaloError, HaloSettings
     from halo_pipeline.provisioning.settings import ProvisioningSettings, SettingsError
@@ -112,7 +116,7 @@ def doctor(warehouse: str) -> None:
         provisioning = ProvisioningSettings.load()
         click.echo(f"HaloITSM at {settings.base_url} (client id {settings.client_id})")
         with HaloClient(settings) as client:
-            findings = diagnose(client, provisioning)
+            findings = diagnose(client, provisioning, Path(warehouse))
             requests = client.request_count
     except (HaloError, SettingsError) as error:
         raise click.ClickException(str(error)) from None

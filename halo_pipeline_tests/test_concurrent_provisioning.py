@@ -1,7 +1,7 @@
 """One applier at a time, whatever starts it: provisioning_job runs started at once (headless,
 as `dagster job execute` starts them, which bypasses Dagster's run queue; and one the sensor
-asked for) apply each request once, write each agent once, open one ticket per request, and
-keep every time-bound grant's expiry."""
+asked for) apply each request once, write each agent once, open one ticket per request, take
+a person's request ticket in once, and keep every time-bound grant's expiry."""
 
 from __future__ import annotations
 
@@ -47,6 +47,21 @@ def file_eight(sim, path) -> list[int]:
     return timed + teams
 
 
+def ask_by_ticket(sim, monkeypatch, agents: list[int]) -> tuple[int, int]:
+    """An access request a person opens in HaloITSM, for an agent none of the eight is for;
+    every run takes request tickets in (HALO_REQUEST_TICKET_TYPE)."""
+    monkeypatch.setenv("HALO_REQUEST_TICKET_TYPE", "Access Request")
+    agent_id = next(
+        a for a in range(40, 2, -1)
+        if a not in agents and not sim.get_agent(a)["isdisabled"]
+        and not sim.get_agent(a)["isapiagent"]
+        and not {"Read Only", "Administrator"} & {r["name"] for r in sim.get_agent(a)["roles"]}
+    )  # fmt: skip
+    user = sim.add_user("Pat Doe", "pat@example.com")
+    fields = {"CFAccessAgent": str(agent_id), "CFAccessRole": "Read Only"}
+    return agent_id, sim.open_request_ticket(user, "Read only for the audit", fields=fields)
+
+
 def writes_per_agent(sim) -> Counter[int]:
     return Counter(
         row["id"]
@@ -56,19 +71,28 @@ def writes_per_agent(sim) -> Counter[int]:
     )
 
 
-def assert_each_applied_once(sim, path, agents: list[int]) -> None:
+def assert_each_applied_once(sim, path, agents: list[int], person: tuple[int, int]) -> None:
+    """The eight and the ticket's request applied once each: one request filed from the
+    ticket, answered on it, and no second ticket opened for it."""
     assert query(path, "SELECT status, count(*) FROM provisioning.requests GROUP BY ALL") == [
-        ("applied", 8)
+        ("applied", 9)
     ]
-    assert len(sim.tickets) == 8
-    assert writes_per_agent(sim) == Counter(dict.fromkeys(agents, 1))
+    agent_id, ticket = person
+    assert query(path, "SELECT r.agent_id, t.ticket_id FROM provisioning.request_tickets t "
+                       "JOIN provisioning.requests r USING (request_id)") == [person]  # fmt: skip
+    assert [a["note"] for a in sim.actions if a["ticket_id"] == ticket] == ["Outcome: applied"]
+    assert len(sim.tickets) == 9
+    assert writes_per_agent(sim) == Counter(dict.fromkeys([*agents, agent_id], 1))
     with connect(path) as con:
         later = database_now(con) + timedelta(hours=2)
         assert len(due_expiries(con, load_keyring(), now=later)) == 4
 
 
-def test_three_headless_runs_at_once_apply_each_request_once(sim, synced, halo_env, tmp_path):
+def test_three_headless_runs_at_once_apply_each_request_once(
+    sim, synced, halo_env, tmp_path, monkeypatch
+):
     agents = file_eight(sim, synced)
+    person = ask_by_ticket(sim, monkeypatch, agents)
     sim.reset_counts()
     env = dagster_env(halo_env, tmp_path)
     logs = [tmp_path / f"run{n}.log" for n in range(3)]
@@ -88,7 +112,7 @@ def test_three_headless_runs_at_once_apply_each_request_once(sim, synced, halo_e
             out.close()
 
     assert codes == [0, 0, 0], [log.read_text()[-2000:] for log in logs]
-    assert_each_applied_once(sim, synced, agents)
+    assert_each_applied_once(sim, synced, agents, person)
     said = [log.read_text() for log in logs]
     # Those that found the place taken wrote nothing and said so; the others found it all done.
     skipped = sum("is applying requests to this warehouse; this run wrote nothing" in s
@@ -98,9 +122,10 @@ def test_three_headless_runs_at_once_apply_each_request_once(sim, synced, halo_e
 
 
 def test_runs_started_headless_and_by_the_sensor_apply_each_request_once(
-    sim, synced, halo_env, instance, tmp_path
+    sim, synced, halo_env, instance, tmp_path, monkeypatch
 ):
     agents = file_eight(sim, synced)
+    person = ask_by_ticket(sim, monkeypatch, agents)
     sim.reset_counts()
     env = dagster_env(halo_env, tmp_path)
     defs = build_definitions()
@@ -134,4 +159,4 @@ def test_runs_started_headless_and_by_the_sensor_apply_each_request_once(
 
     assert codes == [0, 0]
     assert outcome[0].success
-    assert_each_applied_once(sim, synced, agents)
+    assert_each_applied_once(sim, synced, agents, person)

@@ -6,6 +6,9 @@ from click.testing import CliRunner
 
 from halo_pipeline.cli import main
 from halo_pipeline.simulator import Fault
+from halo_pipeline.simulator.service_desk import APPROVED, AWAITING, REJECTED
+from halo_pipeline_tests.helpers import grant, provision, query
+from halo_pipeline_tests.policy_support import POLICY, roles_of
 
 RATE_LIMIT_BODY = "Rate Limit Reached - 300 Requests per rolling 5 minute window"
 
@@ -41,6 +44,10 @@ def test_a_tenant_as_documented_needs_nothing_set(sim, halo_env, warehouse_path)
         "  roles and teams . 5 roles, 6 teams",
         "  ticket type ..... 'Service Request' (3): no mandatory fields reported",
         "  ticket statuses . New (1), Closed (9)",
+        "  API tickets ..... no APP03 refusal in past runs (a ticket type whose approval process "
+        "refuses tickets logged through the API)",
+        "  request tickets . HALO_REQUEST_TICKET_TYPE unset: requests come from the command line "
+        "and SQL only",
         "  Retry-After ..... unknown: no 429 met",
         f"  request budget .. 270 per 5 minutes, shared by this installation in {budget}; 8 "
         "spent in the last 5 minutes",
@@ -81,6 +88,10 @@ def test_what_does_not_fit_is_named_with_what_to_set(sim, halo_env):
         "  ticket statuses . New (1)",
         "                    -> no ticket status for HALO_TICKET_CLOSED_STATUS='Done'; the "
         "statuses are Cancelled, Closed, Completed, In Progress, New, Waiting on User",
+        "  API tickets ..... no APP03 refusal in past runs (a ticket type whose approval process "
+        "refuses tickets logged through the API)",
+        "  request tickets . HALO_REQUEST_TICKET_TYPE unset: requests come from the command line "
+        "and SQL only",
         "  Retry-After ..... sent with 429 answers: waits as told",
     ]
     output = lines(result.output)
@@ -126,3 +137,92 @@ def test_retry_after_is_reported_as_seen():
         "not sent: a 429 waits for the rolling 5-minute window to free up"
     )
     assert _retry_after([None, 7.0]).seen == "sent with 429 answers: waits as told"
+
+
+def test_request_tickets_their_fields_and_the_approvals_seen_are_reported(sim, halo_env, policy):
+    policy(POLICY.replace("required_for: privileged", "required_for: privileged\n  via: halo"))
+    pat = sim.add_user("Pat Doe", "pat@example.com")
+    fields = {"CFAccessAgent": "agent9@example.com", "CFAccessRole": "Administrator"}
+    first = sim.open_request_ticket(pat, "Admin for 9", fields=fields)
+    second = sim.open_request_ticket(pat, "Admin for 9 again", fields=fields)
+    sim.answer_approval(first, 13, APPROVED, "ok")
+    sim.answer_approval(second, 14, AWAITING)
+    sim.answer_approval(second, 13, REJECTED, "no", step_id=2)
+
+    result = doctor(halo_env, HALO_REQUEST_TICKET_TYPE="Access Request")
+
+    output = lines(result.output)
+    start = output.index("  request tickets . 'Access Request' (25): 2 open")
+    assert output[start : start + 9] == [
+        "  request tickets . 'Access Request' (25): 2 open",
+        f"  request fields .. ticket {second} carries agent=CFAccessAgent, role=CFAccessRole; not "
+        "team=CFAccessTeam, action=CFAccessAction, until=CFAccessUntil, for=CFAccessFor",
+        f"  approvals ....... TicketApproval answers: 3 rows on open tickets {second}, {first}",
+        f"    result 0 ...... 1 rows, 0 dated; e.g. ticket {second}, Søren Haddad, no date: ''",
+        f"    result 1 ...... 1 rows, 1 dated; e.g. ticket {first}, Aoife Novák, "
+        f"{sim.approvals[0]['dateapproved']}: 'ok'",
+        f"    result 2 ...... 1 rows, 1 dated; e.g. ticket {second}, Aoife Novák, "
+        f"{sim.approvals[2]['dateapproved']}: 'no'",
+        "  result meanings . HALO_APPROVAL_RESULTS unset: no approval in HaloITSM counts "
+        "(approval.via: halo)",
+        "                    -> match each result above with what HaloITSM shows on that ticket, "
+        'then set HALO_APPROVAL_RESULTS, e.g. {"0": "awaiting", "1": "approved", "2": "rejected"}',
+        "  Retry-After ..... unknown: no 429 met",
+    ]
+    assert result.exit_code == 1
+
+    mapped = doctor(halo_env, HALO_REQUEST_TICKET_TYPE="25",
+                    HALO_APPROVAL_RESULTS='{"1": "approved", "2": "rejected"}')  # fmt: skip
+    assert [line for line in lines(mapped.output) if "result meanings" in line or "->" in line] == [
+        "  result meanings . 1 approved, 2 rejected",
+        "                    -> result 0 seen and not mapped: a request with such a row waits; "
+        "add it to HALO_APPROVAL_RESULTS",
+    ]
+    assert not any(r.method != "GET" for r in sim.request_log if r.path != "/auth/token")
+
+
+def test_a_request_ticket_type_that_is_missing_or_lacks_fields_is_named(sim, halo_env):
+    missing = doctor(halo_env, HALO_REQUEST_TICKET_TYPE="Access Requests")
+    assert (
+        "                    -> set HALO_REQUEST_TICKET_TYPE to one of: Incident (1), "
+        "Service Request (3), Access Request (25)"
+    ) in lines(missing.output)
+    none_yet = doctor(halo_env, HALO_REQUEST_TICKET_TYPE="Access Request")
+    assert lines(none_yet.output)[13:15] == [
+        "  request tickets . 'Access Request' (25): 0 open, none to read its fields from",
+        "                    -> open one as a person would (README, Requests from the service "
+        "desk), then run doctor again",
+    ]
+    pat = sim.add_user("Pat Doe", "pat@example.com")
+    ticket = sim.open_request_ticket(pat, "Admin", fields={"CFAccessTeam": "Service Desk"})
+    lacking = doctor(halo_env, HALO_REQUEST_TICKET_TYPE="Access Request")
+    assert lines(lacking.output)[14:16] == [
+        f"  request fields .. ticket {ticket} carries team=CFAccessTeam; not agent=CFAccessAgent, "
+        "role=CFAccessRole, action=CFAccessAction, until=CFAccessUntil, for=CFAccessFor",
+        "                    -> add the missing fields to the ticket type's form, or map "
+        "HALO_REQUEST_FIELDS to the fields it has (CFAccessTeam) (README, Requests from the "
+        "service desk)",
+    ]
+
+
+def test_a_ticket_type_whose_approval_refuses_api_tickets_is_named_by_the_run_and_doctor(
+    sim, halo_env, path
+):
+    sim.config.approval_at_creation = frozenset({3})  # Service Request, HALO_TICKET_TYPE's default
+    request_id = grant(path, "9", "Read Only")
+
+    provision(sim, path, provisioning=True, ticketing=True)
+
+    [(status, error)] = query(path, "SELECT status, error FROM provisioning.requests")
+    assert (status, sim.tickets, roles_of(sim, 9)) == ("failed", [], [])
+    assert error == (
+        "HaloITSM refuses tickets of type 'Service Request' created through the API: its approval "
+        "process must approve a ticket before it is logged. Set HALO_TICKET_TYPE to a type whose "
+        "approval process starts once the ticket exists. POST /api/tickets: HaloITSM refused the "
+        "data (HTTP 400, 'APP03: this ticket type needs approval before it can be logged, which "
+        "the API cannot give.')."
+    )
+    found = lines(doctor(halo_env).output)
+    at = found.index(next(line for line in found if line.startswith("  API tickets")))
+    assert found[at].startswith(f"  API tickets ..... REFUSED for request {request_id} at 20")
+    assert found[at + 1] == f"                    -> {error}"

@@ -11,12 +11,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from halo_pipeline.halo import HaloClient, HaloError, HaloServerError, HaloUnreachableError
+from halo_pipeline.halo import (
+    HaloClient,
+    HaloError,
+    HaloServerError,
+    HaloUnreachableError,
+    HaloValidationError,
+)
 from halo_pipeline.halo.models import Ticket, TicketType
 from halo_pipeline.provisioning.settings import ProvisioningSettings
 from halo_pipeline.requests.queue import Queue, Request, Status, Step
 
 DEFAULT_TICKET_TYPE = "Service Request"
+APPROVAL_AT_CREATION = "APP03"
+"""What HaloITSM's 400 names when a ticket type's approval process refuses API-made tickets."""
 
 
 class TicketSetupError(HaloError):
@@ -159,6 +167,15 @@ class TicketDesk:
         }
         try:
             return self._client.save_ticket(ticket)
+        except HaloValidationError as error:
+            if APPROVAL_AT_CREATION not in str(error):
+                raise
+            wanted = self._settings.ticket_type or DEFAULT_TICKET_TYPE
+            raise TicketSetupError(
+                f"HaloITSM refuses tickets of type {wanted!r} created through the API: its "
+                "approval process must approve a ticket before it is logged. Set HALO_TICKET_TYPE "
+                f"to a type whose approval process starts once the ticket exists. {error}"
+            ) from None
         except (HaloServerError, HaloUnreachableError):
             # The create may have landed before the error: look before giving up.
             created = self._find(request)
@@ -173,11 +190,16 @@ class TicketDesk:
         return min(matches, key=lambda ticket: ticket.id) if matches else None
 
 
+def find_ticket_type(ticket_types: list[TicketType], wanted: str) -> TicketType | None:
+    """The ticket type `wanted` names (its id or name); names can repeat across types."""
+    return next((t for t in ticket_types if wanted in (str(t.id), t.name)), None)
+
+
 def ticket_type_named(ticket_types: list[TicketType], wanted: str, setting: str) -> int:
     """The id of the ticket type `wanted` names (its id or name), as of the last sync."""
-    for ticket_type in ticket_types:
-        if wanted in (str(ticket_type.id), ticket_type.name):
-            return ticket_type.id
+    found = find_ticket_type(ticket_types, wanted)
+    if found is not None:
+        return found.id
     known = ", ".join(f"{t.name} ({t.id})" for t in ticket_types) or "none synced"
     raise TicketSetupError(
         f"No ticket type {wanted!r} in HaloITSM (as of the last sync). Set {setting} to one "

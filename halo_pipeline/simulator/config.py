@@ -54,4 +54,7 @@ class SimulatorConfig:
     tickettypes_shape: Literal["bare", "envelope"] = "bare"
     # Custom fields in ticket list rows too; Halo sends them in a ticket's detail only.
     customfields_in_lists: bool = False
+    # Ticket types whose approval process HaloITSM runs when a ticket is logged (CAB approval):
+    # a ticket of one created through the API is refused with a 400 naming APP03.
+    approval_at_creation: frozenset[int] = frozenset()
     clock: Callable[[], float] = time.monotonic

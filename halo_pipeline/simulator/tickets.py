@@ -26,7 +26,7 @@ TICKET_ID_FIELDS = ("tickettype_id", "status_id", "team_id", "agent_id", "client
 
 
 def post_tickets(state: State, config: SimulatorConfig, request: Request) -> Response:
-    saved = [_saved_version(element, state) for element in json_array(request)]
+    saved = [_saved_version(element, state, config) for element in json_array(request)]
     state.tickets.update((ticket["id"], ticket) for ticket in saved)
     return json_response(saved[0] if len(saved) == 1 else saved, 201)
 
@@ -96,7 +96,7 @@ def _checked_action(element: dict, state: State) -> dict:
     return checked
 
 
-def _saved_version(element: dict, state: State) -> dict:
+def _saved_version(element: dict, state: State, config: SimulatorConfig) -> dict:
     element = element | {
         name: optional_id(element, name) for name in TICKET_ID_FIELDS if name in element
     }
@@ -108,20 +108,24 @@ def _saved_version(element: dict, state: State) -> dict:
         ticket = current | {field: element[field] for field in UPDATABLE_FIELDS if field in element}
         ticket["last_update"] = now()
     else:
-        ticket = _new_ticket(element, state)
+        ticket = _new_ticket(element, state, config)
     status = state.statuses.get(ticket["status_id"])
     if status is None:
         abort(exception_error(400, f"Status {ticket['status_id']} does not exist."))
     return _with_status(ticket, status)
 
 
-def _new_ticket(element: dict, state: State) -> dict:
+def _new_ticket(element: dict, state: State, config: SimulatorConfig) -> dict:
     summary = element.get("summary")
     if not isinstance(summary, str) or not summary.strip():
         abort(exception_error(400, "Please enter a summary."))
     ticket_type = state.ticket_types.get(element.get("tickettype_id"))
     if ticket_type is None:
         abort(exception_error(400, f"Ticket type {element.get('tickettype_id')} does not exist."))
+    if ticket_type.id in config.approval_at_creation:
+        # Halo names the code; the wording around it is the simulator's own.
+        abort(exception_error(400, "APP03: this ticket type needs approval before it can be "
+                                   "logged, which the API cannot give."))  # fmt: skip
     for field, label in ticket_type.mandatory:
         if element.get(field) in (None, ""):
             abort(message_error(400, f"{label} is required"))
