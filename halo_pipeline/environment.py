@@ -10,6 +10,7 @@ runs therefore see the same warehouse, HaloITSM and policy. Plain Python, no Dag
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
@@ -97,3 +98,18 @@ def _expected(error: Any) -> str:
     if kind.startswith("bool"):
         return "true or false"
     return "valid"
+
+
+def json_object(value: Any, name: str, example: str) -> dict[str, Any]:
+    """A setting written as a JSON object, refused in one line that shows how to write it."""
+    if not isinstance(value, str):
+        return value
+    try:
+        parsed = json.loads(value)
+    except ValueError as error:
+        raise SettingsError(f"{name} is not valid JSON ({error}); write an object such as "
+                            f"{example}.") from None  # fmt: skip
+    if not isinstance(parsed, dict):
+        raise SettingsError(f"{name} must be a JSON object such as {example}, "
+                            f"not a {type(parsed).__name__}.")  # fmt: skip
+    return parsed

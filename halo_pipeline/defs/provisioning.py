@@ -26,10 +26,10 @@ from halo_pipeline.policy.document import PolicyError, load_policy
 from halo_pipeline.provisioning import refresh, watch
 from halo_pipeline.provisioning.runner import Provisioner
 from halo_pipeline.provisioning.settings import ProvisioningSettings
-from halo_pipeline.provisioning.tickets import TicketStatuses
 from halo_pipeline.provisioning.work import load_work
 from halo_pipeline.requests.queue import Request, Status
 from halo_pipeline.requests.signing import keyring_or_none
+from halo_pipeline.requests.ticketing import TicketStatuses
 from halo_pipeline.sql_models.project import SqlProject
 from halo_pipeline.warehouse.registry import SNAPSHOT_TABLES
 

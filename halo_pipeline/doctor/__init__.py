@@ -19,7 +19,7 @@ from halo_pipeline.halo.client import UNASSIGNED_AGENT_ID
 from halo_pipeline.halo.models import MEMBERSHIP_FLAGS, Role, TicketType
 from halo_pipeline.halo.paging import LIST_KEYS
 from halo_pipeline.provisioning.settings import ProvisioningSettings
-from halo_pipeline.provisioning.tickets import DEFAULT_TICKET_TYPE, find_ticket_type
+from halo_pipeline.requests.ticketing import DEFAULT_TICKET_TYPE, find_ticket_type
 
 
 def diagnose(

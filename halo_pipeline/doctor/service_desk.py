@@ -16,7 +16,7 @@ from halo_pipeline.halo import HaloClient, HaloError
 from halo_pipeline.halo.models import Ticket, TicketApproval, TicketType, is_empty_date
 from halo_pipeline.policy.document import PolicyError, load_policy
 from halo_pipeline.provisioning.settings import ProvisioningSettings
-from halo_pipeline.provisioning.tickets import APPROVAL_AT_CREATION, find_ticket_type
+from halo_pipeline.requests.ticketing import APPROVAL_AT_CREATION, find_ticket_type
 from halo_pipeline.warehouse import WarehouseError, connect
 
 RECENT = 10

@@ -26,11 +26,11 @@ from halo_pipeline.policy.document import parse_duration
 from halo_pipeline.policy.gate import say_duration
 from halo_pipeline.provisioning.filing import file_membership
 from halo_pipeline.provisioning.settings import ProvisioningSettings
-from halo_pipeline.provisioning.tickets import TicketStatuses, ticket_type_named
 from halo_pipeline.requests.catalog import Catalog
 from halo_pipeline.requests.identities import agent_with_email, normal
 from halo_pipeline.requests.queue import Request
 from halo_pipeline.requests.rules import RequestRefused
+from halo_pipeline.requests.ticketing import TicketStatuses, ticket_type_named
 from halo_pipeline.warehouse import OpenWarehouse, transaction
 
 WHAT_TO_DO = "Open a new access request with the fields corrected; this one is closed."

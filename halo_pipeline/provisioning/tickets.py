@@ -11,24 +11,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from halo_pipeline.halo import (
-    HaloClient,
-    HaloError,
-    HaloServerError,
-    HaloUnreachableError,
-    HaloValidationError,
-)
+from halo_pipeline.halo import HaloClient, HaloServerError, HaloUnreachableError
 from halo_pipeline.halo.models import Ticket, TicketType
 from halo_pipeline.provisioning.settings import ProvisioningSettings
 from halo_pipeline.requests.queue import Queue, Request, Status, Step
-
-DEFAULT_TICKET_TYPE = "Service Request"
-APPROVAL_AT_CREATION = "APP03"
-"""What HaloITSM's 400 names when a ticket type's approval process refuses API-made tickets."""
-
-
-class TicketSetupError(HaloError):
-    """The ticket type or a status named in the settings does not exist in HaloITSM."""
+from halo_pipeline.requests.ticketing import (
+    DEFAULT_TICKET_TYPE,
+    TicketStatuses,
+    create_ticket,
+    ticket_type_named,
+)
 
 
 def tag(queue_id: str, request: Request) -> str:
@@ -40,34 +32,6 @@ def tag(queue_id: str, request: Request) -> str:
 class TicketText:
     summary: str
     details: str
-
-
-class TicketStatuses:
-    """Ticket status ids by name (they differ per tenant), read once from `GET /api/status`."""
-
-    def __init__(self, client: HaloClient) -> None:
-        self._client = client
-        self._ids: dict[str, int] | None = None
-
-    def id_of(self, name: str) -> int:
-        ids = self._load()
-        if name not in ids:
-            raise TicketSetupError(
-                f"HaloITSM has no ticket status named {name!r}; its statuses are "
-                f"{', '.join(sorted(ids))}. Check the HALO_TICKET_* settings."
-            )
-        return ids[name]
-
-    def of_ticket(self, ticket_id: int) -> str:
-        """The name of the status a ticket is at now."""
-        status_id = self._client.get_ticket(ticket_id).status_id
-        names = {number: name for name, number in self._load().items()}
-        return names.get(status_id or -1, f"status {status_id}")
-
-    def _load(self) -> dict[str, int]:
-        if self._ids is None:
-            self._ids = {status.name: status.id for status in self._client.list_statuses()}
-        return self._ids
 
 
 class TicketDesk:
@@ -166,16 +130,8 @@ class TicketDesk:
             "status_id": self.statuses.id_of(self._settings.ticket_open_status),
         }
         try:
-            return self._client.save_ticket(ticket)
-        except HaloValidationError as error:
-            if APPROVAL_AT_CREATION not in str(error):
-                raise
             wanted = self._settings.ticket_type or DEFAULT_TICKET_TYPE
-            raise TicketSetupError(
-                f"HaloITSM refuses tickets of type {wanted!r} created through the API: its "
-                "approval process must approve a ticket before it is logged. Set HALO_TICKET_TYPE "
-                f"to a type whose approval process starts once the ticket exists. {error}"
-            ) from None
+            return create_ticket(self._client, ticket, wanted, "HALO_TICKET_TYPE")
         except (HaloServerError, HaloUnreachableError):
             # The create may have landed before the error: look before giving up.
             created = self._find(request)
@@ -188,20 +144,3 @@ class TicketDesk:
         wanted = tag(self._queue_id, request)
         matches = [t for t in self._client.search_tickets(wanted) if wanted in t.summary]
         return min(matches, key=lambda ticket: ticket.id) if matches else None
-
-
-def find_ticket_type(ticket_types: list[TicketType], wanted: str) -> TicketType | None:
-    """The ticket type `wanted` names (its id or name); names can repeat across types."""
-    return next((t for t in ticket_types if wanted in (str(t.id), t.name)), None)
-
-
-def ticket_type_named(ticket_types: list[TicketType], wanted: str, setting: str) -> int:
-    """The id of the ticket type `wanted` names (its id or name), as of the last sync."""
-    found = find_ticket_type(ticket_types, wanted)
-    if found is not None:
-        return found.id
-    known = ", ".join(f"{t.name} ({t.id})" for t in ticket_types) or "none synced"
-    raise TicketSetupError(
-        f"No ticket type {wanted!r} in HaloITSM (as of the last sync). Set {setting} to one "
-        f"of: {known}."
-    )
