@@ -1885,3 +1885,23 @@ def test_ticket_approvals_are_each_approvers_answer(sim, api, tmp_path):
     again = Simulator(state_file=tmp_path / "state.json")
     assert again.approvals == saved.approvals and len(again.approvals) == 1
     assert again.add_user("Another", "a@example.com") == 2
+
+
+def test_attachments_are_kept_whole_and_refused_whole(sim: Simulator, api: httpx.Client) -> None:
+    ticket = open_ticket(api, "Review for Mia")
+    sim.config.max_attachment_bytes = 10
+    ok = api.post("/api/Attachment", json=[{"ticket_id": ticket["id"], "filename": "a.csv",
+                                             "data_base64": "aWQsbmFtZQo="}])  # fmt: skip
+    too_big = api.post("/api/Attachment", json=[
+        {"ticket_id": ticket["id"], "filename": "b.csv", "data_base64": "aWQsbmFtZQo="},
+        {"ticket_id": ticket["id"], "filename": "c.csv", "data_base64": "MDEyMzQ1Njc4OTAx"},
+    ])  # fmt: skip
+    no_ticket = api.post("/api/Attachment", json=[{"ticket_id": 5, "filename": "d.csv",
+                                                    "data_base64": ""}])  # fmt: skip
+
+    assert (ok.status_code, ok.json()["filesize"], "data_base64" in ok.json()) == (201, 8, False)
+    assert (too_big.status_code, too_big.json()["Message"]) == (
+        400, "The file c.csv is larger than the maximum allowed size (10 bytes)."
+    )  # fmt: skip
+    assert (no_ticket.status_code, no_ticket.json()["Message"]) == (400, "Ticket 5 does not exist.")
+    assert [(a["filename"], a["content"]) for a in sim.attachments] == [("a.csv", b"id,name\n")]

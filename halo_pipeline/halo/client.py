@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -205,6 +206,13 @@ class HaloClient:
         if new_status is not None:
             action["new_status"] = new_status
         self.http.post("/actions", [action])
+
+    def add_attachment(self, ticket_id: int, filename: str, content: bytes) -> None:
+        """A file on a ticket (`POST /api/Attachment`, the content base64-encoded)."""
+        data = base64.b64encode(content).decode("ascii")
+        self.http.post(
+            "/Attachment", [{"ticket_id": ticket_id, "filename": filename, "data_base64": data}]
+        )
 
     # Reference data
 

@@ -53,6 +53,7 @@ ROUTES = Map(
         Rule("/api/actions", methods=POST, endpoint=tickets.post_actions),
         Rule("/api/users/<id>", methods=GET, endpoint=service_desk.get_user),
         Rule("/api/TicketApproval", methods=GET, endpoint=service_desk.list_approvals),
+        Rule("/api/Attachment", methods=POST, endpoint=service_desk.post_attachments),
     ]
 )
 

@@ -57,4 +57,6 @@ class SimulatorConfig:
     # Ticket types whose approval process HaloITSM runs when a ticket is logged (CAB approval):
     # a ticket of one created through the API is refused with a 400 naming APP03.
     approval_at_creation: frozenset[int] = frozenset()
+    # The largest file `POST /api/Attachment` takes; Halo's own limit is not documented.
+    max_attachment_bytes: int = 5_000_000
     clock: Callable[[], float] = time.monotonic

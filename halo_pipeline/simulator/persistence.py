@@ -44,6 +44,7 @@ def save(state: State, path: Path) -> None:
         "next_ids": state.next_ids,
         "users": list(state.users.values()),
         "approvals": state.approvals,
+        "attachments": state.attachments,
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{path.name}.partial")
@@ -67,7 +68,7 @@ def load(path: Path) -> State:
         tickets = {ticket["id"]: ticket for ticket in document["tickets"]}
         users = {user["id"]: user for user in document.get("users", [])}
         return State(dataset, tickets, document["actions"], document["next_ids"], users,
-                     document.get("approvals", []))  # fmt: skip
+                     document.get("approvals", []), document.get("attachments", []))  # fmt: skip
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise StateFileError(
             f"The simulator's state file {path} cannot be read ({error}); delete it (or run "

@@ -1,5 +1,6 @@
 """The simulator as tests and the CLI use it: an app, ways to reach it, and scenario helpers."""
 
+import base64
 import copy
 import dataclasses
 import functools
@@ -321,6 +322,13 @@ class Simulator:
     def approvals(self) -> list[dict]:
         with self._state.lock:
             return copy.deepcopy(self._state.approvals)
+
+    @property
+    def attachments(self) -> list[dict]:
+        """Files on tickets, each with its `content` decoded."""
+        with self._state.lock:
+            return [row | {"content": base64.b64decode(row["data_base64"])}
+                    for row in copy.deepcopy(self._state.attachments)]  # fmt: skip
 
     @property
     def tickets(self) -> list[dict]:

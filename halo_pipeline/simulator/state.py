@@ -37,6 +37,7 @@ class State:
         next_ids: dict[str, int] | None = None,
         users: dict[int, dict] | None = None,
         approvals: list[dict] | None = None,
+        attachments: list[dict] | None = None,
     ) -> None:
         """A fresh HaloITSM from `dataset`, or, with the rest, one a saved state continues."""
         self.lock = threading.Lock()
@@ -53,6 +54,8 @@ class State:
         """End users (not agents), as `GET /api/users/{id}` answers them."""
         self.approvals: list[dict] = list(approvals or [])
         """`TicketApproval` rows: each approver's answer on a ticket."""
+        self.attachments: list[dict] = list(attachments or [])
+        """Files on tickets, their content as posted (base64)."""
         self.tokens: dict[str, float] = {}  # token -> expiry on the config clock
         self.request_counts: Counter[tuple[str, str]] = Counter()
         self.request_log: list[LoggedRequest] = []
@@ -71,6 +74,7 @@ class State:
         # State files from before users and approvals start them here.
         self.next_ids.setdefault("user", 1)
         self.next_ids.setdefault("approval", 1)
+        self.next_ids.setdefault("attachment", 1)
 
     def visible_agent(self, agent_id: int, now: float) -> Agent | None:
         """The agent as reads see it: the version before a write until the write lag has passed."""
@@ -194,6 +198,9 @@ class State:
 
     def new_approval_id(self) -> int:
         return self._next("approval")
+
+    def new_attachment_id(self) -> int:
+        return self._next("attachment")
 
     def dataset(self) -> Dataset:
         """The directory as it is now."""
