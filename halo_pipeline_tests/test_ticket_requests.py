@@ -13,7 +13,9 @@ from halo_pipeline.definitions import build_definitions
 from halo_pipeline.defs.provisioning import ProvisioningResource
 from halo_pipeline.defs.resources import DuckDBWarehouse, HaloResource
 from halo_pipeline.halo import HaloConfigError
+from halo_pipeline.policy.approvals import unverified
 from halo_pipeline.provisioning.filing import file_membership
+from halo_pipeline.requests.signing import load_keyring
 from halo_pipeline.simulator.service_desk import APPROVED, AWAITING, REJECTED
 from halo_pipeline.warehouse import connect
 from halo_pipeline_tests.helpers import halo_client, posts, provision, query
@@ -98,6 +100,15 @@ def test_a_privileged_ticket_waits_for_an_allowed_approver_in_halo(desk, path):
                               "WHERE detail LIKE 'approved in HaloITSM%'")  # fmt: skip
     assert detail.startswith("approved in HaloITSM by Aoife Novák <agent13@example.com> (agent 13)")
     assert detail.endswith(": release plan approved")
+    # Recorded as an approval is (signed, by the HaloITSM agent), so the evidence counts it.
+    assert query(path, "SELECT from_status, to_status, actor, actor_agent_id, note, "
+                       "signature IS NOT NULL FROM provisioning.request_events "
+                       "WHERE detail LIKE 'approved in HaloITSM%'") == [
+        ("awaiting_approval", "pending", "agent13@example.com", 13, "release plan approved", True)
+    ]  # fmt: skip
+    assert query(path, "SELECT rule FROM access.policy_violations WHERE agent_id = 9") == []
+    with connect(path, read_only=True) as con:
+        assert unverified(con, load_keyring()) == []  # provisioning_job's check passes
     assert notes(desk, ticket)[-1] == ("Outcome: applied", 9)
 
 

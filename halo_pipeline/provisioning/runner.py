@@ -202,9 +202,12 @@ class Provisioner:
             )
             if unusable:
                 self._guarded(ctx, [request], partial(ctx.fail, [request], unusable))
-            elif self._held_by_policy(ctx, request):
                 continue
-            elif request.status == Status.AWAITING_TICKET:
+            cleared = self._cleared(ctx, request)
+            if cleared is None:
+                continue
+            request = cleared  # noqa: PLW2901 - approved in HaloITSM just now, as recorded
+            if request.status == Status.AWAITING_TICKET:
                 self._guarded(ctx, [request], partial(poll_ticket, ctx, request))
             elif request.status == Status.DONE:
                 self._guarded(ctx, [request], partial(confirm, ctx, request, work.last_full_sync))
@@ -225,27 +228,27 @@ class Provisioner:
             requests = [request for request, _ in items]
             self._guarded(ctx, requests, partial(apply_memberships, ctx, agent_id, items))
 
-    def _held_by_policy(self, ctx: RunContext, request: Request) -> bool:
-        """Whether the access policy keeps the request from going ahead in this run: it waits
-        for an approval (or for a usable policy, or for the signing key), or the policy refuses
-        it (it fails)."""
+    def _cleared(self, ctx: RunContext, request: Request) -> Request | None:
+        """The request as it goes ahead in this run (approved in HaloITSM just now, or as it
+        was), or None when the access policy holds it: it waits for an approval (or for a
+        usable policy, or for the signing key), or the policy refuses it (it fails)."""
         gate = ctx.gate
         # `applying` too: a row set to it with SQL must not skip the rules. One that really
         # was mid-write when its run died met them before it got there, and meets them again.
         if request.status not in (Status.PENDING, Status.PLANNED, Status.APPLYING,
                                   Status.AWAITING_APPROVAL):  # fmt: skip
-            return False
+            return request
         if self._ticket_changed(ctx, request):
-            return True
+            return None
         too_long = bounds_problem(request)
         if too_long:  # a row nobody could plan fails alone, before anything else
             self._guarded(ctx, [request], partial(ctx.fail, [request], too_long))
-            return True
+            return None
         if request.action != "grant" and not gate.needs_approval(request.action, None):
-            return False
+            return request
         if gate.blocked and request.status != Status.APPLYING:  # a write may have landed
             self._log.warning(f"request {request.request_id} waits: {gate.blocked}")
-            return True
+            return None
         ends = request.expires_at or request.valid_for
         if ends is not None and self._ring is None and request.status != Status.APPLYING:
             # Its end is signed when it is applied: without the key it could be made endless.
@@ -253,35 +256,36 @@ class Provisioner:
                 f"request {request.request_id} waits for the signing key: its end "
                 "is signed when it is applied (run `halo-pipeline key init`)"
             )
-            return True
+            return None
         too_long = gate.duration_problem(request.action, request.entitlement_id, ends,
                                          request.created_at)  # fmt: skip
         if too_long:  # before any approval: nobody should approve what cannot be granted
             self._guarded(ctx, [request], partial(ctx.fail, [request], too_long))
-            return True
+            return None
         if not gate.needs_approval(request.action, request.entitlement_id):
-            return False
+            return request
         approval = self._approvals.get(request.request_id)
         if isinstance(approval, Honoured):
-            return False
+            return request
         why = approval or NO_APPROVAL
         if self._halo is not None and self._halo.results is not None:
             answer = self._halo_answer(ctx, request)
-            if answer is None:
-                return False
+            if isinstance(answer, Request):
+                return answer
             if answer is True:
-                return True
+                return None
             only_halo = self._halo.gate.resolved.policy.approval_via == "halo"  # type: ignore[union-attr]
             why = answer if only_halo else f"{why}; in HaloITSM: {answer}"
         self._log.warning(f"request {request.request_id} waits for approval: {why}")
         ctx.record([Step(request, Status.AWAITING_APPROVAL,
                          f"{why} (approve {request.request_id})")])  # fmt: skip
-        return True
+        return None
 
-    def _halo_answer(self, ctx: RunContext, request: Request) -> str | bool | None:
-        """HaloITSM's approval process on the request's ticket, read now: None when approved
-        (recorded), True when it was rejected (denied, the ticket answered), else why it waits.
-        A request filed another way first gets the ticket its approvers answer on."""
+    def _halo_answer(self, ctx: RunContext, request: Request) -> Request | str | bool:
+        """HaloITSM's approval process on the request's ticket, read now: the request, approved
+        (a signed approval by the HaloITSM agent, as the evidence counts one), True when it was
+        rejected (denied, the ticket answered), else why it waits. A request filed another way
+        first gets the ticket its approvers answer on."""
         assert self._halo is not None
         if request.ticket_id is None and ctx.settings.enabled and ctx.settings.ticketing:
             [request] = ctx.ticketed([request])
@@ -303,12 +307,17 @@ class Provisioner:
                                      "note": verdict.row.approver_note})])  # fmt: skip
             return True
         if isinstance(verdict, Approved):
-            row = verdict.row
+            row, by = verdict.row, verdict.by
             note = f": {row.approver_note}" if row.approver_note else ""
-            ctx.record([Step.note(request, f"approved in HaloITSM by {verdict.by.label} at "
-                                  f"{row.dateapproved} on ticket {row.ticket_id} (approval "
-                                  f"row {row.seq}){note}")])  # fmt: skip
-            return None
+            [approved] = ctx.record([Step(
+                request, Status.PENDING, f"approved in HaloITSM by {by.label} at "
+                f"{row.dateapproved} on ticket {row.ticket_id} (approval row {row.seq}){note}",
+                signed={"kind": "approval", "via": "halo", "by": by.agent_id,
+                        "by_email": by.email, "by_name": by.name, "note": row.approver_note,
+                        "ticket_id": row.ticket_id, "row": row.seq, "at_halo": row.dateapproved},
+                actor=by.email, actor_agent_id=by.agent_id, actor_note=row.approver_note,
+            )])  # fmt: skip
+            return approved
         return verdict
 
     def _ticket_changed(self, ctx: RunContext, request: Request) -> bool:

@@ -215,8 +215,13 @@ class Step:
     detail: str
     changes: dict[str, Any] = field(default_factory=dict)
     signed: dict[str, Any] | None = None
-    """A decision the job itself records (a rejection given in HaloITSM): signed with the key,
-    as the commands sign theirs."""
+    """A decision the job itself records (an approval or rejection given in HaloITSM): signed
+    with the key, as the commands sign theirs."""
+    actor: str | None = None
+    """Who decided, when a person did (their email), and as a HaloITSM agent."""
+    actor_agent_id: int | None = None
+    actor_note: str | None = None
+    """What they said with it."""
 
     @classmethod
     def note(cls, request: Request, detail: str, **changes: Any) -> Step:
@@ -271,7 +276,8 @@ class Queue:
                     signed = {"kind": "applied", "run_id": self.run_id,
                               "approval": self.approvals.get(after.request_id)}  # fmt: skip
                 add_event(con, after, step.request.status, step.detail, run_id=self.run_id,
-                          ring=self.ring, signed=signed)  # fmt: skip
+                          actor=step.actor, actor_agent_id=step.actor_agent_id,
+                          note=step.actor_note, ring=self.ring, signed=signed)  # fmt: skip
                 updated.append(after)
         for request in updated:
             # Used before the write it approves goes to HaloITSM, done once the request is
