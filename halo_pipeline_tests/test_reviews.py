@@ -74,10 +74,9 @@ def populate(sim) -> tuple[str, dict[str, int]]:
     return role, ids
 
 
-@pytest.fixture(scope="module")
-def world_template(tmp_path_factory) -> Path:
-    """The world's warehouse, synced and modelled once for the module: the simulator is seeded
-    and the ids of what `populate` adds follow from it."""
+def synced_world(tmp_path_factory) -> Path:
+    """The world's warehouse, synced and modelled: the simulator is seeded and the ids of what
+    `populate` adds follow from it, so one module makes it once."""
     sim = Simulator(generate_dataset(), SimulatorConfig())
     populate(sim)
     path = tmp_path_factory.mktemp("world") / "warehouse.duckdb"
@@ -86,17 +85,26 @@ def world_template(tmp_path_factory) -> Path:
     return path
 
 
-@pytest.fixture
-def world(sim, halo_env, warehouse_path, policy, signing_key, world_template) -> World:
+def the_world(sim, warehouse_path, policy, signing_key, template: Path) -> World:
     """Payroll Admin, a role only these agents hold: Ned (in the team), Ola (in it, a manager)
     and Pat (no team); Mia manages the team, Dee did (disabled). Reviewers are read from the
     simulator (over loopback) as HaloITSM agents; decisions are signed with a key of the
-    test's. The warehouse is what a sync of that simulator makes (`world_template`)."""
+    test's. The warehouse is what a sync of that simulator makes (`template`)."""
     policy(POLICY)
     role, ids = populate(sim)
-    synced_copy(world_template, warehouse_path)
+    synced_copy(template, warehouse_path)
     signing_key(warehouse_path)
     return World(warehouse_path, role, ids)
+
+
+@pytest.fixture(scope="module")
+def world_template(tmp_path_factory) -> Path:
+    return synced_world(tmp_path_factory)
+
+
+@pytest.fixture
+def world(sim, halo_env, warehouse_path, policy, signing_key, world_template) -> World:
+    return the_world(sim, warehouse_path, policy, signing_key, world_template)
 
 
 def ok(path: Path, *args: str) -> str:

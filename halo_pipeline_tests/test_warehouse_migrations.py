@@ -99,6 +99,9 @@ def test_the_next_sync_upgrades_a_0_1_0_warehouse_in_place_with_its_history(tmp_
     # Requests from before the access policy have no end and no link; the policy tables exist.
     assert query(path, "SELECT count(*), count(expires_at), count(linked_request_id) FROM provisioning.requests") == [(len(requests_before), 0, 0)]  # fmt: skip
     assert query(path, "SELECT count(*) FROM policy.rules") == [(0,)]
+    # Nor to a ticket a person opened, nor to a reviewer's ticket: their tables start empty.
+    assert query(path, "SELECT count(*) FROM provisioning.request_tickets") == [(0,)]
+    assert query(path, "SELECT count(*) FROM reviews.reviewer_tickets") == [(0,)]
     # Nor to a review; a campaign starts on the upgraded warehouse, held since its old history.
     assert query(path, "SELECT count(review_item_id) FROM provisioning.requests") == [(0,)]
     started = cli(path, "review", "start", "upgraded", "--scope", "all", "--reviewer",

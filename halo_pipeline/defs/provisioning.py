@@ -20,7 +20,12 @@ from halo_pipeline.defs.reporting import OWNERS, markdown, table_metadata
 from halo_pipeline.defs.resources import DuckDBWarehouse, HaloResource
 from halo_pipeline.defs.runs import PROVISIONING_JOB, SYNC_JOB
 from halo_pipeline.defs.ticks import skips_when_busy
-from halo_pipeline.halo import HaloError, HaloMalformedResponseError, HaloNotFoundError
+from halo_pipeline.halo import (
+    HaloClient,
+    HaloError,
+    HaloMalformedResponseError,
+    HaloNotFoundError,
+)
 from halo_pipeline.policy.approvals import unverified
 from halo_pipeline.policy.document import PolicyError, load_policy
 from halo_pipeline.provisioning import refresh, watch
@@ -30,7 +35,9 @@ from halo_pipeline.provisioning.work import load_work
 from halo_pipeline.requests.queue import Request, Status
 from halo_pipeline.requests.signing import keyring_or_none
 from halo_pipeline.requests.ticketing import TicketStatuses
+from halo_pipeline.reviews import notices
 from halo_pipeline.sql_models.project import SqlProject
+from halo_pipeline.warehouse.locks import applier_lock
 from halo_pipeline.warehouse.registry import SNAPSHOT_TABLES
 
 QUEUE = (dg.AssetKey(["provisioning", "requests"]), dg.AssetKey(["provisioning", "request_events"]))
@@ -120,11 +127,12 @@ def provisioning_definitions(
         with warehouse.get_connection() as con:
             runs.reap(context.instance, con, context.log)
         ring = keyring_or_none(context.log)
+        settings = provisioning.settings()
         with halo.get_client(logger=context.log) as client:
             provisioner = Provisioner(
                 client,
                 warehouse.get_connection,
-                provisioning.settings(),
+                settings,
                 run_id=context.run.run_id,
                 logger=context.log,
                 warehouse_path=warehouse.path,
@@ -132,6 +140,7 @@ def provisioning_definitions(
             )
             try:
                 provisioner.run()
+                _reviewer_tickets(context, client, warehouse, settings)
             finally:
                 # Even when the run stops early, what it changed reaches the warehouse.
                 touched = sorted(provisioner.summary.touched_agents)
@@ -180,6 +189,19 @@ def provisioning_definitions(
     )
 
 
+def _reviewer_tickets(
+    context: dg.AssetExecutionContext,
+    client: HaloClient,
+    warehouse: DuckDBWarehouse,
+    settings: ProvisioningSettings,
+) -> None:
+    """Review campaigns' tickets owed to their reviewers: opened, finished or closed with the
+    outcome, by the one run applying to this warehouse."""
+    with applier_lock(warehouse.path) as holder:
+        if holder is None:
+            notices.serve(client, warehouse.get_connection, settings, context.log.info)
+
+
 def _refresh(
     context: dg.AssetExecutionContext,
     warehouse: DuckDBWarehouse,
@@ -225,13 +247,15 @@ def provisioning_request_sensor(
 ) -> dg.SensorResult | dg.SkipReason:
     """Looks at the provisioning queue with a short read-only connection and starts
     provisioning_job when a request is pending, a manual ticket has been finished in
-    HaloITSM, or a sync has run that can confirm a manual change. The run key is derived from
-    the requests and their states, so the same requests never start two runs."""
+    HaloITSM, a sync has run that can confirm a manual change, or a review campaign's
+    reviewers are owed their tickets (opened, or closed with the outcome). The run key is
+    derived from the requests and their states, so the same requests never start two runs."""
     settings = provisioning.settings()
     try:
         # No waiting: a busy warehouse means a sync or a provisioning run is writing.
         with warehouse.get_connection(read_only=True, wait_s=0) as con:
             work = load_work(con, settings)
+            owed_tickets = notices.owed(con)
     except duckdb.CatalogException:
         return dg.SkipReason("No provisioning request has been filed yet.")
 
@@ -243,6 +267,11 @@ def provisioning_request_sensor(
                 due = work.due(partial(_ticket_finished, TicketStatuses(client), settings))
         except HaloError as error:
             return dg.SkipReason(f"Could not reach HaloITSM to read manual tickets: {error}")
+    if not due and owed_tickets and settings.writes_tickets:
+        said = "|".join(f"{o.campaign.campaign_id}:{o.reviewer}:{o.ticket_id}:"
+                        f"{o.campaign.closed_at}" for o in owed_tickets)  # fmt: skip
+        key = "reviewer-tickets-" + hashlib.sha256(said.encode()).hexdigest()[:16]
+        return dg.SensorResult(run_requests=[dg.RunRequest(run_key=key)])
     if not due:
         return _owed_refresh(context, work.owed)
     ids = ",".join(str(r.request_id) for r in sorted(due, key=lambda r: r.request_id))

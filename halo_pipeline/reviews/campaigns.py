@@ -4,6 +4,7 @@ reviews it, and reading a campaign back by name."""
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime
 from importlib.resources import files
@@ -183,9 +184,10 @@ class Started:
 
 def start(
     con: duckdb.DuckDBPyConnection, name: str, scope: str, due: date | None,
-    reviewer: str | None,
+    reviewer: str | None, notify: bool = False,
 ) -> Started:  # fmt: skip
-    """Snapshot the grants in scope into a new campaign's items, each with its reviewers."""
+    """Snapshot the grants in scope into a new campaign's items, each with its reviewers;
+    with `notify`, each reviewer (who must be an enabled agent) is owed a ticket."""
     name = name.strip()
     if not _NAME.match(name):
         raise ReviewRefused(
@@ -212,6 +214,8 @@ def start(
             + (f"\n  ... and {len(nobody) - LISTED} more" if len(nobody) > LISTED else "")
             + "\nName one with --reviewer EMAIL, or list approvers in the access policy."
         )
+    counts = Counter(person for _, people, _ in assigned for person in people)
+    agents = reviewer_agents(Catalog.load(con), set(counts)) if notify else {}
     with transaction(con):
         [(campaign_id,)] = con.execute(
             "INSERT INTO reviews.campaigns (name, scope, scope_label, sync_id, synced_at, "
@@ -244,14 +248,48 @@ def start(
                 for item, people, source in assigned
             ],
         )
+        if notify:
+            assign_tickets(con, campaign_id, counts, agents)
     by_source: dict[str, int] = {}
     for _, _, source in assigned:
         by_source[source] = by_source.get(source, 0) + 1
     return Started(
         load_campaign(con, name),
         len(items),
-        len({person for _, people, _ in assigned for person in people}),
+        len(counts),
         by_source,
+    )
+
+
+def reviewer_agents(catalog: Catalog, reviewers: set[str]) -> dict[str, int]:
+    """Each reviewer as the enabled HaloITSM agent their ticket is assigned to."""
+    found, problems = {}, []
+    for reviewer in sorted(reviewers):
+        try:
+            agent = catalog.find_agent(reviewer)
+        except RequestRefused:
+            problems.append(f"{reviewer} is not a HaloITSM agent (as of the last sync)")
+            continue
+        if agent.is_disabled:
+            problems.append(f"{reviewer} is {agent.label}")
+            continue
+        found[reviewer] = agent.agent_id
+    if problems:
+        raise ReviewRefused(
+            "--notify assigns each reviewer a ticket, which needs an enabled agent: "
+            + "; ".join(problems)
+            + ". Name another --reviewer, or start without --notify and send the pages yourself."
+        )
+    return found
+
+
+def assign_tickets(con: duckdb.DuckDBPyConnection, campaign_id: int, counts: dict[str, int],
+           agents: dict[str, int]) -> None:  # fmt: skip
+    """The tickets owed to a new campaign's reviewers (in the caller's transaction)."""
+    con.executemany(
+        "INSERT INTO reviews.reviewer_tickets (campaign_id, reviewer, agent_id, items) "
+        "VALUES (?, ?, ?, ?)",
+        [[campaign_id, reviewer, agents[reviewer], n] for reviewer, n in sorted(counts.items())],
     )
 
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
 import click
 
+from halo_pipeline.halo import HaloClient, HaloError, HaloSettings
 from halo_pipeline.query_output import render as render_rows
 from halo_pipeline.requests.commands import (
     reading,
@@ -18,11 +20,15 @@ from halo_pipeline.requests.commands import (
 from halo_pipeline.requests.identities import Person, person
 from halo_pipeline.requests.rules import RequestRefused
 from halo_pipeline.requests.signing import KeyRing, keyring_or_none
+from halo_pipeline.requests.ticketing import TicketSettings
 from halo_pipeline.reviews.campaigns import progress, start
 from halo_pipeline.reviews.decisions import KEEP, REVOKE, close, decide, import_decisions
 from halo_pipeline.reviews.exports import export
+from halo_pipeline.reviews.notices import serve
 from halo_pipeline.reviews.report import write_report
 from halo_pipeline.shell import typed
+from halo_pipeline.warehouse import budget_path, connect
+from halo_pipeline.warehouse.locks import applier_lock
 
 T = TypeVar("T")
 name_argument = click.argument("name")
@@ -46,16 +52,23 @@ def review_group() -> None:
 )
 @click.option("--due", type=click.DateTime(["%Y-%m-%d"]), help="Due date, YYYY-MM-DD.")
 @click.option("--reviewer", help="One reviewer for every grant (else the managers).")
+@click.option(
+    "--notify",
+    is_flag=True,
+    help="Open a HaloITSM ticket for each reviewer (who must be an agent), assigned to them, "
+    "with their review sheet attached.",
+)
 @warehouse_option
 def start_command(
-    name: str, scope: str, due: datetime | None, reviewer: str | None, warehouse: str
-) -> None:
+    name: str, scope: str, due: datetime | None, reviewer: str | None, notify: bool,
+    warehouse: str,
+) -> None:  # fmt: skip
     """Snapshot the grants in SCOPE, as of the last sync, into a new campaign NAME. Each grant
     goes to --reviewer, else to the enabled managers of the team (for a team) or of the agent's
     default team (for a role), else to the access policy's approvers; never to the agent."""
     started = writing(
         warehouse,
-        lambda con: start(con, name, scope, due.date() if due else None, reviewer),
+        lambda con: start(con, name, scope, due.date() if due else None, reviewer, notify),
         "No campaign was started.",
     )
     campaign = started.campaign
@@ -69,10 +82,38 @@ def start_command(
         click.echo(f"  {count} reviewed by {source}")
     if campaign.due_date and campaign.due_date < datetime.now(UTC).date():
         click.echo(f"Warning: its due date {campaign.due_date} has passed.", err=True)
+    if notify:
+        _notify(warehouse)
+        return
     click.echo(
         "Give each reviewer their page: "
         f"{typed('halo-pipeline')} review export {campaign.name} --format html --out FOLDER"
     )
+
+
+def _notify(warehouse: str) -> None:
+    """The reviewers' tickets, now; what a failure leaves, provisioning_job's next run opens."""
+    settings = TicketSettings.load()
+    with applier_lock(warehouse) as holder:
+        if holder is not None:
+            click.echo(f"{holder} is applying requests; that run opens the reviewers' tickets.")
+            return
+        opened = partial(connect, warehouse, wait_s=120, create=False)
+        if not settings.writes_tickets:
+            served = serve(None, opened, settings, log=lambda line: None)
+            click.echo("HALO_PROVISIONING and HALO_TICKETING are not both true: a dry run.")
+            for line in served.said:
+                click.echo(f"  {line}")
+            return
+        try:
+            halo = HaloSettings.load(budget_path=budget_path(warehouse))
+            with HaloClient(halo) as client:
+                serve(client, opened, settings, log=lambda line: click.echo(f"  {line}"))
+        except HaloError as error:
+            raise click.ClickException(
+                f"The campaign started, but not every reviewer's ticket was opened: {error} "
+                "provisioning_job's next run opens the rest."
+            ) from None
 
 
 @review_group.command("export")
@@ -167,6 +208,11 @@ def close_command(name: str, by: str, force: bool, warehouse: str) -> None:
         click.echo(
             "provisioning_request_sensor starts provisioning_job for them; then "
             f"{typed('halo-pipeline')} review report {closed.campaign.name} --out FOLDER"
+        )
+    if closed.tickets:
+        click.echo(
+            f"provisioning_job answers and closes the {closed.tickets} reviewer ticket(s) in "
+            "HaloITSM with the outcome."
         )
 
 

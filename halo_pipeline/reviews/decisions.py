@@ -241,6 +241,8 @@ class Closed:
     gone: list[Reviewed]
     """Revoked items whose grant the last sync no longer shows as reviewed (removed, or
     removed and granted again since the snapshot): no request is filed for them."""
+    tickets: int = 0
+    """Reviewer tickets provisioning_job now answers with the outcome and closes."""
 
 
 def close(
@@ -295,7 +297,12 @@ def close(
         )
     counts = Counter(item.decision for item in items.values())
     gone = [item for item in revoked if item not in held]
-    return Closed(load_campaign(con, name), counts[KEEP], requests, len(undecided), gone)
+    [(tickets,)] = con.execute(
+        "SELECT count(ticket_id) FROM reviews.reviewer_tickets WHERE campaign_id = ? "
+        "AND closed_at IS NULL",
+        [campaign.campaign_id],
+    ).fetchall()
+    return Closed(load_campaign(con, name), counts[KEEP], requests, len(undecided), gone, tickets)
 
 
 def _still_held(con: duckdb.DuckDBPyConnection, revoked: list[Reviewed]) -> list[Reviewed]:
