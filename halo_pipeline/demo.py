@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -156,7 +157,10 @@ def run_demo(warehouse: str) -> None:
         )
         if not provisioning.success:
             raise click.ClickException("provisioning_job failed; its log is above.")
-    _print_outcomes(warehouse, filed)
+        _print_outcomes(warehouse, filed)
+        _service_desk(sim, warehouse, lambda: defs.resolve_job_def("provisioning_job")
+                      .execute_in_process(instance=instance, raise_on_error=False,
+                                          run_config=QUIET))  # fmt: skip
     query = typed("halo-pipeline")
     click.echo("\nAsk it questions (the README has more):")
     click.echo(f'  {query} query "SELECT agent_id, agent_name, role_name FROM access.admin_agents"')
@@ -166,6 +170,66 @@ def run_demo(warehouse: str) -> None:
     )
     click.echo("See the assets, their lineage and these runs in the Dagster UI:")
     click.echo("  make dev")
+
+
+DESK = {
+    "HALO_REQUEST_TICKET_TYPE": "Access Request",
+    # What the simulator's TicketApproval results mean; on a real tenant, `doctor` helps to
+    # find out before this is set.
+    "HALO_APPROVAL_RESULTS": '{"0": "awaiting", "1": "approved", "2": "rejected"}',
+}
+
+
+def _service_desk(sim: Simulator, warehouse: str, provision: Callable[[], Any]) -> None:
+    """A person asks in HaloITSM, someone else approves there, the pipeline answers on the
+    ticket; and a ticket that cannot be a request is answered and closed."""
+    from halo_pipeline.policy.document import DEFAULT_PATH, PolicySettings
+
+    policy = Path(warehouse).with_name("access_policy.demo.yml")
+    shipped = (PolicySettings.load().access_policy or DEFAULT_PATH).read_text(encoding="utf-8")
+    policy.write_text(shipped.replace("via: cli", "via: either"), encoding="utf-8")
+    os.environ.update(DESK, HALO_ACCESS_POLICY=str(policy))
+    click.echo(f"\nFrom the service desk ({policy}: the shipped policy with approval.via: "
+               "either, and HALO_REQUEST_TICKET_TYPE, HALO_APPROVAL_RESULTS set):")  # fmt: skip
+    pat = sim.add_user("Pat Doe", "pat.doe@example.com")
+    asked = sim.open_request_ticket(
+        pat, "Change Manager for Olga Haddad for the release", "Release weekend, 4 hours.",
+        fields={"CFAccessAgent": "agent17@example.com", "CFAccessRole": "Change Manager",
+                "CFAccessFor": "4h"},
+    )  # fmt: skip
+    typo = sim.open_request_ticket(
+        pat, "Admin for Olga Haddad", fields={"CFAccessAgent": "17", "CFAccessRole": "Adminstrator"}
+    )
+    click.echo(f"  Pat Doe opened ticket {asked} (Change Manager for agent17@example.com, 4h) "
+               f"and ticket {typo} (role 'Adminstrator')")  # fmt: skip
+    _run(provision)
+    _say_tickets(sim, warehouse, [asked, typo])
+    sim.answer_approval(asked, 13, note="fine for the release weekend")
+    click.echo(f"  Olga Okafor (agent 13) approved ticket {asked} in HaloITSM")
+    _run(provision)
+    _say_tickets(sim, warehouse, [asked])
+
+
+def _run(provision: Callable[[], Any]) -> None:
+    if not provision().success:
+        raise click.ClickException("provisioning_job failed; its log is above.")
+
+
+def _say_tickets(sim: Simulator, warehouse: str, tickets: list[int]) -> None:
+    from halo_pipeline.warehouse import connect
+
+    with connect(warehouse, read_only=True) as con:
+        requests = dict(con.execute(
+            "SELECT ticket_id, 'request ' || request_id || ' ' || status FROM "
+            "provisioning.requests WHERE list_contains(?, ticket_id)", [tickets]
+        ).fetchall())  # fmt: skip
+    notes = {a["ticket_id"]: a["note"] for a in sim.actions if a["ticket_id"] in tickets}
+    click.echo("  provisioning_job:")
+    for ticket in tickets:
+        said = requests.get(ticket, "no request")
+        if ticket in notes:
+            said += f"; answered on the ticket and closed: {notes[ticket]}"
+        click.echo(f"    ticket {ticket}: {said}")
 
 
 def _refuse_a_warehouse_without_its_simulator(warehouse: str, new_simulator: bool) -> None:

@@ -182,11 +182,15 @@ def test_a_second_demo_records_only_what_the_demo_did(demo):
     assert sorted(row[1:] for row in first if row not in october) == [
         ("added", "2nd Line Support", 10),
         ("added", "Administrator", 9),
+        ("added", "Change Manager", 17),  # asked on a ticket, approved in HaloITSM
         ("removed", "Administrator", 2),
     ]
     assert "A new simulator: replaying its October 2026" in printed[0]
     assert "replaying" not in printed[1]
-    assert printed[1].count("already_satisfied") == 3
+    # The three requests, and the ticket's: held already, it is answered so on the ticket.
+    assert printed[1].count("already_satisfied") == 3 + 2
+    assert "request 10 already_satisfied; answered on the ticket and closed: Outcome: " \
+        "already_satisfied" in printed[1]
     assert (project / "data" / "warehouse.simulator.json").exists()
 
 
