@@ -253,6 +253,7 @@ class Simulator:
             logger = self._state.agents[logged_by] if logged_by is not None else None
             ticket_type = self._state.ticket_types[tickettype_id]
             ticket = {
+                **tickets.FAULT_RECORD,
                 "id": self._state.new_ticket_id(),
                 "summary": summary,
                 "details": details,

@@ -20,6 +20,21 @@ from halo_pipeline.simulator.responses import exception_error, json_response, me
 from halo_pipeline.simulator.state import State
 
 UNSET_DATE = "1900-01-01T00:00:00"  # Halo's sentinel for a date that has no value
+# Some of the rest of Halo's whole ticket record (a real 201 answer carries about 240 keys):
+# what a client does not use must not trip it, a nested priority object and empty dates above
+# all. Every ticket carries them, from a create, a detail or a list row.
+FAULT_RECORD = {
+    "priority_id": 4,
+    "priority": {"id": "b1c8d6a2-5a1e-4c33-9f0e-2f6f1d8b7c11", "priorityid": 4, "name": "Low",
+                 "responsetime": 8.0, "fixtime": 40.0, "ishidden": False},
+    "sla_id": 1, "site_id": 18.0, "site_id_int": 18, "site_name": "Main", "client_id": 12,
+    "client_name": "Example Ltd", "category_2": "", "category_3": "", "category_4": "",
+    "details_html": "", "tags": [], "ticket_tags": "", "closure_note": "", "source": 0,
+    "impact": 3, "urgency": 3, "deadlinedate": UNSET_DATE, "fixbydate": UNSET_DATE,
+    "respondbydate": UNSET_DATE, "dateoccurred": UNSET_DATE, "lastactiondate": UNSET_DATE,
+    "timetaken": 0.0, "excludefromsla": False, "onhold": False, "inactive": False,
+    "child_count": 0, "attachment_count": 0, "_canupdate": True, "_isuser": False,
+}  # fmt: skip
 UPDATABLE_FIELDS = ("summary", "details", "status_id", "agent_id", "team", "customfields")
 # Ids a ticket may be posted with; integral floats among them are stored as integers.
 TICKET_ID_FIELDS = ("tickettype_id", "status_id", "team_id", "agent_id", "client_id", "user_id")
@@ -149,7 +164,8 @@ def _new_ticket(element: dict, state: State, config: SimulatorConfig) -> dict:
         "customfields": element.get("customfields", []),
     }
     # Halo keeps every field of its ticket record that was posted (category_1, client_id...).
-    return computed | {name: value for name, value in element.items() if name not in computed}
+    posted = {name: value for name, value in element.items() if name not in computed}
+    return FAULT_RECORD | posted | computed
 
 
 def _with_status(ticket: dict, status: Status) -> dict:
