@@ -50,6 +50,12 @@ def ask(sim, role=None, *, agent="agent9@example.com", team=None, user=None, log
                                    fields={k: v for k, v in given.items() if v is not None}, logged_by=logged_by)  # fmt: skip
 
 
+def job(run_job) -> None:
+    """One run of the real provisioning_job (HALO_* from `desk_env`, HaloITSM over loopback)."""
+    result = run_job("provisioning_job")
+    assert result.success, [event.message for event in result.all_events if event.is_failure]
+
+
 def requests(path):
     return query(path, "SELECT request_id, status, ticket_id, requested_by, error "
                        "FROM provisioning.requests ORDER BY 1")  # fmt: skip
@@ -76,15 +82,16 @@ def test_a_ticket_for_an_ordinary_role_is_applied_and_closed_on_itself(desk, pat
     assert len(requests(path)) == 1
 
 
-def test_a_privileged_ticket_waits_for_an_allowed_approver_in_halo(desk, path):
+def test_a_privileged_ticket_waits_for_an_allowed_approver_in_halo(desk_env, path, run_job):
+    desk = desk_env  # provisioning_job over loopback, as the daemon runs it
     linked = desk.add_user("Kwame", "kwame@example.com", linked_agent_id=19)
     ticket = ask(desk, "Administrator", user=linked, CFAccessFor="8h")
-    provision(desk, path, **SETTINGS)
+    job(run_job)
     assert requests(path)[0][1] == "awaiting_approval"
 
     desk.answer_approval(ticket, 9, APPROVED, "me")  # the grantee
     desk.answer_approval(ticket, 19, APPROVED, "mine", step_id=2)  # the requester, as an agent
-    provision(desk, path, **SETTINGS)
+    job(run_job)
     [(_, status, _, _, _)] = requests(path)
     assert status == "awaiting_approval" and "Administrator" not in roles_of(desk, 9)
     [event] = query(
@@ -93,7 +100,7 @@ def test_a_privileged_ticket_waits_for_an_allowed_approver_in_halo(desk, path):
     assert "would gain the access" in event[0] and "asked for this request" in event[0]
 
     desk.answer_approval(ticket, 13, APPROVED, "release plan approved", step_id=3)
-    provision(desk, path, **SETTINGS)
+    job(run_job)
 
     assert requests(path)[0][1] == "applied" and "Administrator" in roles_of(desk, 9)
     [(detail,)] = query(path, "SELECT detail FROM provisioning.request_events "
@@ -112,13 +119,14 @@ def test_a_privileged_ticket_waits_for_an_allowed_approver_in_halo(desk, path):
     assert notes(desk, ticket)[-1] == ("Outcome: applied", 9)
 
 
-def test_a_rejection_closes_the_ticket_with_nothing_written(desk, path):
+def test_a_rejection_closes_the_ticket_with_nothing_written(desk_env, path, run_job):
+    desk = desk_env
     ticket = ask(desk, "Administrator", CFAccessFor="2h")
     desk.answer_approval(ticket, 13, APPROVED, "fine")
     desk.answer_approval(ticket, 14, REJECTED, "not on the rota", step_id=2)
     before = posts(desk)
 
-    provision(desk, path, **SETTINGS)
+    job(run_job)
 
     [(_, status, _, _, error)] = requests(path)
     assert status == "denied"
@@ -238,22 +246,15 @@ def test_via_halo_without_approval_results_refuses_to_run(desk, path, monkeypatc
     assert requests(path) == []
 
 
-def test_the_real_job_over_loopback_takes_in_a_ticket_and_closes_it(desk, path, halo_env,
-                                                                    run_job, monkeypatch):  # fmt: skip
-    for name, value in {**halo_env, "HALO_PROVISIONING": "true", "HALO_TICKETING": "true",
-                        "HALO_REQUEST_TICKET_TYPE": "Access Request",
-                        "HALO_TICKET_FIELDS": '{"category_1": "Access"}'}.items():  # fmt: skip
-        monkeypatch.setenv(name, value)
-    with desk.serve() as url:
-        monkeypatch.setenv("HALO_BASE_URL", url)
-        ticket = ask(desk, "Read Only", agent="agent3@example.com")
-        first = run_job("provisioning_job")
-        second = run_job("provisioning_job")
+def test_the_real_job_over_loopback_takes_in_a_ticket_and_closes_it(desk_env, path, run_job):
+    ticket = ask(desk_env, "Read Only", agent="agent3@example.com")
+    first = run_job("provisioning_job")
+    second = run_job("provisioning_job")
 
     assert first.success and second.success
     [(_, status, ticket_id, _, _)] = requests(path)
-    assert (status, ticket_id, len(desk.tickets)) == ("applied", ticket, 1)
-    assert notes(desk, ticket) == [("Outcome: applied", 9)]
+    assert (status, ticket_id, len(desk_env.tickets)) == ("applied", ticket, 1)
+    assert notes(desk_env, ticket) == [("Outcome: applied", 9)]
 
 
 def test_a_request_changed_with_sql_after_its_ticket_was_approved_is_not_applied(desk, path):
