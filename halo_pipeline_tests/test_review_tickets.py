@@ -117,18 +117,29 @@ def test_notify_opens_a_ticket_per_reviewer_and_the_run_closes_them_after_close(
 def test_what_a_network_error_leaves_the_next_run_finishes_without_a_second_ticket(
     sim, world, writes, run_job
 ):
-    # A create is never repeated blindly (it may have landed): the 503 stops the command.
+    # A create is never repeated blindly (it may have landed): the first reviewer's page meets
+    # a 503, which stops that reviewer's ticket only.
     sim.inject(Fault(path="/api/Attachment", status=503, after=1))
 
     result = refused(world.path, "start", "payroll", "--scope", "role:Payroll Admin", "--notify")
 
-    assert "Error: The campaign started, but not every reviewer's ticket was opened: " in result
-    assert result.rstrip().endswith("provisioning_job's next run opens the rest.")
-    assert query(world.path, "SELECT reviewer, ticket_id IS NOT NULL, attached, notified_at "
-                             "IS NULL FROM reviews.reviewer_tickets ORDER BY 1") == [
-        ("approver@example.com", True, ["review-payroll-approver@example.com.csv"], True),
-        ("mia@example.com", False, [], True),
-        ("ola@example.com", False, [], True),
+    first = min(ticket["id"] for ticket in sim.tickets)
+    assert result.splitlines()[-1] == (
+        "Error: The campaign started, but not every reviewer's ticket was opened: "
+        "approver@example.com's ticket: POST /api/Attachment: HaloITSM answered HTTP 503 (an "
+        "empty body). provisioning_job's next run opens the rest."
+    )
+    assert [line.split(":")[0] for line in result.splitlines()[3:-1]] == [
+        f"  ticket {first + 1} for mia@example.com (agent {world.ids['mia']})",
+        f"  ticket {first + 2} for ola@example.com (agent {world.ids['ola']})",
+    ]
+    assert query(world.path, "SELECT reviewer, ticket_id, attached, notified_at IS NULL "
+                             "FROM reviews.reviewer_tickets ORDER BY 1") == [
+        ("approver@example.com", first, ["review-payroll-approver@example.com.csv"], True),
+        ("mia@example.com", first + 1, ["review-payroll-mia@example.com.csv",
+                                        "review-payroll-mia@example.com.html"], False),
+        ("ola@example.com", first + 2, ["review-payroll-ola@example.com.csv",
+                                        "review-payroll-ola@example.com.html"], False),
     ]  # fmt: skip
 
     assert run_job("provisioning_job").success

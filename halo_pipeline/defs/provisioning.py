@@ -199,7 +199,9 @@ def _reviewer_tickets(
     outcome, by the one run applying to this warehouse."""
     with applier_lock(warehouse.path) as holder:
         if holder is None:
-            notices.serve(client, warehouse.get_connection, settings, context.log.info)
+            served = notices.serve(client, warehouse.get_connection, settings, context.log.info)
+            for failed in served.failed:
+                context.log.warning(f"left for the next run: {failed}")
 
 
 def _refresh(

@@ -83,3 +83,15 @@ class HaloBudgetExhaustedError(HaloError):
 class HaloInconsistentError(HaloError):
     """HaloITSM's answers contradict each other (a filter it ignores, memberships that disagree
     with the agents' own role list): using them would store false facts."""
+
+
+RUN_LEVEL_ERRORS: tuple[type[HaloError], ...] = (
+    HaloAuthError,
+    HaloTenantError,
+    HaloUnreachableError,
+    HaloConfigError,
+    HaloBudgetExhaustedError,
+    HaloRateLimitError,
+)
+"""Errors about the connection, not about one record: whoever meets one stops and leaves the
+rest for the next run, instead of going on to the next record."""

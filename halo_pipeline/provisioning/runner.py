@@ -18,17 +18,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from halo_pipeline.halo import (
-    HaloAuthError,
-    HaloClient,
-    HaloConfigError,
-    HaloError,
-    HaloMalformedResponseError,
-    HaloRateLimitError,
-    HaloTenantError,
-    HaloUnreachableError,
-)
-from halo_pipeline.halo.errors import HaloBudgetExhaustedError, HaloTransientError
+from halo_pipeline.halo import HaloClient, HaloConfigError, HaloError, HaloMalformedResponseError
+from halo_pipeline.halo.errors import RUN_LEVEL_ERRORS, HaloTransientError
 from halo_pipeline.halo.models import Ticket
 from halo_pipeline.policy.approvals import NO_APPROVAL, Honoured, honoured, ticket_binding
 from halo_pipeline.policy.gate import Gate
@@ -61,17 +52,6 @@ from halo_pipeline.requests.rules import RequestRefused, bounds_problem
 from halo_pipeline.requests.signing import KeyRing
 from halo_pipeline.warehouse import OpenWarehouse, WarehouseError
 from halo_pipeline.warehouse.locks import applier_lock
-
-# Errors about the connection, not about one request: the run stops and the queue waits for
-# the next run (the job's retries, or the sensor's next tick).
-RUN_LEVEL_ERRORS = (
-    HaloAuthError,
-    HaloTenantError,
-    HaloUnreachableError,
-    HaloConfigError,
-    HaloBudgetExhaustedError,
-    HaloRateLimitError,
-)
 
 
 class Provisioner:

@@ -24,7 +24,7 @@ from halo_pipeline.requests.ticketing import TicketSettings
 from halo_pipeline.reviews.campaigns import progress, start
 from halo_pipeline.reviews.decisions import KEEP, REVOKE, close, decide, import_decisions
 from halo_pipeline.reviews.exports import export
-from halo_pipeline.reviews.notices import serve
+from halo_pipeline.reviews.notices import Served, serve
 from halo_pipeline.reviews.report import write_report
 from halo_pipeline.shell import typed
 from halo_pipeline.warehouse import budget_path, connect
@@ -108,12 +108,16 @@ def _notify(warehouse: str) -> None:
         try:
             halo = HaloSettings.load(budget_path=budget_path(warehouse))
             with HaloClient(halo) as client:
-                serve(client, opened, settings, log=lambda line: click.echo(f"  {line}"))
+                served = serve(client, opened, settings, log=lambda line: None)
         except HaloError as error:
+            served = Served(failed=[str(error)])
+        for line in served.said:
+            click.echo(f"  {line}")
+        if served.failed:
             raise click.ClickException(
-                f"The campaign started, but not every reviewer's ticket was opened: {error} "
-                "provisioning_job's next run opens the rest."
-            ) from None
+                "The campaign started, but not every reviewer's ticket was opened: "
+                f"{'; '.join(served.failed)} provisioning_job's next run opens the rest."
+            )
 
 
 @review_group.command("export")

@@ -15,13 +15,14 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import duckdb
 
-from halo_pipeline.halo import HaloClient
+from halo_pipeline.halo import HaloClient, HaloError
+from halo_pipeline.halo.errors import RUN_LEVEL_ERRORS
 from halo_pipeline.requests.catalog import Catalog
 from halo_pipeline.requests.queue import queue_id
 from halo_pipeline.requests.ticketing import (
@@ -56,10 +57,9 @@ class Owed:
 
     @property
     def files(self) -> tuple[str, str]:
-        stem = f"review-{self.campaign.name}-"
-        return f"{stem}{page_name(self.reviewer).removesuffix('.html')}.csv", (
-            f"{stem}{page_name(self.reviewer)}"
-        )
+        """The names of the reviewer's sheet and page on their ticket."""
+        page = f"review-{self.campaign.name}-{page_name(self.reviewer)}"
+        return page.removesuffix(".html") + ".csv", page
 
 
 def owed(con: duckdb.DuckDBPyConnection) -> list[Owed]:
@@ -79,8 +79,10 @@ def owed(con: duckdb.DuckDBPyConnection) -> list[Owed]:
 
 @dataclass
 class Served:
-    said: list[str]
+    said: list[str] = field(default_factory=list)
     """What was posted, or in a dry run what would be, one line each."""
+    failed: list[str] = field(default_factory=list)
+    """Tickets HaloITSM refused or could not take now, and why: the next run tries again."""
 
 
 def serve(
@@ -90,35 +92,46 @@ def serve(
     log: Callable[[str], Any],
 ) -> Served:
     """Open, finish or close every owed reviewer ticket; `client` None, or settings that do not
-    allow writing tickets, make it a dry run that says what it would post."""
+    allow writing tickets, make it a dry run that says what it would post. One reviewer's
+    ticket that HaloITSM refuses is said and left for the next run; an error about the
+    connection stops it all."""
+    served = Served()
     with open_warehouse() as con:
         work = owed(con)
         if not work:
-            return Served([])
+            return served
         tag_id = queue_id(con)
         catalog = Catalog.load(con)
         items = {o.campaign.campaign_id: load_items(con, o.campaign) for o in work}
-    served = Served([])
     writes = client is not None and settings.writes_tickets
     desk = _Desk(client, open_warehouse, settings, catalog, tag_id) if writes else None
     for notice in work:
         mine = [i for i in items[notice.campaign.campaign_id] if notice.reviewer in i.reviewers]
-        if notice.campaign.closed_at is not None:
-            said = _outcome(notice, mine)
-            if desk is None:
-                ticket = f"ticket {notice.ticket_id}" if notice.ticket_id else "no ticket"
-                served.said.append(f"would close {ticket} for {notice.reviewer}: {said}")
-            else:
-                served.said.append(desk.close(notice, said))
-        elif desk is None:
-            served.said.append(
-                f"would open a ticket for {notice.reviewer} (agent {notice.agent_id}) with "
-                f"{notice.items} grant(s) and attach {', '.join(_attachments(notice, mine))}"
-            )
-        else:
-            served.said.append(desk.open(notice, mine))
-        log(served.said[-1])
+        try:
+            said = _serve(desk, notice, mine)
+        except RUN_LEVEL_ERRORS:
+            raise
+        except HaloError as error:
+            served.failed.append(f"{notice.reviewer}'s ticket: {error}")
+            continue
+        served.said.append(said)
+        log(said)
     return served
+
+
+def _serve(desk: _Desk | None, notice: Owed, mine: list[Reviewed]) -> str:
+    if notice.campaign.closed_at is not None:
+        outcome = _outcome(notice, mine)
+        if desk is not None:
+            return desk.close(notice, outcome)
+        ticket = f"ticket {notice.ticket_id}" if notice.ticket_id else "no ticket"
+        return f"would close {ticket} for {notice.reviewer}: {outcome}"
+    if desk is not None:
+        return desk.open(notice, mine)
+    return (
+        f"would open a ticket for {notice.reviewer} (agent {notice.agent_id}) with "
+        f"{notice.items} grant(s) and attach {', '.join(_attachments(notice, mine))}"
+    )
 
 
 def _attachments(notice: Owed, mine: list[Reviewed]) -> dict[str, bytes]:
