@@ -189,8 +189,10 @@ def test_a_second_demo_records_only_what_the_demo_did(demo):
     assert "replaying" not in printed[1]
     # The three requests, and the ticket's: held already, it is answered so on the ticket.
     assert printed[1].count("already_satisfied") == 3 + 2
-    assert "request 10 already_satisfied; answered on the ticket and closed: Outcome: " \
+    assert (
+        "request 10 already_satisfied; answered on the ticket and closed: Outcome: "
         "already_satisfied" in printed[1]
+    )
     assert (project / "data" / "warehouse.simulator.json").exists()
 
 
