@@ -152,21 +152,13 @@ def run_demo(warehouse: str) -> None:
         _signing_key(warehouse)
         filed = _file_demo_requests(warehouse)
         tickets = _open_demo_tickets(sim, warehouse)
-
-        def provision() -> None:
-            run = defs.resolve_job_def("provisioning_job").execute_in_process(
-                instance=instance, raise_on_error=False, run_config=QUIET
-            )
-            if not run.success:
-                raise click.ClickException("provisioning_job failed; its log is above.")
-
-        provision()
+        provisioning = defs.resolve_job_def("provisioning_job").execute_in_process(
+            instance=instance, raise_on_error=False, run_config=QUIET
+        )
+        if not provisioning.success:
+            raise click.ClickException("provisioning_job failed; its log is above.")
         _print_outcomes(warehouse, filed)
         _say_tickets(sim, warehouse, tickets)
-        sim.answer_approval(tickets[0], 13, note="fine for the release weekend")
-        click.echo(f"  Olga Okafor (agent 13) approved ticket {tickets[0]} in HaloITSM")
-        provision()
-        _say_tickets(sim, warehouse, tickets[:1])
     query = typed("halo-pipeline")
     click.echo("\nAsk it questions (the README has more):")
     click.echo(f'  {query} query "SELECT agent_id, agent_name, role_name FROM access.admin_agents"')
@@ -187,8 +179,9 @@ DESK = {
 
 
 def _open_demo_tickets(sim: Simulator, warehouse: str) -> list[int]:
-    """A person asks in HaloITSM for a privileged role (someone else approves it there), and
-    for a role that does not exist (the ticket is answered and closed): the run takes both in."""
+    """A person asks in HaloITSM for a privileged role, which someone else approves there, and
+    for a role that does not exist: the run takes both in, applies the first and answers the
+    second, and closes both."""
     from halo_pipeline.policy.document import DEFAULT_PATH, PolicySettings
 
     policy = Path(warehouse).with_name("access_policy.demo.yml")
@@ -208,6 +201,9 @@ def _open_demo_tickets(sim: Simulator, warehouse: str) -> list[int]:
     )
     click.echo(f"  Pat Doe opened ticket {asked} (Change Manager for agent17@example.com, 4h) "
                f"and ticket {typo} (role 'Adminstrator')")  # fmt: skip
+    # HaloITSM's approval process starts when a ticket is logged; its approver answers there.
+    sim.answer_approval(asked, 13, note="fine for the release weekend")
+    click.echo(f"  Olga Okafor (agent 13) approved ticket {asked} in HaloITSM")
     return [asked, typo]
 
 
