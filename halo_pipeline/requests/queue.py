@@ -17,6 +17,7 @@ import duckdb
 
 from halo_pipeline.requests.signing import KeyRing
 from halo_pipeline.warehouse import OpenWarehouse, transaction
+from halo_pipeline.warehouse.bulk import insert_rows
 
 # Runs that may fail on a request before it is failed for good; between them the sensor waits
 # 1, 2, 4 ... minutes, so about four hours of HaloITSM being away are ridden out.
@@ -185,25 +186,45 @@ def insert_request(
     con: duckdb.DuckDBPyConnection, *, status: Status, detail: str, **values: Any
 ) -> int:
     """`file_request` inside the caller's transaction, for a caller filing several at once."""
-    unknown = set(values) - _UPDATABLE
+    [request_id] = insert_requests(con, status, [(detail, values)])
+    return request_id
+
+
+def insert_requests(
+    con: duckdb.DuckDBPyConnection, status: Status, requests: list[tuple[str, dict[str, Any]]]
+) -> list[int]:
+    """Requests (each its filing event's detail and its columns, the same columns for all)
+    and their filing events, in the caller's transaction, as one insert each: a review that
+    revokes 25,000 grants files them in a second. Their ids, in order."""
+    if not requests:
+        return []
+    names = list(requests[0][1])
+    unknown = set(names) - _UPDATABLE
     if unknown:
         raise ValueError(f"not request columns: {sorted(unknown)}")
-    names = list(values)
+    if any(list(values) != names for _, values in requests):
+        raise ValueError("requests filed together name the same columns")
     # Past every id inserted with SQL: the key refuses a taken id, and this must not be how a
     # person's request is refused.
     catch_up_ids(con)
-    [(request_id,)] = con.execute("SELECT nextval('provisioning.request_id_seq')").fetchall()
-    con.execute(
-        f"INSERT INTO provisioning.requests (request_id, status, {', '.join(names)}) "
-        f"VALUES (?, ?, {', '.join('?' for _ in names)})",
-        [request_id, status.value, *(values[name] for name in names)],
-    )
-    con.execute(
-        "INSERT INTO provisioning.request_events (request_id, from_status, to_status, detail) "
-        "VALUES (?, NULL, ?, ?)",
-        [request_id, status.value, detail],
-    )
-    return int(request_id)
+    ids = [int(row[0]) for row in con.execute(
+        "SELECT nextval('provisioning.request_id_seq') FROM range(?)", [len(requests)]
+    ).fetchall()]  # fmt: skip
+    insert_rows(
+        con,
+        "provisioning.requests",
+        ["request_id", "status", *names],
+        [[request_id, status.value, *values.values()]
+         for request_id, (_, values) in zip(ids, requests, strict=True)],
+    )  # fmt: skip
+    insert_rows(
+        con,
+        "provisioning.request_events",
+        ["request_id", "from_status", "to_status", "detail"],
+        [[request_id, None, status.value, detail]
+         for request_id, (detail, _) in zip(ids, requests, strict=True)],
+    )  # fmt: skip
+    return ids
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from halo_pipeline.requests.catalog import Catalog
 from halo_pipeline.requests.identities import normal, os_user, typed_email
 from halo_pipeline.requests.rules import RequestRefused
 from halo_pipeline.warehouse import transaction
+from halo_pipeline.warehouse.bulk import insert_rows
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
 LISTED = 20
@@ -223,31 +224,21 @@ def start(
             "RETURNING campaign_id",
             [name, found.key, found.label, *latest[0], due, named, os_user()],
         ).fetchall()
-        con.executemany(
-            "INSERT INTO reviews.items (campaign_id, grant_id, agent_id, agent_name, "
-            "agent_email, entitlement_id, resource_type, entitlement_name, held_since, "
-            "held_since_first_sync, first_seen_sync_id, last_change, reviewers, "
-            "reviewer_source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        insert_rows(
+            con,
+            "reviews.items",
+            ("campaign_id", "grant_id", "agent_id", "agent_name", "agent_email",
+             "entitlement_id", "resource_type", "entitlement_name", "held_since",
+             "held_since_first_sync", "first_seen_sync_id", "last_change", "reviewers",
+             "reviewer_source"),
             [
-                [
-                    campaign_id,
-                    item.grant_id,
-                    item.agent_id,
-                    item.agent_name,
-                    item.agent_email,
-                    item.entitlement_id,
-                    item.resource_type,
-                    item.entitlement_name,
-                    item.held_since,
-                    item.held_since_first_sync,
-                    item.first_seen_sync_id,
-                    item.last_change,
-                    people,
-                    source,
-                ]  # fmt: skip
+                [campaign_id, item.grant_id, item.agent_id, item.agent_name, item.agent_email,
+                 item.entitlement_id, item.resource_type, item.entitlement_name,
+                 item.held_since, item.held_since_first_sync, item.first_seen_sync_id,
+                 item.last_change, people, source]
                 for item, people, source in assigned
             ],
-        )
+        )  # fmt: skip
         if notify:
             assign_tickets(con, campaign_id, counts, agents)
     by_source: dict[str, int] = {}
@@ -286,9 +277,10 @@ def reviewer_agents(catalog: Catalog, reviewers: set[str]) -> dict[str, int]:
 def assign_tickets(con: duckdb.DuckDBPyConnection, campaign_id: int, counts: dict[str, int],
            agents: dict[str, int]) -> None:  # fmt: skip
     """The tickets owed to a new campaign's reviewers (in the caller's transaction)."""
-    con.executemany(
-        "INSERT INTO reviews.reviewer_tickets (campaign_id, reviewer, agent_id, items) "
-        "VALUES (?, ?, ?, ?)",
+    insert_rows(
+        con,
+        "reviews.reviewer_tickets",
+        ("campaign_id", "reviewer", "agent_id", "items"),
         [[campaign_id, reviewer, agents[reviewer], n] for reviewer, n in sorted(counts.items())],
     )
 

@@ -13,12 +13,13 @@ import duckdb
 
 from halo_pipeline.requests import rules
 from halo_pipeline.requests.identities import Person, normal, os_user
-from halo_pipeline.requests.queue import Status, insert_request
+from halo_pipeline.requests.queue import Status, insert_requests
 from halo_pipeline.requests.signing import KeyRing, Unverified
 from halo_pipeline.reviews.campaigns import LISTED, Campaign, ReviewRefused, load_campaign, people
 from halo_pipeline.reviews.exports import unguarded
 from halo_pipeline.reviews.items import Reviewed, load_items
 from halo_pipeline.warehouse import transaction
+from halo_pipeline.warehouse.bulk import insert_rows
 
 KEEP, REVOKE, NOT_REVIEWED = "keep", "revoke", "not_reviewed"
 
@@ -181,27 +182,45 @@ def _record(
     changed = [decision for decision in decisions if decision.changes_anything]
     if changed:
         with transaction(con):
-            for decision in changed:
-                _insert_decision(con, ring, campaign, decision, by)
+            _insert_decisions(con, ring, campaign, changed, by)
     return len(changed)
 
 
-def _insert_decision(
-    con: duckdb.DuckDBPyConnection, ring: KeyRing, campaign: Campaign, decision: Decision,
-    by: Person,
-) -> int:  # fmt: skip
-    """One decision row with its statement: what was decided, on which item of which campaign,
-    by which HaloITSM agent, named by its own id so it proves nothing for another row."""
-    [(decision_id,)] = con.execute("SELECT nextval('reviews.decision_id_seq')").fetchall()
-    statement, signature = ring.sign(_said(campaign, decision, by, decision_id))
-    con.execute(
-        "INSERT INTO reviews.decisions (decision_id, item_id, decision, note, decided_by, "
-        "decided_by_agent_id, os_user, source, statement, signature) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [decision_id, decision.item.item_id, decision.decision, decision.note, by.email,
-         by.agent_id, os_user(), decision.source, statement, signature],
+def _insert_decisions(
+    con: duckdb.DuckDBPyConnection, ring: KeyRing, campaign: Campaign,
+    decisions: list[Decision], by: Person,
+) -> None:  # fmt: skip
+    """Decision rows, each with its statement: what was decided, on which item of which
+    campaign, by which HaloITSM agent, named by its own id so it proves nothing for another
+    row. In the caller's transaction, as one insert."""
+    ids = [row[0] for row in con.execute(
+        "SELECT nextval('reviews.decision_id_seq') FROM range(?)", [len(decisions)]
+    ).fetchall()]  # fmt: skip
+    who = os_user()
+    rows = []
+    for decision_id, decision in zip(ids, decisions, strict=True):
+        statement, signature = ring.sign(_said(campaign, decision, by, decision_id))
+        rows.append(
+            [
+                decision_id,
+                decision.item.item_id,
+                decision.decision,
+                decision.note,
+                by.email,
+                by.agent_id,
+                who,
+                decision.source,
+                statement,
+                signature,
+            ]
+        )
+    insert_rows(
+        con,
+        "reviews.decisions",
+        ("decision_id", "item_id", "decision", "note", "decided_by", "decided_by_agent_id",
+         "os_user", "source", "statement", "signature"),
+        rows,
     )  # fmt: skip
-    return int(decision_id)
 
 
 def _said(
@@ -276,10 +295,10 @@ def close(
     revoked = [item for item in items.values() if item.decision == REVOKE]
     held = _still_held(con, revoked)
     with transaction(con):
-        for item in undecided:
-            not_reviewed = Decision(item, NOT_REVIEWED, None, "close --force")
-            _insert_decision(con, ring, campaign, not_reviewed, closer)
-        requests = [(item, _file_revoke(con, campaign, item)) for item in held]
+        not_reviewed = [Decision(item, NOT_REVIEWED, None, "close --force") for item in undecided]
+        if not_reviewed:
+            _insert_decisions(con, ring, campaign, not_reviewed, closer)
+        requests = list(zip(held, _file_revokes(con, campaign, held), strict=True))
         [(final,)] = con.execute(
             "SELECT max(d.decision_id) FROM reviews.decisions AS d JOIN reviews.items AS i "
             "USING (item_id) WHERE i.campaign_id = ?",
@@ -296,7 +315,8 @@ def close(
             [closer.email, final, statement, signature, campaign.campaign_id],
         )
     counts = Counter(item.decision for item in items.values())
-    gone = [item for item in revoked if item not in held]
+    filed = {item.item_id for item in held}
+    gone = [item for item in revoked if item.item_id not in filed]
     [(tickets,)] = con.execute(
         "SELECT count(ticket_id) FROM reviews.reviewer_tickets WHERE campaign_id = ? "
         "AND closed_at IS NULL",
@@ -336,16 +356,25 @@ def _unsound(ring: KeyRing, item: Reviewed) -> str | None:
     return None
 
 
-def _file_revoke(con: duckdb.DuckDBPyConnection, campaign: Campaign, item: Reviewed) -> int:
-    why = f": {item.note}" if item.note else ""
-    return insert_request(
+def _file_revokes(
+    con: duckdb.DuckDBPyConnection, campaign: Campaign, items: list[Reviewed]
+) -> list[int]:
+    return insert_requests(
         con,
-        status=Status.PENDING,
-        detail=f"filed by access review {campaign.name!r} (item {item.item_id})",
-        action="revoke",
-        agent_id=item.agent_id,
-        entitlement_id=item.entitlement_id,
-        reason=f"access review {campaign.name!r}: revoked by {item.decided_by}{why}",
-        requested_by=item.decided_by,
-        review_item_id=item.item_id,
+        Status.PENDING,
+        [
+            (
+                f"filed by access review {campaign.name!r} (item {item.item_id})",
+                {
+                    "action": "revoke",
+                    "agent_id": item.agent_id,
+                    "entitlement_id": item.entitlement_id,
+                    "reason": f"access review {campaign.name!r}: revoked by {item.decided_by}"
+                    + (f": {item.note}" if item.note else ""),
+                    "requested_by": item.decided_by,
+                    "review_item_id": item.item_id,
+                },
+            )
+            for item in items
+        ],
     )
