@@ -389,3 +389,42 @@ def test_the_run_the_sensor_asks_for_takes_each_ticket_in_once(desk_env, path, i
                        "provisioning.request_tickets") == [(3, 3)]  # fmt: skip
     assert [notes(sim, t) for t in tickets] == [[("Outcome: applied", 9)]] * 3
     assert len(sim.tickets) == 3
+
+
+@pytest.mark.parametrize("via", ["halo", "either"])
+def test_an_approval_from_halo_carries_its_request_once(desk, path, policy, via):
+    policy(HALO_POLICY.replace("via: halo", f"via: {via}"))
+    ticket = ask(desk, "Administrator", CFAccessFor="2h")
+    desk.answer_approval(ticket, 13, APPROVED, "once")
+    provision(desk, path, **SETTINGS)
+    assert requests(path)[0][1] == "applied" and "Administrator" in roles_of(desk, 9)
+
+    desk.set_agent_roles(9, [])  # taken away since, and the request reset with SQL
+    with connect(path) as con:
+        con.execute("UPDATE provisioning.requests SET status = 'pending'")
+    provision(desk, path, **SETTINGS)
+
+    [(_, status, _, _, _)] = requests(path)
+    assert status == "awaiting_approval" and roles_of(desk, 9) == []
+    [(detail,)] = query(path, "SELECT detail FROM provisioning.request_events "
+                              "ORDER BY event_id DESC LIMIT 1")  # fmt: skip
+    assert f"the approval on ticket {ticket} (row 1) was used already" in detail
+
+
+def test_a_ticket_halo_refuses_to_open_for_approval_fails_that_request_alone(desk, path):
+    desk.config.approval_at_creation = frozenset({3})  # Service Request: CAB approval at logging
+    with connect(path) as con:
+        refused = file_membership(con, "grant", agent="9", role="Administrator", team=None,
+                                  reason="release", requested_by="ana@example.com",
+                                  ends=timedelta(hours=2)).request_id  # fmt: skip
+    ordinary = ask(desk, "Read Only", agent="agent3@example.com")  # its own ticket, type 25
+
+    provision(desk, path, **SETTINGS)
+
+    assert [(r, s) for r, s, *_ in requests(path)] == [(refused, "failed"), (2, "applied")]
+    [(error,)] = query(path, "SELECT error FROM provisioning.requests WHERE request_id = ?",
+                       [refused])  # fmt: skip
+    assert error.startswith("HaloITSM refuses tickets of type 'Service Request' created through "
+                            "the API: its approval process must approve a ticket before it is "
+                            "logged. Set HALO_TICKET_TYPE")  # fmt: skip
+    assert notes(desk, ordinary) == [("Outcome: applied", 9)]

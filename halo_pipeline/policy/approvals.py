@@ -15,6 +15,7 @@ from typing import Any
 
 import duckdb
 
+from halo_pipeline.halo.models import TicketApproval
 from halo_pipeline.policy.gate import Gate
 from halo_pipeline.requests.identities import Person
 from halo_pipeline.requests.queue import Request, Status, content
@@ -39,6 +40,32 @@ def approval_events(con: duckdb.DuckDBPyConnection, request_id: int) -> list[tup
         "ORDER BY event_id DESC",
         [request_id],
     ).fetchall()
+
+
+def halo_approval_spent(
+    con: duckdb.DuckDBPyConnection, ring: KeyRing | None, request: Request, row: TicketApproval
+) -> str | None:
+    """Why an approval HaloITSM still shows does not count again: it already carried this
+    request to its end (a request reset with SQL afterwards must be approved anew)."""
+    if ring is None:
+        return None
+    ledger = ring.used()
+    for event_id, statement, signature in approval_events(con, request.request_id):
+        try:
+            said = ring.verify(statement, signature)
+        except Unverified:
+            continue
+        same_row = (said.get("via"), said.get("ticket_id"), said.get("row")) == (
+            "halo",
+            row.ticket_id,
+            row.seq,
+        )
+        if same_row and ledger.get(str(signature)) == "done":
+            return (
+                f"the approval on ticket {row.ticket_id} (row {row.seq}) was used already "
+                f"(event {event_id}); a new approval is needed"
+            )
+    return None
 
 
 def honoured(

@@ -21,7 +21,14 @@ from typing import Any
 from halo_pipeline.halo import HaloClient, HaloConfigError, HaloError, HaloMalformedResponseError
 from halo_pipeline.halo.errors import RUN_LEVEL_ERRORS, HaloTransientError
 from halo_pipeline.halo.models import Ticket
-from halo_pipeline.policy.approvals import NO_APPROVAL, Honoured, honoured, ticket_binding
+from halo_pipeline.policy.approvals import (
+    NO_APPROVAL,
+    Honoured,
+    approval_events,
+    halo_approval_spent,
+    honoured,
+    ticket_binding,
+)
 from halo_pipeline.policy.gate import Gate
 from halo_pipeline.policy.halo_approvals import Approved, HaloApprovers, Rejected
 from halo_pipeline.policy.revokes import file_policy_revokes
@@ -183,10 +190,13 @@ class Provisioner:
             if unusable:
                 self._guarded(ctx, [request], partial(ctx.fail, [request], unusable))
                 continue
-            cleared = self._cleared(ctx, request)
-            if cleared is None:
+            # Guarded: opening the ticket HaloITSM's approvers answer on may fail for this
+            # request alone (a ticket type HaloITSM refuses, APP03).
+            cleared: list[Request | None] = []
+            self._guarded(ctx, [request], partial(self._clear, ctx, request, cleared))
+            if not cleared or cleared[0] is None:
                 continue
-            request = cleared  # noqa: PLW2901 - approved in HaloITSM just now, as recorded
+            request = cleared[0]  # noqa: PLW2901 - approved in HaloITSM just now, as recorded
             if request.status == Status.AWAITING_TICKET:
                 self._guarded(ctx, [request], partial(poll_ticket, ctx, request))
             elif request.status == Status.DONE:
@@ -207,6 +217,9 @@ class Provisioner:
         for agent_id, items in sorted(memberships.items()):
             requests = [request for request, _ in items]
             self._guarded(ctx, requests, partial(apply_memberships, ctx, agent_id, items))
+
+    def _clear(self, ctx: RunContext, request: Request, out: list[Request | None]) -> None:
+        out.append(self._cleared(ctx, request))
 
     def _cleared(self, ctx: RunContext, request: Request) -> Request | None:
         """The request as it goes ahead in this run (approved in HaloITSM just now, or as it
@@ -288,6 +301,10 @@ class Provisioner:
             return True
         if isinstance(verdict, Approved):
             row, by = verdict.row, verdict.by
+            with ctx.queue.open_warehouse() as con:
+                spent = halo_approval_spent(con, self._ring, request, row)
+            if spent:
+                return spent
             note = f": {row.approver_note}" if row.approver_note else ""
             [approved] = ctx.record([Step(
                 request, Status.PENDING, f"approved in HaloITSM by {by.label} at "
@@ -297,6 +314,10 @@ class Provisioner:
                         "ticket_id": row.ticket_id, "row": row.seq, "at_halo": row.dateapproved},
                 actor=by.email, actor_agent_id=by.agent_id, actor_note=row.approver_note,
             )])  # fmt: skip
+            with ctx.queue.open_warehouse() as con:
+                _, _, signature = approval_events(con, request.request_id)[0]
+            if signature:  # one approval, one change: marked used and done as a command's is
+                ctx.queue.approvals[request.request_id] = signature
             return approved
         return verdict
 
