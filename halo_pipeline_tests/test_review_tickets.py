@@ -12,6 +12,7 @@ from halo_pipeline.definitions import build_definitions
 from halo_pipeline.defs.provisioning import ProvisioningResource
 from halo_pipeline.defs.resources import DuckDBWarehouse, HaloResource
 from halo_pipeline.simulator import Fault
+from halo_pipeline.warehouse import connect
 from halo_pipeline_tests.helpers import query
 from halo_pipeline_tests.test_reviews import World, ok, refused, synced_world, the_world
 
@@ -175,3 +176,20 @@ def test_notify_needs_reviewers_who_are_agents_and_a_dry_run_posts_nothing(sim, 
                                 ("mia", "mia@example.com", 2), ("ola", "ola@example.com", 1)]),
     ]  # fmt: skip
     assert sim.tickets == [] and sim.attachments == []
+
+
+def test_a_ticket_opened_by_a_run_that_died_before_recording_it_is_found_and_closed(
+    sim, world, writes, run_job
+):
+    start(world)
+    mia = next(t["id"] for t in sim.tickets if t["agent_id"] == world.ids["mia"])
+    with connect(world.path) as con:  # HaloITSM made it; the run died before the row said so
+        con.execute("UPDATE reviews.reviewer_tickets SET ticket_id = NULL, notified_at = NULL "
+                    "WHERE reviewer = 'mia@example.com'")  # fmt: skip
+    ok(world.path, "close", "payroll", "--by", "lead@example.com", "--force")
+
+    assert run_job("provisioning_job").success
+
+    assert len(sim.tickets) == 3  # found by its tag, not opened again
+    [(note, status)] = [(a["note"], a["new_status"]) for a in sim.actions if a["ticket_id"] == mia]
+    assert note.startswith("Outcome: campaign payroll closed by lead@example.com") and status == 9

@@ -14,7 +14,10 @@ from halo_pipeline.defs.provisioning import ProvisioningResource
 from halo_pipeline.defs.resources import DuckDBWarehouse, HaloResource
 from halo_pipeline.halo import HaloConfigError
 from halo_pipeline.policy.approvals import unverified
+from halo_pipeline.policy.decisions import approve
+from halo_pipeline.provisioning import watch
 from halo_pipeline.provisioning.filing import file_membership
+from halo_pipeline.provisioning.settings import ProvisioningSettings
 from halo_pipeline.requests.signing import load_keyring
 from halo_pipeline.simulator.service_desk import APPROVED, AWAITING, REJECTED
 from halo_pipeline.warehouse import connect
@@ -428,3 +431,54 @@ def test_a_ticket_halo_refuses_to_open_for_approval_fails_that_request_alone(des
                             "the API: its approval process must approve a ticket before it is "
                             "logged. Set HALO_TICKET_TYPE")  # fmt: skip
     assert notes(desk, ordinary) == [("Outcome: applied", 9)]
+
+
+def test_news_no_run_took_up_is_asked_for_again_after_a_while(desk, path):
+    ticket = ask(desk, "Read Only")
+    with connect(path, read_only=True) as con:
+        watched = watch.Watched.read(con, ProvisioningSettings(**SETTINGS))
+    with halo_client(desk) as client:
+        first = watch.look(client, watched, watch.Cursor(), approvals=True, now=1000.0)
+        same = watch.look(client, watched, first.cursor, approvals=True, now=1599.0)
+        again = watch.look(client, watched, same.cursor, approvals=True, now=1600.0)
+
+    assert first.news == [(ticket, f"new, updated {desk.tickets[0]['last_update']}")]
+    assert first.run_key == same.run_key  # a run was asked for; the same news asks no other
+    assert again.run_key != first.run_key  # ten minutes on, still untaken: asked again
+    assert again.run_key.removesuffix("-1") == first.run_key.removesuffix("-0")
+
+
+def test_a_rejection_halo_records_without_a_date_is_news(desk, path):
+    ticket = ask(desk, "Administrator", CFAccessFor="2h")
+    provision(desk, path, **SETTINGS)  # waits for approval
+    desk.answer_approval(ticket, 13, AWAITING)
+    with connect(path, read_only=True) as con:
+        watched = watch.Watched.read(con, ProvisioningSettings(**SETTINGS))
+    with halo_client(desk) as client:
+        quiet = watch.look(client, watched, watch.Cursor(), approvals=True,
+                           results={0: "awaiting", 2: "rejected"}, now=0.0)  # fmt: skip
+        desk.answer_approval(ticket, 13, REJECTED, "no", dated=False)
+        answered = watch.look(client, watched, quiet.cursor, approvals=True,
+                              results={0: "awaiting", 2: "rejected"}, now=1.0)  # fmt: skip
+
+    assert quiet.news == []
+    assert [t for t, _ in answered.news] == [ticket]
+
+
+def test_who_asked_on_a_ticket_cannot_approve_it_on_the_command_line_either(desk, path, policy):
+    policy(HALO_POLICY.replace("via: halo", "via: either").replace("agent14@", "agent19@"))
+    linked = desk.add_user("Kwame", "kwame@example.com", linked_agent_id=19)
+    ask(desk, "Administrator", user=linked, CFAccessFor="2h")
+    provision(desk, path, **SETTINGS)
+    with connect(path) as con, halo_client(desk) as halo:  # Kwame's own agent, on the CLI
+        approve(con, halo, load_keyring(), 1, "agent19@example.com", "mine", lambda _: True)
+
+    provision(desk, path, **SETTINGS)
+
+    assert requests(path)[0][1] == "awaiting_approval" and "Administrator" not in roles_of(desk, 9)
+    [(detail,)] = query(path, "SELECT detail FROM provisioning.request_events "
+                              "ORDER BY event_id DESC LIMIT 1")  # fmt: skip
+    assert (
+        "the approval by Kwame Иванов <agent19@example.com> (agent 19) does not count: they "
+        "asked for this request on ticket 1001; nobody approves their own request"
+    ) in detail

@@ -6,6 +6,7 @@ as a run of its own, whether this run was started headless or by the daemon.
 """
 
 import hashlib
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from functools import partial
@@ -269,13 +270,17 @@ def provisioning_request_sensor(
                 due = work.due(partial(_ticket_finished, TicketStatuses(client), settings))
         except HaloError as error:
             return dg.SkipReason(f"Could not reach HaloITSM to read manual tickets: {error}")
-    if not due and owed_tickets and settings.writes_tickets:
+    if not due:
+        refresh = _owed_refresh(context, work.owed)
+        if isinstance(refresh, dg.SensorResult) or not (owed_tickets and settings.writes_tickets):
+            return refresh  # a run that pays the refresh serves the reviewers' tickets too
         said = "|".join(f"{o.campaign.campaign_id}:{o.reviewer}:{o.ticket_id}:"
                         f"{o.campaign.closed_at}" for o in owed_tickets)  # fmt: skip
-        key = "reviewer-tickets-" + hashlib.sha256(said.encode()).hexdigest()[:16]
+        # Asked again every ASK_AGAIN_S while owed: a run that could not serve them (HaloITSM
+        # refused, or another run held the warehouse) is not the last word.
+        again = int(time.time() // watch.ASK_AGAIN_S)
+        key = f"reviewer-tickets-{hashlib.sha256(said.encode()).hexdigest()[:16]}-{again}"
         return dg.SensorResult(run_requests=[dg.RunRequest(run_key=key)])
-    if not due:
-        return _owed_refresh(context, work.owed)
     ids = ",".join(str(r.request_id) for r in sorted(due, key=lambda r: r.request_id))
     return dg.SensorResult(
         run_requests=[dg.RunRequest(run_key=run_key(due), tags={"requests": _tag_value(ids)})]
@@ -314,8 +319,9 @@ def ticket_intake_sensor(
     try:
         with halo.get_client(logger=context.log) as client:
             found = watch.look(
-                client, watched, watch.Cursor.parse(context.cursor), approvals=approvals
-            )
+                client, watched, watch.Cursor.parse(context.cursor), approvals=approvals,
+                results=settings.approval_results, now=time.time(),
+            )  # fmt: skip
     except HaloError as error:
         return dg.SkipReason(f"Could not reach HaloITSM to read request tickets: {error}")
     if not found.news:

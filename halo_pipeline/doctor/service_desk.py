@@ -83,8 +83,11 @@ def approvals(
         via = load_policy().approval_via
     except PolicyError:
         via = "cli"  # the policy's own problem is the sync's and the run's to say
-    if via == "cli" and not tickets:
-        return []
+    if not tickets:
+        return [] if via == "cli" else [
+            Finding("approvals", "not asked: no open request ticket to read approvals from",
+                    f"once a request ticket is open, run doctor again ({GUIDE})")
+        ]  # fmt: skip
     rows: list[TicketApproval] = []
     try:
         for ticket in tickets:

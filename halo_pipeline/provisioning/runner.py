@@ -152,6 +152,7 @@ class Provisioner:
                 r.request_id: honoured(con, self._ring, gate, r, agents[r.requested_by], now)
                 for r in waiting
             }
+        self._ticket_askers_may_not_approve(waiting)
         # Owed by a run that died before its refresh: this run's refresh pays it.
         self.summary.touched_agents.update(work.owed.agent_ids)
         self.summary.access_behind = bool(work.owed.loaded_syncs)
@@ -176,6 +177,22 @@ class Provisioner:
         self._log.info(f"{len(work.todo)} requests to look at; provisioning {mode}")
         self._work_through(ctx, work)
         return ctx.summary
+
+    def _ticket_askers_may_not_approve(self, waiting: list[Request]) -> None:
+        """A request a person filed on a ticket was asked for by whoever HaloITSM says asked
+        there (the agent the end user's record belongs to, the agent who logged it): their
+        approval on the command line counts no more than in HaloITSM."""
+        for request in waiting:
+            approval = self._approvals.get(request.request_id)
+            if not (isinstance(approval, Honoured) and request.ticket_id
+                    and request.request_id in self._from_tickets):  # fmt: skip
+                continue
+            asked = requesters(self._client, self._client.get_ticket(request.ticket_id))
+            if approval.by.agent_id in asked:
+                self._approvals[request.request_id] = (
+                    f"the approval by {approval.by.label} does not count: they asked for this "
+                    f"request on ticket {request.ticket_id}; nobody approves their own request"
+                )
 
     def _work_through(self, ctx: RunContext, work: Work) -> None:
         # Finished by a run that stopped before it closed their tickets.

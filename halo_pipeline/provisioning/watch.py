@@ -7,7 +7,9 @@ The cursor remembers each open request ticket's `last_update` and a fingerprint 
 waited-on ticket's approval rows, so a tick with nothing new asks for no run. Whether an
 approval answer touches `last_update` is not documented, so the approval rows themselves are
 read: at most `APPROVAL_READS_PER_TICK` tickets a tick, taking turns, so a long queue of
-waiting requests cannot spend the tenant's request budget.
+waiting requests cannot spend the tenant's request budget. News a run did not take up (it
+failed, or found another run applying) is asked for again under a new run key once
+`ASK_AGAIN_S` has passed.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from halo_pipeline.provisioning.settings import ProvisioningSettings
 from halo_pipeline.requests.catalog import Catalog
 
 APPROVAL_READS_PER_TICK = 10
+ASK_AGAIN_S = 600
 
 
 @dataclass
@@ -35,6 +38,8 @@ class Cursor:
     """Waited-on ticket id -> a fingerprint of its approval rows."""
     after: int = 0
     """The last waited-on ticket whose approvals were read: the next tick starts after it."""
+    asked: dict[str, float] = field(default_factory=dict)
+    """The news a run was asked for, and since when (epoch seconds)."""
 
     @classmethod
     def parse(cls, text: str | None) -> Cursor:
@@ -45,10 +50,12 @@ class Cursor:
             {int(k): v for k, v in raw.get("seen", {}).items()},
             {int(k): v for k, v in raw.get("answers", {}).items()},
             int(raw.get("after", 0)),
+            {str(k): float(v) for k, v in raw.get("asked", {}).items()},
         )
 
     def dump(self) -> str:
-        return json.dumps({"seen": self.seen, "answers": self.answers, "after": self.after})
+        return json.dumps({"seen": self.seen, "answers": self.answers, "after": self.after,
+                           "asked": self.asked})  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -56,12 +63,19 @@ class Found:
     news: list[tuple[int, str]]
     """(ticket id, what is new on it); empty when nothing is."""
     cursor: Cursor
+    now: float = 0.0
+
+    @property
+    def digest(self) -> str:
+        said = "|".join(f"{ticket_id}:{what}" for ticket_id, what in self.news)
+        return hashlib.sha256(said.encode()).hexdigest()[:16]
 
     @property
     def run_key(self) -> str:
-        """The same news never starts two runs."""
-        said = "|".join(f"{ticket_id}:{what}" for ticket_id, what in self.news)
-        return "tickets-" + hashlib.sha256(said.encode()).hexdigest()[:16]
+        """The same news starts one run, and one more each ASK_AGAIN_S while it stays news
+        (a run that failed, or found another applying, did not take it up)."""
+        since = self.cursor.asked.get(self.digest, self.now)
+        return f"tickets-{self.digest}-{int((self.now - since) // ASK_AGAIN_S)}"
 
     @property
     def ticket_ids(self) -> str:
@@ -90,9 +104,19 @@ class Watched:
         )
 
 
-def look(client: HaloClient, watched: Watched, cursor: Cursor, *, approvals: bool) -> Found:
-    """What is new since `cursor`. `approvals`: the policy takes approvals from HaloITSM, so
-    answers on waited-on tickets are news too."""
+def look(
+    client: HaloClient,
+    watched: Watched,
+    cursor: Cursor,
+    *,
+    approvals: bool,
+    results: dict[int, str] | None = None,
+    now: float,
+) -> Found:
+    """What is new since `cursor` at `now` (epoch seconds). `approvals`: the policy takes
+    approvals from HaloITSM, so answers on waited-on tickets are news too; a row is an answer
+    when it carries a date, or when HALO_APPROVAL_RESULTS (`results`) says its result is not
+    awaiting."""
     news: list[tuple[int, str]] = []
     seen: dict[int, str] = {}
     if watched.type_id is not None:
@@ -113,10 +137,15 @@ def look(client: HaloClient, watched: Watched, cursor: Cursor, *, approvals: boo
                 f"{r.seq}:{r.agent_id}:{r.result}:{r.dateapproved}"
                 for r in rows
                 if not is_empty_date(r.dateapproved)
+                or (results or {}).get(r.result if r.result is not None else -1, "awaiting")
+                != "awaiting"
             )
             fingerprint = hashlib.sha256("|".join(answered).encode()).hexdigest()[:16]
             if answered and answers.get(ticket_id) != fingerprint:
                 news.append((ticket_id, f"approvals answered, {fingerprint}"))
             answers[ticket_id] = fingerprint
             after = ticket_id
-    return Found(news, Cursor(seen, answers, after))
+    found = Found(news, Cursor(seen, answers, after), now)
+    if news:
+        found.cursor.asked = {found.digest: cursor.asked.get(found.digest, now)}
+    return found

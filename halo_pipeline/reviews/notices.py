@@ -269,10 +269,12 @@ class _Desk:
         return create_ticket(self._client, ticket, wanted, setting)
 
     def close(self, notice: Owed, outcome: str) -> str:
-        if notice.ticket_id is not None:
+        # A run that died between HaloITSM creating the ticket and recording it left it open.
+        ticket_id = notice.ticket_id or self._find(notice)
+        if ticket_id is not None:
             closed = self._statuses.id_of(self._settings.ticket_closed_status)
-            self._client.add_action(notice.ticket_id, outcome, closed)
+            self._client.add_action(ticket_id, outcome, closed)
         self._record(notice, "closed", outcome)
-        if notice.ticket_id is None:
+        if ticket_id is None:
             return f"no ticket was opened for {notice.reviewer}: nothing to close"
-        return f"ticket {notice.ticket_id} closed: {outcome}"
+        return f"ticket {ticket_id} closed: {outcome}"

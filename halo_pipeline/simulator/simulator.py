@@ -296,9 +296,11 @@ class Simulator:
         step_id: int = 1,
         admin_overridden: bool = False,
         delegated_by_uid: int | None = None,
+        dated: bool = True,
     ) -> None:
         """An approver's row on the ticket, as HaloITSM's approval process records it: awaiting
-        (0) until they answer, approved (1) or rejected (2) with the time they did."""
+        (0) until they answer, approved (1) or rejected (2) with the time they did (`dated`
+        False: Halo's empty date, as a tenant may record an answer)."""
         with self._state.lock:
             agent = self._state.agents[agent_id]
             rows = self._state.approvals
@@ -312,7 +314,7 @@ class Simulator:
             row.update(
                 agent_id=agent_id, agent_name=agent.name, emailaddress=agent.email,
                 result=result, approver_note=note, step_id=step_id,
-                dateapproved=(tickets.UNSET_DATE if result == service_desk.AWAITING
+                dateapproved=(tickets.UNSET_DATE if result == service_desk.AWAITING or not dated
                               else tickets.now()),
                 approval_process_id=1, approval_process_name="Access approval",
                 votes_required_to_accept=1, admin_overridden=admin_overridden,
