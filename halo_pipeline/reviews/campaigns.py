@@ -200,7 +200,13 @@ def start(
     named = typed_email(reviewer, "The reviewer") if reviewer else None
     latest = _latest_sync(con)
     found = resolve_scope(con, scope)
-    rows = con.execute(sql("snapshot"), {"entitlements": found.entitlement_ids}).fetchall()
+    named_ids = None
+    if named:  # compared as the rules compare people: by normalised address
+        agents = con.execute("SELECT agent_id, email FROM halo.agents").fetchall()
+        named_ids = [agent_id for agent_id, email in agents if normal(email) == normal(named)]
+    rows = con.execute(
+        sql("snapshot"), {"entitlements": found.entitlement_ids, "named_ids": named_ids}
+    ).fetchall()
     items = [Item(*row) for row in rows]
     if not items:
         raise ReviewRefused(f"Nobody holds {found.label} as of the last sync: nothing to review.")

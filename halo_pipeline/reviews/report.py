@@ -18,7 +18,7 @@ import duckdb
 from halo_pipeline.requests.signing import KeyRing
 from halo_pipeline.reviews.campaigns import Campaign, load_campaign, sql
 from halo_pipeline.reviews.decisions import KEEP, NOT_REVIEWED, REVOKE, unverified
-from halo_pipeline.reviews.exports import csv_text, render, when, writable, write
+from halo_pipeline.reviews.exports import csv_chunks, render_chunks, when, writable, write
 from halo_pipeline.reviews.items import Reviewed, load_items
 
 EVIDENCE_COLUMNS = (
@@ -104,8 +104,10 @@ def write_report(
     rows = outcomes(con, campaign)
     summary = summarise(rows)
     signed = {row.item.item_id: signature(ring, row.item) for row in rows}
-    html = render("report.html.j2", campaign=campaign, rows=rows, summary=summary, signed=signed)
-    evidence = csv_text(
+    html = render_chunks(
+        "report.html.j2", campaign=campaign, rows=rows, summary=summary, signed=signed
+    )
+    evidence = csv_chunks(
         EVIDENCE_COLUMNS,
         (
             [

@@ -2,7 +2,9 @@
 -- when each is held (its current period in access.grant_history; at least since, when the
 -- warehouse's first sync found it), how it came to be, and the enabled managers who review it
 -- unless someone is named: a team's own managers for a team grant, the managers of the agent's
--- default team for a role grant. Never the agent themself.
+-- default team for a role grant. Never the agent themself. With a reviewer named, only the
+-- reviewer's own grants ($named_ids: the agents with the reviewer's address) need managers:
+-- a team of 500 managers would otherwise list them on every one of its grants.
 WITH scoped AS (
     SELECT *
     FROM access.grants
@@ -46,13 +48,18 @@ made_by AS (
     GROUP BY s.grant_id
 ),
 
+unnamed AS (
+    SELECT * FROM scoped
+    WHERE $named_ids IS NULL OR list_contains($named_ids, principal_id)
+),
+
 reviewing_team AS (
     SELECT s.grant_id, t.team_id
-    FROM scoped AS s
+    FROM unnamed AS s
     JOIN halo.teams AS t ON s.resource_type = 'team' AND CAST(t.team_id AS VARCHAR) = s.resource_id
     UNION ALL
     SELECT s.grant_id, t.team_id
-    FROM scoped AS s
+    FROM unnamed AS s
     JOIN halo.agents AS a ON a.agent_id = s.principal_id
     JOIN halo.teams AS t ON t.name = a.default_team
     WHERE s.resource_type = 'role'
@@ -61,7 +68,7 @@ reviewing_team AS (
 managers AS (
     SELECT r.grant_id, list(DISTINCT lower(a.email) ORDER BY lower(a.email)) AS managers
     FROM reviewing_team AS r
-    JOIN scoped AS s USING (grant_id)
+    JOIN unnamed AS s USING (grant_id)
     JOIN halo.agent_teams AS m ON m.team_id = r.team_id AND m.is_manager
     JOIN halo.agents AS a ON a.agent_id = m.agent_id
     WHERE NOT a.is_disabled AND a.email IS NOT NULL
