@@ -10,7 +10,9 @@ import pytest
 from halo_pipeline.halo import HaloInconsistentError, HaloMalformedResponseError, fetch_snapshot
 from halo_pipeline.halo.models import MEMBERSHIP_FLAGS
 from halo_pipeline.simulator import Fault, Simulator, generate_dataset
-from halo_pipeline_tests.helpers import halo_client
+from halo_pipeline.sync import sync_halo
+from halo_pipeline.warehouse import connect
+from halo_pipeline_tests.helpers import halo_client, query
 
 ROLE = {role.name: role.id for role in generate_dataset().roles}
 
@@ -69,12 +71,30 @@ def test_agent_list_asks_for_every_kind_of_agent_with_roles(sim, make_client):
         "includeenabled": "true",
         "includedisabled": "true",
         "includeapiagents": "true",
+        "includeunassigned": "false",  # Halo's Unassigned pseudo-agent (1) is no account
         "includeroles": "true",
         "include_membership_info": "true",
         "pageinate": "true",
         "page_size": "10",
         "page_no": "1",
     }
+
+
+def test_the_unassigned_pseudo_agent_is_never_an_account_even_when_a_server_sends_it(
+    sim, make_client, tmp_path
+):
+    sim.config.send_unassigned = True  # whatever includeunassigned says
+    sim.set_agent_roles(1, [sim.role_ids()["Agent"]])  # and a role on it besides
+
+    with make_client(page_size=10) as client:
+        agents = client.list_agents()
+        result = sync_halo(client, lambda: connect(tmp_path / "warehouse.duckdb"))
+
+    assert 1 not in {agent.id for agent in agents} and len(agents) == 40
+    assert result.counts["agents"] == 40
+    assert query(tmp_path / "warehouse.duckdb", "SELECT count(*) FROM halo.agents WHERE "
+                 "agent_id = 1 UNION ALL SELECT count(*) FROM halo.agent_roles "
+                 "WHERE agent_id = 1") == [(0,), (0,)]  # fmt: skip
 
 
 def test_a_server_repeating_a_page_before_the_total_stops_with_an_error(sim, make_client):

@@ -30,8 +30,10 @@ M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")
 
 UNASSIGNED_AGENT_ID = 1
-# Disabled and API-only agents are left out of `GET /api/agent` unless asked for.
-ALL_AGENTS = {"includeenabled": "true", "includedisabled": "true", "includeapiagents": "true"}
+# Disabled and API-only agents are left out of `GET /api/agent` unless asked for; Halo's
+# Unassigned pseudo-agent (1) is in unless asked not to be, and dropped if sent anyway.
+ALL_AGENTS = {"includeenabled": "true", "includedisabled": "true", "includeapiagents": "true",
+              "includeunassigned": "false"}  # fmt: skip
 
 
 class HaloClient:

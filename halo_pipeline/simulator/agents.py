@@ -132,7 +132,8 @@ def _listing_filter(
     include_enabled = flag(args, "includeenabled", default=True)
     include_disabled = flag(args, "includedisabled")
     include_api_agents = flag(args, "includeapiagents")
-    include_unassigned = flag(args, "includeunassigned")
+    # `send_unassigned`: a server that lists its Unassigned pseudo-agent whatever is asked.
+    include_unassigned = config.send_unassigned or flag(args, "includeunassigned")
     search = args.get("search", "").casefold()
     team_ids: set[int] | None = None
     if "team" in args:

@@ -45,6 +45,7 @@ class SimulatorConfig:
     omit_memberships: bool = False  # agent list rows carry no roles, teams or role_list
     omit_teams: bool = False  # rows carry roles (when asked) but no teams, as on older versions
     ignore_role_filter: bool = False  # GET /api/agent?role= answers every agent
+    send_unassigned: bool = False  # agent lists carry agent 1 even with includeunassigned=false
     array_writes: Literal["replace", "merge"] = "replace"
     # Integral ids rendered as floats (18.0): "some" as a real tenant's recorded answer shows
     # (roles' id_int, department_id), "all" for every id, "none" for none.
