@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import duckdb
-import pandas as pd
 
 
 def insert_rows(
@@ -25,6 +24,9 @@ def insert_rows(
     defaults. `table` and `columns` are the code's own names, never input."""
     if not rows:
         return
+    # Imported here: pandas costs every command that files a request half a second to start.
+    import pandas as pd  # noqa: PLC0415
+
     frame = pd.DataFrame(list(rows), columns=list(columns), dtype=object)
     con.register("incoming_rows", frame)
     try:
