@@ -135,6 +135,12 @@ def test_a_rejection_closes_the_ticket_with_nothing_written(desk_env, path, run_
     assert status == "denied"
     assert error.startswith("rejected in HaloITSM by ") and error.endswith(": not on the rota")
     assert posts(desk) - before == 1  # the closing action, no agent write
+    # Recorded as a command's denial is: by whom, as a HaloITSM agent, and why.
+    assert query(path, "SELECT to_status, actor, actor_agent_id, note, signature IS NOT NULL "
+                       "FROM provisioning.request_events WHERE to_status = 'denied' "
+                       "AND from_status <> 'denied'") == [
+        ("denied", "agent14@example.com", 14, "not on the rota", True)
+    ]  # fmt: skip
     assert notes(desk, ticket) == [(f"Outcome: denied: {error}", 9)]
 
 

@@ -161,21 +161,15 @@ class HaloClient:
 
     def search_tickets(self, text: str) -> list[Ticket]:
         """Tickets whose summary contains `text`, every page."""
-        where = "GET /api/tickets"
-        params = {"pageinate": "true", "page_size": self.settings.page_size, "search": text}
-
-        def fetch(page_no: int) -> Page:
-            payload = self.http.get("/tickets", {**params, "page_no": page_no})
-            return parse_page(payload, where, ("tickets",))
-
-        rows = fetch_all_pages(fetch, page_size=self.settings.page_size, concurrency=1, where=where)
-        return _validate(Ticket, rows, where)
+        return self._tickets({"search": text})
 
     def open_tickets(self, tickettype_id: int) -> list[Ticket]:
         """The open tickets of one type, every page (list rows: no custom fields)."""
+        return self._tickets({"tickettype_id": tickettype_id, "open_only": "true"})
+
+    def _tickets(self, filters: dict[str, Any]) -> list[Ticket]:
         where = "GET /api/tickets"
-        params = {"pageinate": "true", "page_size": self.settings.page_size,
-                  "tickettype_id": tickettype_id, "open_only": "true"}  # fmt: skip
+        params = {"pageinate": "true", "page_size": self.settings.page_size, **filters}
 
         def fetch(page_no: int) -> Page:
             payload = self.http.get("/tickets", {**params, "page_no": page_no})

@@ -42,7 +42,7 @@ from halo_pipeline.provisioning.tickets import TicketDesk
 from halo_pipeline.provisioning.work import Work, load_work
 from halo_pipeline.requests import rules
 from halo_pipeline.requests.catalog import Catalog, Entitlement
-from halo_pipeline.requests.identities import agent_with_email
+from halo_pipeline.requests.identities import agent_with_email, normal
 from halo_pipeline.requests.queue import (
     Queue,
     Request,
@@ -84,6 +84,8 @@ class Provisioner:
         self._ring = ring
         self._approvals: dict[int, Honoured | str] = {}
         """Per request the policy wants approved: the approval that counts, else why none."""
+        self._via = "cli"
+        """The access policy's `approval.via`, as this run resolved it."""
         self._halo: HaloApprovers | None = None
         """Under `approval.via: halo` or `either`: who may approve, as HaloITSM agents."""
         self._from_tickets: set[int] = set()
@@ -113,7 +115,7 @@ class Provisioner:
         gate = Gate.of(
             [(r.id, r.id_int, r.name) for r in self._client.list_roles()], "HaloITSM now"
         )
-        via = gate.resolved.policy.approval_via if gate.resolved else "cli"
+        via = self._via = gate.resolved.policy.approval_via if gate.resolved else "cli"
         if via != "cli":
             self._halo = HaloApprovers(self._client, gate, self._settings.approval_results)
         if via == "halo":
@@ -284,8 +286,7 @@ class Provisioner:
                 return answer
             if answer is True:
                 return None
-            only_halo = self._halo.gate.resolved.policy.approval_via == "halo"  # type: ignore[union-attr]
-            why = answer if only_halo else f"{why}; in HaloITSM: {answer}"
+            why = answer if self._via == "halo" else f"{why}; in HaloITSM: {answer}"
         self._log.warning(f"request {request.request_id} waits for approval: {why}")
         ctx.record([Step(request, Status.AWAITING_APPROVAL,
                          f"{why} (approve {request.request_id})")])  # fmt: skip
@@ -312,9 +313,12 @@ class Provisioner:
             asked_by.add(asker)
         verdict = self._halo.verdict(request, asked_by)
         if isinstance(verdict, Rejected):
+            row = verdict.row  # recorded as a command's denial is: who, as an agent, and why
             ctx.finish([Step(request, Status.DENIED, verdict.why, {"error": verdict.why},
-                             signed={"kind": "denial", "via": "halo", "by": verdict.row.agent_id,
-                                     "note": verdict.row.approver_note})])  # fmt: skip
+                             signed={"kind": "denial", "via": "halo", "by": row.agent_id,
+                                     "note": row.approver_note},
+                             actor=normal(row.emailaddress) or None, actor_agent_id=row.agent_id,
+                             actor_note=row.approver_note)])  # fmt: skip
             return True
         if isinstance(verdict, Approved):
             row, by = verdict.row, verdict.by

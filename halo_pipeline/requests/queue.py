@@ -203,7 +203,7 @@ def insert_requests(
     if unknown:
         raise ValueError(f"not request columns: {sorted(unknown)}")
     if any(list(values) != names for _, values in requests):
-        raise ValueError("requests filed together name the same columns")
+        raise ValueError("requests filed together must name the same columns")
     # Past every id inserted with SQL: the key refuses a taken id, and this must not be how a
     # person's request is refused.
     catch_up_ids(con)

@@ -251,26 +251,17 @@ class Simulator:
         with self._state.lock:
             user = self._state.users[user_id]
             logger = self._state.agents[logged_by] if logged_by is not None else None
-            ticket_type = self._state.ticket_types[tickettype_id]
-            ticket = {
-                **tickets.FAULT_RECORD,
-                "id": self._state.new_ticket_id(),
+            ticket = tickets.fault_record(self._state, self._state.ticket_types[tickettype_id], {
                 "summary": summary,
                 "details": details,
-                "status_id": ticket_type.initial_status or 1,
-                "tickettype_id": tickettype_id,
                 "agent_id": 1,  # Unassigned
-                "team": "",
                 "category_1": "Access",
                 "user_id": user_id,
                 "user_name": user["name"],
                 "user_email": user["emailaddress"],
                 "reportedby": logger.email if logger else user["emailaddress"],
-                "datecreated": tickets.now(),
-                "last_update": tickets.now(),
-                "dateclosed": tickets.UNSET_DATE,
                 "customfields": _custom_fields(fields),
-            }
+            })  # fmt: skip
             self._state.tickets[ticket["id"]] = ticket
             return ticket["id"]
 

@@ -6,7 +6,7 @@ from werkzeug.exceptions import abort
 from werkzeug.wrappers import Request, Response
 
 from halo_pipeline.simulator.config import SimulatorConfig
-from halo_pipeline.simulator.dataset import Status
+from halo_pipeline.simulator.dataset import Status, TicketType
 from halo_pipeline.simulator.params import (
     flag,
     integer,
@@ -150,9 +150,15 @@ def _new_ticket(element: dict, state: State, config: SimulatorConfig) -> dict:
         if known is None:
             abort(exception_error(400, f"Team {element['team_id']} does not exist."))
         team = known.name
+    return fault_record(state, ticket_type, element, team)
+
+
+def fault_record(state: State, ticket_type: TicketType, element: dict, team: str = "") -> dict:
+    """A new ticket as Halo keeps it: what Halo makes, every field given (Halo keeps whatever of
+    its record was posted: category_1, client_id...), and the rest of its whole record."""
     computed = {
         "id": state.new_ticket_id(),
-        "summary": summary,
+        "summary": element["summary"],
         "details": element.get("details", ""),
         "status_id": element.get("status_id") or ticket_type.initial_status or 1,
         "tickettype_id": ticket_type.id,
@@ -163,7 +169,6 @@ def _new_ticket(element: dict, state: State, config: SimulatorConfig) -> dict:
         "dateclosed": UNSET_DATE,
         "customfields": element.get("customfields", []),
     }
-    # Halo keeps every field of its ticket record that was posted (category_1, client_id...).
     posted = {name: value for name, value in element.items() if name not in computed}
     return FAULT_RECORD | posted | computed
 
