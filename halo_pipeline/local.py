@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -107,6 +108,7 @@ def run_dev(host: str, port: int) -> None:
     """What `make dev` does: `dg dev` (Dagster's webserver and daemon, for the `dg` project in
     pyproject.toml) with the simulator (unless a real HaloITSM is configured) and the project's
     Dagster instance, until Ctrl-C or SIGTERM."""
+    refuse_busy_port(host, port)
     home = prepare_dagster_home()
     use_simulator = not real_halo_configured()
     state = simulator_state(configured_path())
@@ -123,6 +125,22 @@ def run_dev(host: str, port: int) -> None:
         # A process group of its own, so that everything dg dev starts can be ended together.
         process = subprocess.Popen(command, env={**os.environ, **env}, start_new_session=True)
         run_until_stopped(process)
+
+
+def refuse_busy_port(host: str, port: int) -> None:
+    """Dagster's webserver that cannot bind its port logs one line and serves nothing while
+    `dagster dev` goes on running: say so before starting anything."""
+    with socket.socket() as probe:
+        # As uvicorn binds: a port left in TIME_WAIT by the last `make dev` is free.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            raise click.ClickException(
+                f"Cannot serve the Dagster UI on {host}:{port}: {error.strerror}. Stop what "
+                "uses it (another `make dev`?) or choose another port: "
+                "`halo-pipeline dev --port N`."
+            ) from None
 
 
 STOP_GRACE_S = 30.0

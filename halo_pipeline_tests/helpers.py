@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import shutil
 import socket
 import subprocess
@@ -186,9 +187,22 @@ def hold_write_lock(path: Path, seconds: float) -> subprocess.Popen:
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A loopback port free now and likely still free when a server binds it seconds later.
+
+    Not one the kernel hands out by itself (`bind(0)`, the local end of every outgoing
+    connection): `dagster dev`'s webserver binds some 20 s after the pick, and on a busy
+    machine a connection made meanwhile took the port (uvicorn then logs "address already in
+    use" and the UI never comes up). So the pick is below the ephemeral range."""
+    ephemeral = Path("/proc/sys/net/ipv4/ip_local_port_range")
+    low = int(ephemeral.read_text().split()[0]) if ephemeral.exists() else 32768
+    while True:
+        port = random.randrange(max(1024, low - 12000), low)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
 
 
 def wait_for(what: str, check: Callable[[], bool], log: Path, timeout: float = 180) -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -19,18 +18,12 @@ from click.testing import CliRunner
 from dagster._cli import cli as dagster_cli
 
 from halo_pipeline.definitions import build_definitions
-from halo_pipeline_tests.helpers import grant, query
+from halo_pipeline_tests.helpers import free_port, grant, query
 
 PROJECT = Path(__file__).resolve().parents[1]
 POSTGRES_BIN = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
 
 pytestmark = pytest.mark.slow
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

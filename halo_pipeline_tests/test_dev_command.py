@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -114,6 +115,25 @@ def test_dev_refuses_a_dotenv_that_would_override_the_simulator(tmp_path, monkey
     assert real_halo_configured(tmp_path) is True
     (tmp_path / ".env").write_text("HALO_PROVISIONING=true\n")
     assert real_halo_configured(tmp_path) is False
+
+
+def test_dev_refuses_a_port_in_use_before_starting_anything(tmp_path, monkeypatch):
+    """Dagster's webserver would log one line and serve nothing while the rest ran on."""
+    from halo_pipeline.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = CliRunner().invoke(main, ["dev", "--port", str(port)])
+
+    assert (done.exit_code, done.output) == (1, (
+        f"Error: Cannot serve the Dagster UI on 127.0.0.1:{port}: Address already in use. Stop "
+        "what uses it (another `make dev`?) or choose another port: `halo-pipeline dev --port N`.\n"
+    ))  # fmt: skip
+    assert list(tmp_path.iterdir()) == []  # no instance, no simulator state
 
 
 # Dagster suggests `dg check defs` (make test runs it too); this is the command that reads
