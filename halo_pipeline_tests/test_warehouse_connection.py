@@ -1,0 +1,63 @@
+"""How a process opens the warehouse: each block of work attaches the file to the process's
+one DuckDB instance, and the file is free for other processes the moment the last block ends."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from halo_pipeline.warehouse import connect
+
+OPEN_FOR_WRITING = "import duckdb, sys; duckdb.connect(sys.argv[1]).close()"
+
+
+def another_process_can_write(path: Path) -> bool:
+    return subprocess.run([sys.executable, "-c", OPEN_FOR_WRITING, str(path)]).returncode == 0
+
+
+def test_blocks_open_at_once_share_the_file_which_is_free_when_the_last_ends(path):
+    with connect(path) as writer:
+        writer.execute("UPDATE halo.agents SET name = 'Priya P.' WHERE agent_id = 9")
+        with connect(path, read_only=True) as reader:
+            assert reader.execute("SELECT name FROM halo.agents WHERE agent_id = 9").fetchall() == [
+                ("Priya P.",)
+            ]
+            # Named after the file, as duckdb.connect names it.
+            assert reader.execute("SELECT current_database()").fetchall() == [("warehouse",)]
+        assert not another_process_can_write(path)
+    assert another_process_can_write(path)
+    with connect(path, read_only=True) as reader:
+        assert reader.execute("SELECT name FROM halo.agents WHERE agent_id = 9").fetchall() == [
+            ("Priya P.",)
+        ]
+
+
+def test_a_file_open_for_reading_is_not_written_in_the_same_process(path):
+    with (
+        connect(path, read_only=True),
+        pytest.raises(duckdb.ConnectionException) as refused,
+        connect(path),
+    ):
+        pass
+
+    assert str(refused.value) == (
+        f"{path} is open read-only in this process: it cannot be written until that "
+        "connection is closed."
+    )
+    assert another_process_can_write(path)
+
+
+def test_two_files_of_the_same_name_open_at_once_stay_apart(tmp_path):
+    first, second = tmp_path / "a" / "warehouse.duckdb", tmp_path / "b" / "warehouse.duckdb"
+
+    with connect(first) as one, connect(second) as other:
+        one.execute("CREATE TABLE main.mark AS SELECT 'first' AS file")
+        other.execute("CREATE TABLE main.mark AS SELECT 'second' AS file")
+
+    for file, said in ((first, "first"), (second, "second")):
+        with connect(file, read_only=True) as con:
+            assert con.execute("SELECT file FROM main.mark").fetchall() == [(said,)]
