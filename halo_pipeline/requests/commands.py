@@ -5,15 +5,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import click
 import duckdb
 
-from halo_pipeline.halo import HaloClient, HaloError, HaloSettings
+from halo_pipeline.halo import HaloError, HaloSettings
 from halo_pipeline.requests.rules import RequestRefused
 from halo_pipeline.requests.signing import KeyRing, SigningKeyError, load_keyring
 from halo_pipeline.warehouse import WarehouseError, budget_path, configured_path, connect
+
+if TYPE_CHECKING:
+    from halo_pipeline.halo import HaloClient
 
 T = TypeVar("T")
 
@@ -48,6 +51,8 @@ def signing_key() -> KeyRing:
 def halo_directory(warehouse: str) -> Iterator[HaloClient]:
     """HaloITSM as the HALO_* variables name it, for reading who people are; its requests
     count against the budget every process beside this warehouse shares."""
+    from halo_pipeline.halo import HaloClient  # with httpx: only commands that ask HaloITSM
+
     try:
         with HaloClient(HaloSettings.load(budget_path=budget_path(warehouse))) as client:
             yield client
