@@ -1898,3 +1898,16 @@ def test_attachments_are_kept_whole_and_refused_whole(sim: Simulator, api: httpx
     )  # fmt: skip
     assert (no_ticket.status_code, no_ticket.json()["Message"]) == (400, "Ticket 5 does not exist.")
     assert [(a["filename"], a["content"]) for a in sim.attachments] == [("a.csv", b"id,name\n")]
+
+
+def test_the_state_file_gives_back_every_agent_membership_and_flag(tmp_path) -> None:
+    saved = Simulator(state_file=tmp_path / "state.json")
+    saved.set_agent_roles(9, [saved.role_ids()["Administrator"]])
+    saved.set_membership(13, 2, is_manager=True, fortickets=False, role_id=4, role_name="Lead")
+    saved.disable_agent(14)
+
+    again = Simulator(state_file=tmp_path / "state.json")
+
+    assert [again.get_agent(n) for n in (9, 13, 14)] == [saved.get_agent(n) for n in (9, 13, 14)]
+    assert again.get_agent(13)["teams"] == saved.get_agent(13)["teams"]
+    assert again._state.dataset() == saved._state.dataset()
