@@ -454,6 +454,10 @@ def test_each_request_gets_one_ticket_opened_then_closed_with_the_outcome(sim, p
     assert sim.request_counts[("GET", "/api/tickets")] == 0  # no search without a crash
     # Statuses are read as ticket statuses: names repeat in other status types.
     assert [r.query for r in sim.request_log if r.path == "/api/status"] == [{"type": "ticket"}]
+    # Every write is an array of one record, as every client seen live sends them.
+    writes = [(r.path, r.body) for r in sim.request_log if r.method == "POST" and r.body]
+    assert sorted({path for path, _ in writes}) == ["/api/actions", "/api/agent", "/api/tickets"]
+    assert all(isinstance(body, list) and len(body) == 1 for _, body in writes), writes
 
     provision(sim, path, provisioning=True, ticketing=True)  # nothing left to do
 
