@@ -1,16 +1,19 @@
 """How a process opens the warehouse: each block of work attaches the file to the process's
-one DuckDB instance, and the file is free for other processes the moment the last block ends."""
+one DuckDB instance, and the file is free for other processes the moment the last block ends.
+And how rows go in at once (`warehouse.bulk`)."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
 import pytest
 
 from halo_pipeline.warehouse import connect
+from halo_pipeline.warehouse.bulk import FEW, insert_rows
 
 OPEN_FOR_WRITING = "import duckdb, sys; duckdb.connect(sys.argv[1]).close()"
 
@@ -61,3 +64,24 @@ def test_two_files_of_the_same_name_open_at_once_stay_apart(tmp_path):
     for file, said in ((first, "first"), (second, "second")):
         with connect(file, read_only=True) as con:
             assert con.execute("SELECT file FROM main.mark").fetchall() == [(said,)]
+
+
+@pytest.mark.parametrize("count", [3, FEW + 1])
+def test_rows_go_in_alike_as_a_values_list_or_a_frame(count):
+    """A few rows (one request filed) go as a VALUES list, more as a DataFrame: the same
+    values, NULLs, lists, intervals and defaults either way."""
+    con = duckdb.connect()
+    con.execute(
+        "CREATE TABLE t (id INTEGER, name VARCHAR, tags VARCHAR[], lasting INTERVAL, "
+        "since TIMESTAMPTZ, state VARCHAR DEFAULT 'pending')"
+    )
+    at = datetime(2026, 12, 3, 17, 30, tzinfo=UTC)
+    rows = [(n, f"agent {n}" if n % 2 else None, ["a", "b"] if n % 3 else [],
+             timedelta(hours=n) if n % 2 else None, at) for n in range(count)]  # fmt: skip
+
+    insert_rows(con, "t", ["id", "name", "tags", "lasting", "since"], rows)
+
+    stored = con.execute(
+        "SELECT id, name, tags, lasting, since = ?, state FROM t ORDER BY id", [at]
+    ).fetchall()
+    assert stored == [(*row[:4], True, "pending") for row in rows]
