@@ -1,4 +1,5 @@
--- One row per agent with their roles and teams as lists: the access review sheet.
+-- One row per agent with their roles and teams as lists, and how old the roles are: the access
+-- review sheet.
 
 SELECT
     a.agent_id,
@@ -13,7 +14,8 @@ SELECT
     coalesce(
         list(g.resource_name ORDER BY g.resource_name) FILTER (WHERE g.resource_type = 'team'),
         []
-    ) AS teams
+    ) AS teams,
+    a.roles_read_at
 FROM {{ source('halo', 'agents') }} AS a
 LEFT JOIN {{ ref('grants') }} AS g ON g.principal_id = a.agent_id
 GROUP BY ALL

@@ -406,9 +406,13 @@ def test_model_assets_hold_the_duckdb_pool_and_report_rows(halo_env, run_job):
         "2", "Zoë Müller", "Zoë", "Müller", "agent2@example.com", "False", "False", ""
     ]  # fmt: skip
     access_preview = md_rows(metadata["access/agent_access"]["preview"].value)
+    [(read_at,)] = query(
+        halo_env["HALO_DUCKDB_PATH"], "SELECT DISTINCT roles_read_at FROM halo.agents"
+    )
     assert access_preview[0][5:] == [
         "Administrator, Agent, Change Manager",
         "1st Line Support, Service Desk – Café",
+        str(read_at),  # the roles' age: every agent read by the sync this run made
     ]
     # From schema.yml, for the synced tables as for the models.
     agents = metadata["halo/agents"]["dagster/column_schema"].value.columns
@@ -464,6 +468,25 @@ def test_a_targeted_sync_keeps_memberships_an_agent_was_read_without(sim, path):
     assert query(path, "SELECT change, resource_type FROM access.grant_changes WHERE principal_id = 2 ORDER BY ALL") == [
         ("removed", "role"), ("removed", "role"), ("removed", "role"),
     ]  # fmt: skip
+
+
+def test_an_agent_read_without_its_roles_keeps_when_they_were_last_read(sim, path):
+    sync(sim, path)  # 1
+    [(first_read,)] = query(path, "SELECT roles_read_at FROM halo.agents WHERE agent_id = 2")
+    targeted = targeted_sync(sim, path, [
+        Agent(id=2, name="Zoë Müller", roles=None, teams=None),
+        Agent(id=9, name="Priya Patel", roles=(), teams=()),
+        Agent(id=777, name="Ada Lovelace", roles=None, teams=()),  # new, its roles not read
+    ])  # fmt: skip
+    build_access(path)
+
+    assert query(path, "SELECT agent_id, sync_id, roles_known, roles_read_at = ?, roles_read_sync_id "
+                       "FROM halo.agents WHERE agent_id IN (2, 9, 777) ORDER BY 1", [first_read]) == [
+        (2, targeted, True, True, 1), (9, targeted, True, False, targeted),
+        (777, targeted, False, None, None),
+    ]  # fmt: skip
+    assert query(path, "SELECT agent_id, roles_read_at = ? FROM access.agent_access "
+                       "WHERE agent_id IN (2, 777) ORDER BY 1", [first_read]) == [(2, True), (777, None)]  # fmt: skip
 
 
 def test_a_models_folder_without_models_fails_at_load(tmp_path):

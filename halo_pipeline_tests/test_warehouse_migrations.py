@@ -200,6 +200,9 @@ def test_the_release_before_signing_upgrades_and_nothing_unsigned_is_blessed(
                             ("HALO_CLIENT_SECRET", sim.config.client_secret)):  # fmt: skip
             monkeypatch.setenv(name, value)
         ring = signing_key(path)  # the first writer upgrades it
+        # Every agent's roles were last read by the sync that wrote its row.
+        assert query(path, "SELECT count(*) FILTER (WHERE roles_known AND roles_read_at = synced_at "
+                           "AND roles_read_sync_id = sync_id), count(*) FROM halo.agents") == [(12, 12)]  # fmt: skip
 
         assert query(path, "SELECT max(version) FROM main.schema_migrations") == [
             (latest_version(),)

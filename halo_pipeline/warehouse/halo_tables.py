@@ -199,6 +199,8 @@ def replace_halo_tables(
             # Table names come from SNAPSHOT_TABLES, never from input; values are parameters.
             con.execute(f"DELETE FROM halo.{table}")
             _insert(con, table, frame, sync_id, synced_at)
+        # A full sync reads the roles of every agent.
+        _roles_read(con, [a.id for a in snapshot.agents], sync_id, synced_at)
         return _finish(con, sync_id, synced_at, api_requests, snapshot.memberships_from)
 
 
@@ -227,6 +229,12 @@ def replace_agents(
     }
     gone = sorted(set(agent_ids) - {agent.id for agent in snapshot.agents})
     with transaction(con):
+        # An agent read without its roles keeps when and by which sync they were last read.
+        unread = con.execute(
+            "SELECT roles_known, roles_read_at, roles_read_sync_id, agent_id FROM halo.agents "
+            "WHERE list_contains(?, agent_id) AND NOT list_contains(?, agent_id)",
+            [agent_ids, read["agent_roles"]],
+        ).fetchall()
         for table in ("roles", "teams", "ticket_types"):
             con.execute(f"DELETE FROM halo.{table}")
             _insert(con, table, frames[table], sync_id, synced_at)
@@ -243,7 +251,27 @@ def replace_agents(
             con.execute(
                 f"DELETE FROM halo.{table} WHERE {key} NOT IN (SELECT {key} FROM halo.{of})"
             )
+        _roles_read(con, read["agent_roles"], sync_id, synced_at)
+        if unread:
+            con.executemany(
+                "UPDATE halo.agents SET roles_known = ?, roles_read_at = ?, "
+                "roles_read_sync_id = ? WHERE agent_id = ?",
+                unread,
+            )
         return _finish(con, sync_id, synced_at, api_requests, snapshot.memberships_from)
+
+
+def _roles_read(
+    con: duckdb.DuckDBPyConnection, agent_ids: list[int], sync_id: int, synced_at: datetime
+) -> None:
+    """This sync read these agents' roles; the other agents it wrote, not (yet)."""
+    con.execute(
+        "UPDATE halo.agents SET roles_known = list_contains($read, agent_id), "
+        "roles_read_at = CASE WHEN list_contains($read, agent_id) THEN $at END, "
+        "roles_read_sync_id = CASE WHEN list_contains($read, agent_id) THEN $sync_id END "
+        "WHERE sync_id = $sync_id",
+        {"read": agent_ids, "at": synced_at, "sync_id": sync_id},
+    )
 
 
 def _insert(
