@@ -170,6 +170,38 @@ def test_sync_metadata_and_checks(halo_env, run_job, warehouse_path):
     ]
 
 
+def test_roles_read_longer_ago_than_the_max_age_make_the_agents_check_warn(
+    halo_env, run_job, warehouse_path, sim, monkeypatch
+):
+    sync(sim, warehouse_path)  # every agent's roles read now
+    with connect(warehouse_path) as con:
+        con.execute("UPDATE halo.agents SET roles_read_at = roles_read_at - INTERVAL 8 DAY "
+                    "WHERE agent_id = 2")  # fmt: skip
+    targeted = {"ops": {"halo_tables": {"config": {"agent_ids": [9]}}}}  # agent 2 is not read
+
+    def roles_fresh(max_age: str) -> tuple:
+        monkeypatch.setenv("HALO_ROLES_MAX_AGE", max_age)
+        result = run_job("halo_sync_job", targeted)
+        assert result.success  # a warning fails nothing
+        [check] = [c for c in result.get_asset_check_evaluations() if c.check_name == "roles_fresh"]
+        said = {k: v.value for k, v in check.metadata.items() if k != "oldest_roles_read_at"}
+        return check.passed, check.severity, said
+
+    assert roles_fresh("7d") == (False, dg.AssetCheckSeverity.WARN, {
+        "agents": 40, "roles_never_read": 0, "roles_older_than_max_age": 1,
+        "max_age": "7 days, 0:00:00",
+    })  # fmt: skip
+    assert roles_fresh("9d")[0] is True
+    monkeypatch.setenv("HALO_ROLES_MAX_AGE", "a week")
+    refused = run_job("halo_sync_job", targeted)
+    [failure] = refused.get_step_failure_events()
+    assert failure.step_failure_data.error.message == (
+        "dagster._core.definitions.events.Failure: HALO_ROLES_MAX_AGE must be valid, got "
+        "'a week': 'a week' is not a duration: write a whole number and s, m, h or d, e.g. 8h\n"
+    )
+    assert query(warehouse_path, "SELECT count(*) FROM halo.sync_runs") == [(3,)]  # none began
+
+
 def test_failed_sync_keeps_the_last_good_tables(halo_env, run_job, warehouse_path, sim):
     sync(sim, warehouse_path)
     sim.add_agent("New Person", "new@example.com")

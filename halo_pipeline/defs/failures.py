@@ -6,6 +6,7 @@ from typing import Any, TypeVar
 
 import dagster as dg
 
+from halo_pipeline.environment import SettingsError
 from halo_pipeline.halo import HaloError
 from halo_pipeline.warehouse import WarehouseError
 
@@ -15,15 +16,15 @@ T = TypeVar("T")
 def said_plainly(
     step: Callable[..., Iterator[T]],
 ) -> Callable[..., Iterator[T]]:
-    """For an asset's body: a warehouse or HaloITSM error already names the file or setting and
-    what to do, so the step fails with that sentence, not Dagster's "Error occurred while
-    executing op" around a traceback. (Dagster reads the wrapped function's parameters.)"""
+    """For an asset's body: a warehouse, HaloITSM or settings error already names the file or
+    setting and what to do, so the step fails with that sentence, not Dagster's "Error occurred
+    while executing op" around a traceback. (Dagster reads the wrapped function's parameters.)"""
 
     @functools.wraps(step)
     def body(*args: Any, **kwargs: Any) -> Iterator[T]:
         try:
             yield from step(*args, **kwargs)
-        except (WarehouseError, HaloError) as error:
+        except (WarehouseError, HaloError, SettingsError) as error:
             raise dg.Failure(description=str(error)) from None
 
     return body

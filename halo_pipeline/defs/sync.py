@@ -2,9 +2,12 @@
 the column tests `dbt_like_sql/schema.yml` sets on them."""
 
 from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
 
 import dagster as dg
-from pydantic import Field
+import duckdb
+from pydantic import Field, field_validator
 
 from halo_pipeline.defs import runs
 from halo_pipeline.defs.failures import said_plainly
@@ -17,10 +20,48 @@ from halo_pipeline.defs.reporting import (
 )
 from halo_pipeline.defs.resources import DuckDBWarehouse, HaloResource
 from halo_pipeline.defs.runs import SYNC_JOB
+from halo_pipeline.environment import FromEnvironment
 from halo_pipeline.halo.paging import Progress
+from halo_pipeline.policy.document import parse_duration
 from halo_pipeline.sql_models.project import SqlProject
 from halo_pipeline.sync import SyncFailedError, sync_halo
 from halo_pipeline.warehouse.registry import HALO_TABLES
+
+
+class RolesAgeSettings(FromEnvironment):
+    roles_max_age: timedelta = timedelta(days=7)
+    """HALO_ROLES_MAX_AGE: agents whose roles were read longer ago than this (`7d`, `36h`), or
+    never, make the `roles_fresh` check of halo/agents warn."""
+
+    @field_validator("roles_max_age", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        return parse_duration(value) if isinstance(value, str) else value
+
+
+ROLES_FRESH = "roles_fresh"
+
+
+def roles_fresh(con: duckdb.DuckDBPyConnection, max_age: timedelta) -> dg.AssetCheckResult:
+    """Whether every agent's roles were read within HALO_ROLES_MAX_AGE."""
+    [(agents, unknown, stale, oldest)] = con.execute(
+        "SELECT count(*), count(*) FILTER (WHERE NOT roles_known), "
+        "count(*) FILTER (WHERE roles_read_at < now() - ?), min(roles_read_at) FROM halo.agents",
+        [max_age],
+    ).fetchall()
+    return dg.AssetCheckResult(
+        asset_key=["halo", "agents"],
+        check_name=ROLES_FRESH,
+        passed=not unknown and not stale,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            "agents": agents,
+            "roles_never_read": unknown,
+            "roles_older_than_max_age": stale,
+            "oldest_roles_read_at": str(oldest) if oldest else "(none)",
+            "max_age": str(max_age),
+        },
+    )
 
 
 class HaloSyncConfig(dg.Config):
@@ -52,7 +93,15 @@ def sync_definitions(project: SqlProject) -> dg.Definitions:
             )
             for table in HALO_TABLES
         ],
-        check_specs=check_specs(tests),
+        check_specs=[
+            *check_specs(tests),
+            dg.AssetCheckSpec(
+                ROLES_FRESH,
+                asset=["halo", "agents"],
+                description="Every agent's roles were read from HaloITSM within "
+                "HALO_ROLES_MAX_AGE (default 7 days); warns otherwise.",
+            ),
+        ],
         pool="duckdb",
         # One sync replaces every table in one transaction: they cannot be materialised apart.
         can_subset=False,
@@ -73,6 +122,7 @@ def sync_definitions(project: SqlProject) -> dg.Definitions:
         with warehouse.get_connection() as con:
             runs.reap(context.instance, con, context.log)
         settings = halo.settings()
+        max_age = RolesAgeSettings.load().roles_max_age  # a bad one stops the sync unstarted
         with halo.get_client(logger=context.log) as client:
             try:
                 result = sync_halo(
@@ -109,6 +159,10 @@ def sync_definitions(project: SqlProject) -> dg.Definitions:
                 )
             for relation, group in by_relation(tests).items():
                 yield from check_results(con, relation, group, context.selected_asset_check_keys)
+            if dg.AssetCheckKey(dg.AssetKey(["halo", "agents"]), ROLES_FRESH) in (
+                context.selected_asset_check_keys
+            ):
+                yield roles_fresh(con, max_age)
 
     halo_sync_job = dg.define_asset_job(
         SYNC_JOB,
