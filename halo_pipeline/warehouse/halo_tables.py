@@ -199,8 +199,7 @@ def replace_halo_tables(
             # Table names come from SNAPSHOT_TABLES, never from input; values are parameters.
             con.execute(f"DELETE FROM halo.{table}")
             _insert(con, table, frame, sync_id, synced_at)
-        # A full sync reads the roles of every agent.
-        _roles_read(con, [a.id for a in snapshot.agents], sync_id, synced_at)
+        _roles_read(con, None, sync_id, synced_at)  # a full sync reads every agent's roles
         return _finish(con, sync_id, synced_at, api_requests, snapshot.memberships_from)
 
 
@@ -262,15 +261,18 @@ def replace_agents(
 
 
 def _roles_read(
-    con: duckdb.DuckDBPyConnection, agent_ids: list[int], sync_id: int, synced_at: datetime
+    con: duckdb.DuckDBPyConnection, agent_ids: list[int] | None, sync_id: int, synced_at: datetime
 ) -> None:
-    """This sync read these agents' roles; the other agents it wrote, not (yet)."""
+    """This sync read the roles of these agents (None: of every agent it wrote); of the other
+    agents it wrote, not (yet)."""
+    # The condition is this function's own SQL; the ids are a parameter.
+    read = "true" if agent_ids is None else "list_contains($read, agent_id)"
     con.execute(
-        "UPDATE halo.agents SET roles_known = list_contains($read, agent_id), "
-        "roles_read_at = CASE WHEN list_contains($read, agent_id) THEN $at END, "
-        "roles_read_sync_id = CASE WHEN list_contains($read, agent_id) THEN $sync_id END "
+        f"UPDATE halo.agents SET roles_known = {read}, "
+        f"roles_read_at = CASE WHEN {read} THEN $at END, "
+        f"roles_read_sync_id = CASE WHEN {read} THEN $sync_id END "
         "WHERE sync_id = $sync_id",
-        {"read": agent_ids, "at": synced_at, "sync_id": sync_id},
+        {"at": synced_at, "sync_id": sync_id, **({} if agent_ids is None else {"read": agent_ids})},
     )
 
 
