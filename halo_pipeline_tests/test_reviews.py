@@ -174,6 +174,24 @@ def test_each_grant_goes_to_its_managers_then_the_approvers_never_the_agent(sim,
     }
 
 
+def test_a_campaign_over_roles_names_the_agents_whose_roles_were_never_read(world):
+    # As a targeted sync leaves an agent it read without roles: none of them are known.
+    with connect(world.path) as con:
+        con.execute("UPDATE halo.agents SET roles_known = false, roles_read_at = NULL, "
+                    "roles_read_sync_id = NULL WHERE agent_id = ?", [world.ids["eve"]])  # fmt: skip
+
+    over_roles = cli(world.path, "review", "start", "payroll", "--scope", "role:Payroll Admin")
+    over_a_team = cli(world.path, "review", "start", "team6", "--scope", f"team:{TEAM}")
+
+    assert over_roles.exit_code == 0, over_roles.output
+    assert over_roles.stderr == (
+        "Warning: the roles of 1 agent(s) were never read from HaloITSM, so any of theirs in "
+        f"scope are not in this campaign: {world.ids['eve']} (Eve Elsewhere). The next full "
+        "sync reads them.\n"
+    )
+    assert (over_a_team.exit_code, over_a_team.stderr) == (0, "")
+
+
 def test_a_grant_with_nobody_to_review_it_stops_the_campaign(sim, world, policy):
     abe = sim.add_agent("Abe Approver", "approver@example.com", role_ids=(world.role,))
     sync(sim, world.path)

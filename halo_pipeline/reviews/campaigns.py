@@ -181,6 +181,9 @@ class Started:
     items: int
     reviewers: int
     by_source: dict[str, int]
+    roles_unread: list[tuple[int, str]]
+    """Agents whose roles were never read from HaloITSM, when the scope takes in roles: what
+    they hold of it is not in the campaign."""
 
 
 def start(
@@ -250,12 +253,12 @@ def start(
     by_source: dict[str, int] = {}
     for _, _, source in assigned:
         by_source[source] = by_source.get(source, 0) + 1
-    return Started(
-        load_campaign(con, name),
-        len(items),
-        len(counts),
-        by_source,
-    )
+    unread = []
+    if found.entitlement_ids is None or any(e.startswith("role:") for e in found.entitlement_ids):
+        unread = con.execute(
+            "SELECT agent_id, name FROM halo.agents WHERE NOT roles_known ORDER BY agent_id"
+        ).fetchall()
+    return Started(load_campaign(con, name), len(items), len(counts), by_source, unread)
 
 
 def reviewer_agents(catalog: Catalog, reviewers: set[str]) -> dict[str, int]:

@@ -82,6 +82,16 @@ def start_command(
         click.echo(f"  {count} reviewed by {source}")
     if campaign.due_date and campaign.due_date < datetime.now(UTC).date():
         click.echo(f"Warning: its due date {campaign.due_date} has passed.", err=True)
+    if started.roles_unread:
+        named = ", ".join(f"{agent_id} ({name})" for agent_id, name in started.roles_unread[:5])
+        more = len(started.roles_unread) - 5
+        click.echo(
+            f"Warning: the roles of {len(started.roles_unread)} agent(s) were never read from "
+            f"HaloITSM, so any of theirs in scope are not in this campaign: {named}"
+            + (f" and {more} more" if more > 0 else "")
+            + ". The next full sync reads them.",
+            err=True,
+        )
     if notify:
         _notify(warehouse)
         return
