@@ -10,7 +10,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from halo_pipeline.simulator import Fault, generate_dataset
+from halo_pipeline.simulator import Fault, Simulator, SimulatorConfig, generate_dataset
 from halo_pipeline.sync import SyncFailedError, SyncResult, sync_halo
 from halo_pipeline.warehouse import connect
 from halo_pipeline_tests.helpers import PROJECT, build_access, md_rows, query, sync
@@ -200,6 +200,19 @@ def test_roles_read_longer_ago_than_the_max_age_make_the_agents_check_warn(
         "'a week': 'a week' is not a duration: write a whole number and s, m, h or d, e.g. 8h\n"
     )
     assert query(warehouse_path, "SELECT count(*) FROM halo.sync_runs") == [(3,)]  # none began
+
+
+def test_rows_that_all_carry_an_empty_role_list_count_as_carrying_none(tmp_path):
+    """A tenant can send `roles: []` in every row and name roles only in each agent's detail:
+    taken at its word, nobody would hold a role."""
+    plain, blank = tmp_path / "plain.duckdb", tmp_path / "blank.duckdb"
+    sync(Simulator(), plain)
+    result = sync(Simulator(config=SimulatorConfig(empty_row_roles=True)), blank)
+
+    rows = "SELECT agent_id, role_id FROM halo.agent_roles ORDER BY ALL"
+    assert query(blank, rows) == query(plain, rows)
+    assert len(query(blank, rows)) > 40  # the roles of 40 agents
+    assert result.memberships_from == "per roles"
 
 
 def test_failed_sync_keeps_the_last_good_tables(halo_env, run_job, warehouse_path, sim):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -45,7 +45,8 @@ def agent_team_rows(agent: AgentRecord) -> list[AgentTeam]:
 def fetch_snapshot(client: HaloClient, progress: Progress | None = None) -> HaloSnapshot:
     """Agents, roles, teams, memberships and ticket types.
 
-    Memberships come from the agent rows when the server includes them. Halo's list rows
+    Memberships come from the agent rows when the server includes them (rows that all carry
+    an empty list count as carrying none). Halo's list rows
     (`Uname_List`) carry teams but not roles, so roles are usually read per role
     (`role=<id_int>`), and teams per team (`team_id=<id>`) when rows lack them too: one request
     per role or team, never one per agent, which on a 10,000-agent instance is the difference
@@ -60,7 +61,7 @@ def fetch_snapshot(client: HaloClient, progress: Progress | None = None) -> Halo
     known = {agent.id for agent in agents}
     sources = []
 
-    if all(agent.roles is not None for agent in agents):
+    if _rows_carry(agent.roles for agent in agents):
         agent_roles = sorted({(a.id, role) for a in agents for role in a.roles or ()})
     else:
         client.log.info(f"agent rows carry no roles: fetching members of {len(roles)} roles")
@@ -69,7 +70,7 @@ def fetch_snapshot(client: HaloClient, progress: Progress | None = None) -> Halo
         agent_roles = sorted({(a, r.id) for r, ids in members for a in ids if a in known})
         sources.append("roles")
 
-    if all(agent.teams is not None for agent in agents):
+    if _rows_carry(agent.teams for agent in agents):
         agent_teams = sorted(row for agent in agents for row in agent_team_rows(agent))
     else:
         client.log.info(f"agent rows carry no teams: fetching members of {len(teams)} teams")
@@ -182,6 +183,14 @@ def check_role_lists(members: list[tuple[Role, set[int]]], agents: list[AgentRec
             f"{' ...' if len(problems) > 3 else ''}. The sync stopped and the last good "
             "tables were kept."
         )
+
+
+def _rows_carry(memberships: Iterable[Sequence[object] | None]) -> bool:
+    """Whether the list rows carry these memberships: every row has the key, and not every
+    row has it empty (a tenant can send `roles: []` for everyone and name roles only in each
+    agent's detail; taken at its word, nobody would hold any)."""
+    seen = list(memberships)
+    return all(held is not None for held in seen) and any(seen)
 
 
 def _per_item(

@@ -55,6 +55,7 @@ def list_agents(state: State, config: SimulatorConfig, request: Request) -> Resp
         not config.omit_memberships,
         not config.omit_teams,
         config.float_ids,
+        config.empty_row_roles,
     )
 
     def render(selected: list[Agent]) -> str:
@@ -80,12 +81,14 @@ def list_agents(state: State, config: SimulatorConfig, request: Request) -> Resp
 def _row_json(agent: Agent, state: State, options: tuple) -> str:
     """A list row as JSON, kept until the directory changes: a page of a large directory then
     costs joining strings, so the simulator serves pages as fast as a client reads them."""
-    detailed, roles, memberships, teams, float_ids = options
+    detailed, roles, memberships, teams, float_ids, empty_roles = options
 
     def render() -> str:
         row = agent_row(
             agent, state, detailed=detailed, roles=roles, memberships=memberships, teams=teams
         )
+        if empty_roles:
+            row["roles"] = []
         return json.dumps(with_float_ids(row, FLOAT_ID_KEYS[float_ids]), ensure_ascii=False)
 
     return state.rendered((agent.id, options), render)

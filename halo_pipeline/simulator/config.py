@@ -44,6 +44,9 @@ class SimulatorConfig:
     agent_rows: Literal["openapi", "detailed"] = "openapi"
     omit_memberships: bool = False  # agent list rows carry no roles, teams or role_list
     omit_teams: bool = False  # rows carry roles (when asked) but no teams, as on older versions
+    # Rows carry `roles: []` for every agent, whatever it holds: a tenant that sends the key
+    # without filling it (only an agent's detail names its roles).
+    empty_row_roles: bool = False
     ignore_role_filter: bool = False  # GET /api/agent?role= answers every agent
     send_unassigned: bool = False  # agent lists carry agent 1 even with includeunassigned=false
     array_writes: Literal["replace", "merge"] = "replace"
