@@ -54,6 +54,13 @@ def test_a_file_open_for_reading_is_not_written_in_the_same_process(path):
     assert another_process_can_write(path)
 
 
+def test_a_file_named_as_the_instances_own_catalog_opens_too(tmp_path):
+    with connect(tmp_path / "memory.duckdb") as con:
+        con.execute("CREATE TABLE main.mark AS SELECT 1 AS n")
+    with connect(tmp_path / "memory.duckdb", read_only=True) as con:
+        assert con.execute("SELECT n FROM main.mark").fetchall() == [(1,)]
+
+
 def test_two_files_of_the_same_name_open_at_once_stay_apart(tmp_path):
     first, second = tmp_path / "a" / "warehouse.duckdb", tmp_path / "b" / "warehouse.duckdb"
 

@@ -229,14 +229,16 @@ class _SharedInstance:
         self, path: str | Path, read_only: bool
     ) -> tuple[duckdb.DuckDBPyConnection, Callable[[], None]] | None:
         """A cursor on the attached file and what releases it; None when the file cannot be
-        attached under its own name (another file of that name is attached)."""
+        attached under its own name (another file of that name is attached, or the name is
+        one of the instance's own catalogs, as `memory.duckdb` is)."""
         key = Path(path).resolve()
         with self._lock:
             instance = self._current()
             held = self._attached.get(key)
             if held is None:
                 alias = key.stem
-                if any(other.alias == alias for other in self._attached.values()):
+                taken = {"memory", "system", "temp"} | {a.alias for a in self._attached.values()}
+                if alias in taken:  # the instance's own catalogs, or another file's name
                     return None
                 # The file's stem names it, as `duckdb.connect` names its catalog. An alias
                 # is an identifier, which SQL parameters cannot carry.
