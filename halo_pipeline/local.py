@@ -130,17 +130,22 @@ def run_dev(host: str, port: int) -> None:
 def refuse_busy_port(host: str, port: int) -> None:
     """Dagster's webserver that cannot bind its port logs one line and serves nothing while
     `dagster dev` goes on running: say so before starting anything."""
-    with socket.socket() as probe:
-        # As uvicorn binds: a port left in TIME_WAIT by the last `make dev` is free.
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        with socket.socket(family) as probe:
+            # As uvicorn binds: a port left in TIME_WAIT by the last `make dev` is free.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             probe.bind((host, port))
-        except OSError as error:
-            raise click.ClickException(
-                f"Cannot serve the Dagster UI on {host}:{port}: {error.strerror}. Stop what "
-                "uses it (another `make dev`?) or choose another port: "
-                "`halo-pipeline dev --port N`."
-            ) from None
+    except socket.gaierror as error:
+        raise click.ClickException(
+            f"Cannot serve the Dagster UI on {host}: {error.strerror}. Check --host."
+        ) from None
+    except OSError as error:
+        raise click.ClickException(
+            f"Cannot serve the Dagster UI on {host}:{port}: {error.strerror or error}. Stop "
+            "what uses it (another `make dev`?) or choose another port: "
+            "`halo-pipeline dev --port N`."
+        ) from None
 
 
 STOP_GRACE_S = 30.0
