@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import UTC
+
 from click.testing import CliRunner
 
 from halo_pipeline.cli import main
+from halo_pipeline.doctor.roles_age import last_sync
 from halo_pipeline.simulator import Fault
 from halo_pipeline.simulator.service_desk import APPROVED, AWAITING, REJECTED
-from halo_pipeline_tests.helpers import grant, provision, query
+from halo_pipeline.warehouse import connect
+from halo_pipeline_tests.helpers import grant, provision, query, sync
 from halo_pipeline_tests.policy_support import POLICY, roles_of
 
 RATE_LIMIT_BODY = "Rate Limit Reached - 300 Requests per rolling 5 minute window"
@@ -226,3 +230,34 @@ def test_a_ticket_type_whose_approval_refuses_api_tickets_is_named_by_the_run_an
     at = found.index(next(line for line in found if line.startswith("  API tickets")))
     assert found[at].startswith(f"  API tickets ..... REFUSED for request {request_id} at 20")
     assert found[at + 1] == f"                    -> {error}"
+
+
+def test_after_a_sync_it_says_what_a_sync_costs_and_how_old_the_roles_are(
+    sim, halo_env, warehouse_path
+):
+    sync(sim, warehouse_path)
+    [(oldest,)] = query(warehouse_path, "SELECT min(roles_read_at) FROM halo.agents")
+
+    said = lines(doctor(halo_env).output)
+
+    at = said.index(next(line for line in said if line.startswith("  last full sync")))
+    assert said[at : at + 2] == [
+        "  last full sync .. sync 1: 11 requests (memberships: per roles); under the budget of "
+        "270 per 5 minutes a sync like it takes within one 5-minute window",
+        f"  roles' age ...... 40 agents, the oldest roles read {oldest.astimezone(UTC):%Y-%m-%d %H:%M} "
+        "UTC, none older than 7d (HALO_ROLES_MAX_AGE)",
+    ]
+    with connect(warehouse_path) as con:
+        con.execute("UPDATE halo.agents SET roles_read_at = roles_read_at - INTERVAL 8 DAY "
+                    "WHERE agent_id = 2")  # fmt: skip
+        con.execute("UPDATE halo.agents SET roles_known = false, roles_read_at = NULL "
+                    "WHERE agent_id = 3")  # fmt: skip
+
+    # A budget of 5 per 5 minutes: the sync's 11 requests wait two windows.
+    [cost, age] = last_sync(warehouse_path, budget=5)
+
+    assert cost.seen.endswith("under the budget of 5 per 5 minutes a sync like it takes at "
+                              "least 10 minutes")  # fmt: skip
+    assert age.seen.endswith("; 1 never read and 1 read more than 7d (HALO_ROLES_MAX_AGE) ago")
+    assert age.advice == "run halo_sync_job: a full sync reads every agent's roles"
+    assert doctor(halo_env).exit_code == 1  # something to do

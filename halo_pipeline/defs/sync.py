@@ -3,11 +3,10 @@ the column tests `dbt_like_sql/schema.yml` sets on them."""
 
 from collections.abc import Iterator
 from datetime import timedelta
-from typing import Any
 
 import dagster as dg
 import duckdb
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from halo_pipeline.defs import runs
 from halo_pipeline.defs.failures import said_plainly
@@ -20,45 +19,28 @@ from halo_pipeline.defs.reporting import (
 )
 from halo_pipeline.defs.resources import DuckDBWarehouse, HaloResource
 from halo_pipeline.defs.runs import SYNC_JOB
-from halo_pipeline.environment import FromEnvironment
 from halo_pipeline.halo.paging import Progress
-from halo_pipeline.policy.document import parse_duration
+from halo_pipeline.policy.freshness import RolesAgeSettings, roles_age
 from halo_pipeline.sql_models.project import SqlProject
 from halo_pipeline.sync import SyncFailedError, sync_halo
 from halo_pipeline.warehouse.registry import HALO_TABLES
-
-
-class RolesAgeSettings(FromEnvironment):
-    roles_max_age: timedelta = timedelta(days=7)
-    """HALO_ROLES_MAX_AGE: agents whose roles were read longer ago than this (`7d`, `36h`), or
-    never, make the `roles_fresh` check of halo/agents warn."""
-
-    @field_validator("roles_max_age", mode="before")
-    @classmethod
-    def _duration(cls, value: Any) -> Any:
-        return parse_duration(value) if isinstance(value, str) else value
-
 
 ROLES_FRESH = "roles_fresh"
 
 
 def roles_fresh(con: duckdb.DuckDBPyConnection, max_age: timedelta) -> dg.AssetCheckResult:
     """Whether every agent's roles were read within HALO_ROLES_MAX_AGE."""
-    [(agents, unknown, stale, oldest)] = con.execute(
-        "SELECT count(*), count(*) FILTER (WHERE NOT roles_known), "
-        "count(*) FILTER (WHERE roles_read_at < now() - ?), min(roles_read_at) FROM halo.agents",
-        [max_age],
-    ).fetchall()
+    age = roles_age(con, max_age)
     return dg.AssetCheckResult(
         asset_key=["halo", "agents"],
         check_name=ROLES_FRESH,
-        passed=not unknown and not stale,
+        passed=age.fresh,
         severity=dg.AssetCheckSeverity.WARN,
         metadata={
-            "agents": agents,
-            "roles_never_read": unknown,
-            "roles_older_than_max_age": stale,
-            "oldest_roles_read_at": str(oldest) if oldest else "(none)",
+            "agents": age.agents,
+            "roles_never_read": age.never_read,
+            "roles_older_than_max_age": age.older,
+            "oldest_roles_read_at": str(age.oldest) if age.oldest else "(none)",
             "max_age": str(max_age),
         },
     )

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from halo_pipeline.doctor.finding import Finding
+from halo_pipeline.doctor.roles_age import last_sync
 from halo_pipeline.doctor.service_desk import api_tickets, approvals, request_tickets
 from halo_pipeline.halo import HaloClient
 from halo_pipeline.halo.client import UNASSIGNED_AGENT_ID
@@ -47,6 +48,7 @@ def diagnose(
     findings.append(_statuses(client, provisioning))
     if warehouse is not None:
         findings.append(api_tickets(warehouse))
+        findings += last_sync(warehouse, settings.max_requests_per_5_min)
     tickets, found = request_tickets(client, types, provisioning)
     findings += found
     findings += approvals(client, provisioning, tickets)
