@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
-from datetime import UTC, timedelta
+from datetime import UTC
 from pathlib import Path
 
 import duckdb
 
 from halo_pipeline.doctor.finding import Finding
 from halo_pipeline.policy.freshness import RolesAgeSettings, roles_age
+from halo_pipeline.policy.gate import say_duration
 from halo_pipeline.warehouse import WarehouseError, connect
 
 
@@ -35,11 +36,12 @@ def last_sync(warehouse: Path, budget: int) -> list[Finding]:
     # 'budget' go at once, each later 'budget' a rolling five-minute window after.
     windows = max(0, math.ceil(requests / budget - 1))
     pace = f"at least {windows * 5} minutes" if windows else "within one 5-minute window"
+    limit = f"{say_duration(max_age)} (HALO_ROLES_MAX_AGE)"
     stale = []
     if age.never_read:
         stale.append(f"{age.never_read} never read")
     if age.older:
-        stale.append(f"{age.older} read more than {_written(max_age)} ago")
+        stale.append(f"{age.older} read more than {limit} ago")
     oldest = f"{age.oldest.astimezone(UTC):%Y-%m-%d %H:%M} UTC" if age.oldest else "none"
     return [
         Finding(
@@ -50,16 +52,7 @@ def last_sync(warehouse: Path, budget: int) -> list[Finding]:
         Finding(
             "roles' age",
             f"{age.agents} agents, the oldest roles read {oldest}"
-            + (f"; {' and '.join(stale)}" if stale else f", none older than {_written(max_age)}"),
+            + (f"; {' and '.join(stale)}" if stale else f", none older than {limit}"),
             "run halo_sync_job: a full sync reads every agent's roles" if stale else None,
         ),
     ]
-
-
-def _written(max_age: timedelta) -> str:
-    """HALO_ROLES_MAX_AGE as a person writes it."""
-    seconds = int(max_age.total_seconds())
-    for unit, length in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds % length == 0:
-            return f"{seconds // length}{unit} (HALO_ROLES_MAX_AGE)"
-    return f"{seconds}s (HALO_ROLES_MAX_AGE)"
