@@ -42,7 +42,7 @@ def list_agents(state: State, config: SimulatorConfig, request: Request) -> Resp
     filters = tuple(sorted((k, v) for k, v in args.items(multi=True) if k not in PAGING))
     wanted, role_ids, team_ids = _listing_filter(args, state, config)
     agents = state.listing(
-        (filters, config.ignore_role_filter),
+        (filters, config.ignore_role_filter, config.ignore_team_filter),
         config.clock(),
         wanted,
         among=None if role_ids is team_ids is None else lambda: state.holders(role_ids, team_ids),
@@ -56,6 +56,7 @@ def list_agents(state: State, config: SimulatorConfig, request: Request) -> Resp
         not config.omit_teams,
         config.float_ids,
         config.empty_row_roles,
+        config.role_list,
     )
 
     def render(selected: list[Agent]) -> str:
@@ -81,7 +82,7 @@ def list_agents(state: State, config: SimulatorConfig, request: Request) -> Resp
 def _row_json(agent: Agent, state: State, options: tuple) -> str:
     """A list row as JSON, kept until the directory changes: a page of a large directory then
     costs joining strings, so the simulator serves pages as fast as a client reads them."""
-    detailed, roles, memberships, teams, float_ids, empty_roles = options
+    detailed, roles, memberships, teams, float_ids, empty_roles, role_list = options
 
     def render() -> str:
         row = agent_row(
@@ -89,6 +90,8 @@ def _row_json(agent: Agent, state: State, options: tuple) -> str:
         )
         if empty_roles:
             row["roles"] = []
+        if role_list == "first" and "role_list" in row:
+            row["role_list"] = state.roles[agent.role_ids[0]].name if agent.role_ids else ""
         return json.dumps(with_float_ids(row, FLOAT_ID_KEYS[float_ids]), ensure_ascii=False)
 
     return state.rendered((agent.id, options), render)
@@ -141,7 +144,7 @@ def _listing_filter(
     team_ids: set[int] | None = None
     if "team" in args:
         team_ids = {team.id for team in state.teams.values() if team.name == args["team"]}
-    if "team_id" in args:
+    if "team_id" in args and not config.ignore_team_filter:
         by_id = {integer(args, "team_id", 0)}
         team_ids = by_id if team_ids is None else team_ids & by_id
     role_ids: set[str] | None = None

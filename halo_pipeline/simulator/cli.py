@@ -66,6 +66,14 @@ from halo_pipeline.simulator.simulator import Simulator
     "--omit-memberships", is_flag=True, help="Agent list rows without roles, teams or role_list."
 )
 @click.option("--ignore-role-filter", is_flag=True, help="Answer every agent to ?role=.")
+@click.option("--ignore-team-filter", is_flag=True, help="Answer every agent to ?team_id=.")
+@click.option(
+    "--role-list",
+    type=click.Choice(["exact", "first"]),
+    default="exact",
+    show_default=True,
+    help="What an agent's role_list names: every role it holds, or only the first.",
+)
 @click.option(
     "--array-writes",
     type=click.Choice(["replace", "merge"]),
@@ -109,6 +117,8 @@ def simulator_command(
     agent_rows: str,
     omit_memberships: bool,
     ignore_role_filter: bool,
+    ignore_team_filter: bool,
+    role_list: str,
     array_writes: str,
     float_ids: str,
     write_lag: float,
@@ -134,6 +144,8 @@ def simulator_command(
         agent_rows=agent_rows,  # type: ignore[arg-type]
         omit_memberships=omit_memberships,
         ignore_role_filter=ignore_role_filter,
+        ignore_team_filter=ignore_team_filter,
+        role_list=role_list,  # type: ignore[arg-type]
         array_writes=array_writes,  # type: ignore[arg-type]
         float_ids=float_ids,  # type: ignore[arg-type]
         write_lag_s=write_lag,

@@ -48,6 +48,10 @@ class SimulatorConfig:
     # without filling it (only an agent's detail names its roles).
     empty_row_roles: bool = False
     ignore_role_filter: bool = False  # GET /api/agent?role= answers every agent
+    ignore_team_filter: bool = False  # GET /api/agent?team_id= answers every agent
+    # "exact": role_list names every role the agent holds; "first": only the first, as a
+    # cached column that lags behind the agent's roles would (only the detail is right).
+    role_list: Literal["exact", "first"] = "exact"
     send_unassigned: bool = False  # agent lists carry agent 1 even with includeunassigned=false
     array_writes: Literal["replace", "merge"] = "replace"
     # Integral ids rendered as floats (18.0): "some" as a real tenant's recorded answer shows

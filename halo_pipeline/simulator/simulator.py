@@ -20,6 +20,7 @@ from halo_pipeline.simulator.config import SimulatorConfig
 from halo_pipeline.simulator.dataset import (
     ACCESS_FIELDS,
     FIELD_IDS,
+    UNASSIGNED_AGENT_ID,
     Agent,
     Dataset,
     Membership,
@@ -114,6 +115,11 @@ class Simulator:
     def expire_tokens(self) -> None:
         with self._state.lock:
             self._state.expire_tokens()
+
+    def agent_ids(self) -> list[int]:
+        """Every agent a full sync lists: all but Halo's Unassigned pseudo-agent."""
+        with self._state.lock:
+            return sorted(a for a in self._state.agents if a != UNASSIGNED_AGENT_ID)
 
     def get_agent(self, agent_id: int) -> dict:
         """The agent as `GET /api/agent/{id}?includedetails=true` answers it (ids as integers)."""
