@@ -7,9 +7,14 @@
 -- retained snapshots: it cannot disagree with the snapshot, it grows with changes rather than
 -- with the number of syncs, and rebuilding this model (or the whole access schema) loses nothing.
 --
--- Last seen counts only syncs that read the grant: full syncs read every agent, while a
--- targeted sync (kind 'targeted', after provisioning) reads only the agents it changed and
--- carries the other rows over, so it is credited only with the periods it opened.
+-- Last seen counts only syncs that read the grant. A held grant was last seen by the sync that
+-- last read its agent (halo.agents.roles_read_sync_id): a sync that reads only some agents'
+-- details, or a targeted sync after provisioning, carries the others' rows over unread. A
+-- period that ended was last seen by the last full sync before it ended.
+--
+-- `held_on_or_before`: the period opened on its agent's first read, so the grant was held on
+-- or before first_seen_at, not added then. `added_after` / `removed_after`: the agent's read
+-- before the change, after which it happened.
 {{ config(materialized='table') }}
 
 WITH syncs AS (
@@ -32,7 +37,10 @@ periods AS (
         agent_id,
         agent_name,
         first_sync_id,
-        removed_in_sync_id
+        removed_in_sync_id,
+        coalesce(on_or_before, false) AS held_on_or_before,
+        added_after,
+        removed_after
     FROM {{ source('halo', 'agent_role_history') }}
     UNION ALL
     SELECT
@@ -43,7 +51,10 @@ periods AS (
         agent_id,
         agent_name,
         first_sync_id,
-        removed_in_sync_id
+        removed_in_sync_id,
+        coalesce(on_or_before, false) AS held_on_or_before,
+        added_after,
+        removed_after
     FROM {{ source('halo', 'agent_team_history') }}
 )
 
@@ -62,11 +73,17 @@ SELECT
     last_seen.synced_at AS last_seen_at,
     p.removed_in_sync_id,
     removed.synced_at AS removed_at,
-    p.removed_in_sync_id IS NULL AS is_current
+    p.removed_in_sync_id IS NULL AS is_current,
+    p.held_on_or_before,
+    p.added_after,
+    p.removed_after
 FROM periods AS p
 JOIN syncs AS first_seen ON first_seen.sync_id = p.first_sync_id
 LEFT JOIN syncs AS removed ON removed.sync_id = p.removed_in_sync_id
 -- The last full sync before the period ended (or the last of all, while it goes on).
 ASOF LEFT JOIN full_syncs AS last_full
     ON coalesce(p.removed_in_sync_id, 9223372036854775807) > last_full.sync_id
-JOIN syncs AS last_seen ON last_seen.sync_id = greatest(p.first_sync_id, last_full.sync_id)
+LEFT JOIN {{ source('halo', 'agents') }} AS a
+    ON p.removed_in_sync_id IS NULL AND a.agent_id = p.agent_id AND a.roles_known
+JOIN syncs AS last_seen
+    ON last_seen.sync_id = coalesce(a.roles_read_sync_id, greatest(p.first_sync_id, last_full.sync_id))

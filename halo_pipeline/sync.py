@@ -23,6 +23,7 @@ from halo_pipeline.warehouse.halo_tables import (
     record_sync_start,
     replace_agents,
     replace_halo_tables,
+    seen_agents,
 )
 
 
@@ -39,6 +40,7 @@ class SyncResult:
     counts: dict[str, int]
     api_requests: int
     memberships_from: str
+    detail_reads: int
 
 
 class SyncFailedError(Exception):
@@ -70,11 +72,12 @@ def sync_halo(
         sync_id = record_sync_start(
             con, dagster_run_id=dagster_run_id, source_url=client.settings.base_url, kind=kind
         )
+        previous = seen_agents(con) if agent_ids is None else {}
     requests = None
     try:
         try:
             if agent_ids is None:
-                snapshot = fetch_snapshot(client, progress)
+                snapshot = fetch_snapshot(client, progress, previous=previous, seed=sync_id)
             else:
                 snapshot = fetch_agents(client, agent_ids)
         finally:
@@ -105,7 +108,7 @@ def sync_halo(
         error = str(exc) if known else f"{type(exc).__name__}: {exc}"
         _record_failure(open_warehouse, sync_id, error, requests, client)
         raise SyncFailedError(f"sync {sync_id} failed: {error}", sync_id, requests) from exc
-    return SyncResult(sync_id, counts, requests, snapshot.memberships_from)
+    return SyncResult(sync_id, counts, requests, snapshot.memberships_from, snapshot.detail_reads)
 
 
 def _record_failure(

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 
 from halo_pipeline.halo import HaloClient, HaloSettings
-from halo_pipeline.halo.models import Agent, AgentRecord
+from halo_pipeline.halo.models import MEMBERSHIP_FLAGS, Agent, AgentRecord
 from halo_pipeline.halo.snapshot import snapshot_of
 from halo_pipeline.provisioning import refresh
 from halo_pipeline.provisioning.context import RunSummary
@@ -39,22 +39,39 @@ def query(path: Path, sql: str, params: list | None = None) -> list[tuple]:
 
 
 def halo_client(
-    sim: Simulator, app: Any = None, sleep: Callable[[float], None] = lambda seconds: None
+    sim: Simulator,
+    app: Any = None,
+    sleep: Callable[[float], None] = lambda seconds: None,
+    **overrides: Any,
 ) -> HaloClient:
     """A client talking to the simulator (or `app`, a WSGI app wrapping it) in-process, whose
-    retries do not wait (`sleep` sees what they would have waited)."""
+    retries do not wait (`sleep` sees what they would have waited), with these settings."""
     settings = HaloSettings(
         base_url="http://halo.test",
         client_id=sim.config.client_id,
         client_secret=sim.config.client_secret,
+        **overrides,
     )
     transport = httpx.WSGITransport(app=app or sim.app)
     return HaloClient(settings, transport=transport, sleep=sleep)
 
 
-def sync(sim: Simulator, path: Path) -> SyncResult:
+def expected_memberships(sim: Simulator) -> tuple[list, list]:
+    """(agent_id, role GUID) and (agent_id, team_id, *flags) as HaloITSM holds them."""
+    details = {agent_id: sim.get_agent(agent_id) for agent_id in sim.agent_ids()}
+    roles = sorted((a, role["id"]) for a, agent in details.items() for role in agent["roles"])
+    teams = sorted(
+        (a, team["team_id"], *(team[flag] for flag in MEMBERSHIP_FLAGS))
+        for a, agent in details.items()
+        for team in agent["teams"]
+        if team["in_section"]
+    )
+    return roles, teams
+
+
+def sync(sim: Simulator, path: Path, **settings: Any) -> SyncResult:
     """One sync of the simulator into `path`, in-process, as halo_sync_job runs it."""
-    with halo_client(sim) as client:
+    with halo_client(sim, **settings) as client:
         return sync_halo(client, lambda: connect(path))
 
 

@@ -335,15 +335,16 @@ def test_unreachable_host_is_retried_then_named(sleeps):
 
 
 def test_request_budget_spaces_requests_out(sim, make_client):
-    client = make_client(max_requests_per_5_min=3, budget_window_s=0.5)
+    client = make_client(max_requests_per_5_min=3, budget_window_s=0.5, detail_reads_per_sync=1)
 
     started = time.monotonic()
-    # 1 token + 3 lists + 1 agent page + the role filter's proof + 5 roles: four windows' worth
+    # 1 token + 3 lists + 1 agent page + the role filter's proof + 5 roles + one agent's
+    # detail proving them: four windows' worth
     snapshot = fetch_snapshot(client)
     elapsed = time.monotonic() - started
 
     assert len(snapshot.agents) == 40
-    assert client.request_count == 11
+    assert client.request_count == 12
     assert elapsed >= 1.45
 
 

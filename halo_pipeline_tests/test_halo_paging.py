@@ -7,12 +7,12 @@ from urllib.parse import parse_qs
 
 import pytest
 
-from halo_pipeline.halo import HaloInconsistentError, HaloMalformedResponseError, fetch_snapshot
+from halo_pipeline.halo import HaloMalformedResponseError, fetch_snapshot
 from halo_pipeline.halo.models import MEMBERSHIP_FLAGS
 from halo_pipeline.simulator import Fault, Simulator, generate_dataset
 from halo_pipeline.sync import sync_halo
 from halo_pipeline.warehouse import connect
-from halo_pipeline_tests.helpers import halo_client, query
+from halo_pipeline_tests.helpers import expected_memberships, halo_client, query
 
 ROLE = {role.name: role.id for role in generate_dataset().roles}
 
@@ -112,19 +112,6 @@ def test_a_server_repeating_a_page_before_the_total_stops_with_an_error(sim, mak
     assert sorted(agent_pages_requested(sim)) == [1, 2, 3, 4, 5]
 
 
-def expected_memberships(sim: Simulator) -> tuple[list, list]:
-    """(agent_id, role GUID) and (agent_id, team_id, *flags) as HaloITSM holds them."""
-    details = {agent_id: sim.get_agent(agent_id) for agent_id in ALL_AGENT_IDS}
-    roles = sorted((a, role["id"]) for a, agent in details.items() for role in agent["roles"])
-    teams = sorted(
-        (a, team["team_id"], *(team[flag] for flag in MEMBERSHIP_FLAGS))
-        for a, agent in details.items()
-        for team in agent["teams"]
-        if team["in_section"]
-    )
-    return roles, teams
-
-
 def test_default_rows_carry_teams_and_roles_are_read_per_role_once_the_filter_is_proved(
     sim, make_client
 ):
@@ -132,7 +119,8 @@ def test_default_rows_carry_teams_and_roles_are_read_per_role_once_the_filter_is
         snapshot = fetch_snapshot(client)
 
     assert (snapshot.agent_roles, snapshot.agent_teams) == expected_memberships(sim)
-    assert snapshot.memberships_from == "per roles"
+    assert snapshot.memberships_from == "roles per role, teams agent rows"
+    assert snapshot.memberships_why == "the list rows carry no roles"
     # The first role query asks for an id no role has (6): it must come back empty.
     role_queries = [r.query["role"] for r in sim.request_log if "role" in r.query]
     assert role_queries[0] == "6" and sorted(role_queries[1:]) == ["1", "2", "3", "4", "5"]
@@ -145,9 +133,10 @@ def test_default_rows_carry_teams_and_roles_are_read_per_role_once_the_filter_is
     assert [row[1] for row in snapshot.agent_teams if row[0] == 4] == [2]
     assert [r for a, r in snapshot.agent_roles if a == 7] == []
     assert len([r for a, r in snapshot.agent_roles if a == 2]) == 3
-    # 1 token + 4 agent pages + roles + teams + ticket types + the proof + 5 roles.
-    assert sum(sim.request_counts.values()) == 1 + 4 + 3 + 1 + 5
-    assert sim.request_counts[("GET", "/api/agent/<id>")] == 0
+    # 1 token + 4 agent pages + roles + teams + ticket types + the proof + 5 roles, and the
+    # details of the sample that proves them.
+    assert sum(sim.request_counts.values()) == 1 + 4 + 3 + 1 + 5 + 20
+    assert sim.request_counts[("GET", "/api/agent/<id>")] == snapshot.detail_reads == 20
 
 
 def test_rows_with_roles_give_every_membership_without_further_requests(sim, make_client):
@@ -157,7 +146,7 @@ def test_rows_with_roles_give_every_membership_without_further_requests(sim, mak
 
     assert (snapshot.agent_roles, snapshot.agent_teams) == expected_memberships(sim)
     assert snapshot.memberships_from == "agent rows"
-    assert sum(sim.request_counts.values()) == 1 + 4 + 3  # the minimum
+    assert sum(sim.request_counts.values()) == 1 + 4 + 3 + 20  # the minimum and the proof
     assert {a.id: a.is_admin for a in snapshot.agents}[2] is True
 
 
@@ -171,12 +160,13 @@ def test_rows_without_memberships_fetch_them_per_role_and_per_team(sim, make_cli
     assert per_item.agent_roles == roles
     # Read per team, memberships come without their flags: unknown, not false.
     assert per_item.agent_teams == [(a, t, *(None,) * len(MEMBERSHIP_FLAGS)) for a, t, *_ in teams]
-    assert per_item.memberships_from == "per roles and per teams"
-    team_queries = sorted(int(r.query["team_id"]) for r in sim.request_log if "team_id" in r.query)
-    assert team_queries == [1, 2, 3, 4, 5, 6]
-    # The minimum (8) plus the proof and one request per role (6) and per team (6).
-    assert sum(sim.request_counts.values()) == 8 + 6 + 6
-    assert sim.request_counts[("GET", "/api/agent/<id>")] == 0
+    assert per_item.memberships_from == "roles per role, teams per team"
+    team_queries = [int(r.query["team_id"]) for r in sim.request_log if "team_id" in r.query]
+    assert team_queries[0] == 7 and sorted(team_queries[1:]) == [1, 2, 3, 4, 5, 6]
+    # The minimum (8), a request per role (6) and per team (7), each with its proof first,
+    # and the details of the sample that proves them.
+    assert sum(sim.request_counts.values()) == 8 + 6 + 7 + 20
+    assert sim.request_counts[("GET", "/api/agent/<id>")] == 20
 
 
 def test_rows_with_roles_but_without_teams_fetch_only_the_teams(sim, make_client):
@@ -188,25 +178,46 @@ def test_rows_with_roles_but_without_teams_fetch_only_the_teams(sim, make_client
 
     assert mixed.agent_roles == roles
     assert [row[:2] for row in mixed.agent_teams] == [row[:2] for row in teams]
-    assert mixed.memberships_from == "per teams"
+    assert mixed.memberships_from == "roles agent rows, teams per team"
     assert [r for r in sim.request_log if "role" in r.query] == []
-    assert sum(sim.request_counts.values()) == 8 + 6  # the minimum and one request per team
+    # The minimum, the team filter's proof and a request per team, the sample's details.
+    assert sum(sim.request_counts.values()) == 8 + 7 + 20
 
 
-def test_a_server_that_ignores_the_role_filter_is_refused(sim, make_client):
+def test_a_server_that_ignores_the_role_filter_gives_roles_from_an_exact_role_list(
+    sim, make_client
+):
     sim.config.ignore_role_filter = True
 
-    with make_client(page_size=10) as client, pytest.raises(HaloInconsistentError) as error:
-        fetch_snapshot(client)
+    with make_client(page_size=10) as client:
+        snapshot = fetch_snapshot(client)
 
-    assert str(error.value) == (
-        "GET /api/agent?role=6 (a role id no role has) answered 40 agents: this HaloITSM "
-        "ignores the `role` filter, so the members of each role cannot be read from it and "
-        "every agent would seem to hold every role. The sync stopped and the last good tables "
-        "were kept. `halo-pipeline doctor` shows what this instance answers."
+    assert (snapshot.agent_roles, snapshot.agent_teams) == expected_memberships(sim)
+    assert snapshot.memberships_from == "roles role_list, teams agent rows"
+    assert snapshot.memberships_why == (
+        "the list rows carry no roles; the role filter is ignored (role=6, a role id no role "
+        "has, answered agents)"
     )
-    # Nothing was read per role after the proof failed.
+    # Nothing was read per role after the proof failed; the sample proved role_list.
     assert [r.query["role"] for r in sim.request_log if "role" in r.query] == ["6"]
+    assert snapshot.detail_reads == 20 and snapshot.read is None
+
+
+def test_a_role_list_that_disagrees_with_the_details_is_refused_for_the_details(sim, make_client):
+    sim.config.ignore_role_filter, sim.config.role_list = True, "first"
+
+    with make_client(page_size=10) as client:
+        snapshot = fetch_snapshot(client)
+
+    assert (snapshot.agent_roles, snapshot.agent_teams) == expected_memberships(sim)
+    assert snapshot.memberships_from == "agent details (40 of 40 agents read this sync)"
+    assert snapshot.memberships_why.endswith(
+        "role_list disagrees with the details of 12 of 20 agents read (agent 2: "
+        "[Administrator] against its detail's [Administrator, Agent, Change Manager])"
+    )
+    # Within the default allowance (378), every agent's detail, each once.
+    assert sim.request_counts[("GET", "/api/agent/<id>")] == snapshot.detail_reads == 40
+    assert snapshot.read == frozenset(range(2, 42))
 
 
 class ExtraMember:
@@ -233,31 +244,38 @@ class ExtraMember:
         return [body]
 
 
-def test_members_per_role_that_their_role_list_does_not_name_fail_the_sync(sim):
+def test_members_per_role_that_their_role_list_does_not_name_are_settled_by_details(sim):
     # Liam Smith (10) holds Agent and Read Only; the server also lists him under Change Manager.
-    with (
-        halo_client(sim, ExtraMember(sim, "3", 10)) as client,
-        pytest.raises(HaloInconsistentError) as error,
-    ):
-        fetch_snapshot(client)
+    # His role_list says otherwise, so his detail is read: the role filter is wrong.
+    with halo_client(sim, ExtraMember(sim, "3", 10)) as client:
+        snapshot = fetch_snapshot(client)
 
-    assert str(error.value).startswith(
-        "The members HaloITSM answered per role disagree with the agents' role_list in 1 "
-        "places, so neither can be trusted: agent 10 came back for role=3 ('Change Manager') "
-        "but its role_list does not name it. The sync stopped"
+    assert (snapshot.agent_roles, snapshot.agent_teams) == expected_memberships(sim)
+    assert snapshot.memberships_from == "roles role_list, teams agent rows"
+    assert snapshot.memberships_why == (
+        "the list rows carry no roles; the role filter disagrees with the details of 1 of 21 "
+        "agents read (agent 10: [Agent, Change Manager, Read Only] against its detail's "
+        "[Agent, Read Only])"
     )
+    assert snapshot.detail_reads == 21
 
 
 def test_role_list_is_not_read_when_a_role_name_holds_a_comma(sim):
     night = sim.add_role("Night, Weekend")
     sim.set_agent_roles(9, [night])
+    sim.config.ignore_role_filter = True
 
-    with halo_client(sim, ExtraMember(sim, "3", 10)) as client:
+    with halo_client(sim) as client:
         snapshot = fetch_snapshot(client)
 
-    # Without a role_list that can be split for sure, the answer is taken as it comes.
-    assert (10, ROLE["Change Manager"]) in snapshot.agent_roles
+    # Without a role_list that can be split for sure, only the details are left.
+    assert (snapshot.agent_roles, snapshot.agent_teams) == expected_memberships(sim)
     assert [r for a, r in snapshot.agent_roles if a == 9] == [night]
+    assert snapshot.memberships_from == "agent details (40 of 40 agents read this sync)"
+    assert snapshot.memberships_why.endswith(
+        "role_list cannot be split for sure (role name 'Night, Weekend')"
+    )
+    assert snapshot.read == frozenset(agent.id for agent in snapshot.agents)
 
 
 @pytest.mark.parametrize("paging", ["results", "agents", "bare", "legacy"])

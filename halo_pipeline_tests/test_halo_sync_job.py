@@ -13,7 +13,14 @@ import pytest
 from halo_pipeline.simulator import Fault, Simulator, SimulatorConfig, generate_dataset
 from halo_pipeline.sync import SyncFailedError, SyncResult, sync_halo
 from halo_pipeline.warehouse import connect
-from halo_pipeline_tests.helpers import PROJECT, build_access, md_rows, query, sync
+from halo_pipeline_tests.helpers import (
+    PROJECT,
+    build_access,
+    expected_memberships,
+    md_rows,
+    query,
+    sync,
+)
 
 HALO_ASSETS = [
     "agents", "roles", "teams", "agent_roles", "agent_teams", "ticket_types",
@@ -116,11 +123,14 @@ def test_sync_writes_exact_tables(warehouse_path, sim):
         (3, "Service Request", False),
         (25, "Access Request", True),
     ]
-    # 1 token + 1 agent page + roles, teams, ticket types + the role filter's proof + 5 roles.
+    # 1 token + 1 agent page + roles, teams, ticket types + the role filter's proof + 5 roles
+    # + the details of the 20 agents that proved them.
     assert query(
         warehouse_path,
-        "SELECT sync_id, status, error, api_requests, memberships_from, agents FROM halo.sync_runs",
-    ) == [(1, "loaded", None, 11, "per roles", 40)]
+        "SELECT sync_id, status, error, api_requests, memberships_from, memberships_why, "
+        "detail_reads, agents FROM halo.sync_runs",
+    ) == [(1, "loaded", None, 31, "roles per role, teams agent rows",
+           "the list rows carry no roles", 20, 40)]  # fmt: skip
     build_access(warehouse_path)
     assert query(warehouse_path, "SELECT status FROM halo.sync_runs") == [("succeeded",)]
     assert query(
@@ -142,7 +152,7 @@ def test_sync_metadata_and_checks(halo_env, run_job, warehouse_path):
     assert metadata["halo/teams"]["dagster/row_count"].value == 6
     assert metadata["halo/agent_roles"]["dagster/row_count"].value == counts["agent_roles"]
     assert metadata["halo/sync_runs"]["dagster/row_count"].value == 1
-    assert metadata["halo/agents"]["api_requests"].value == 11
+    assert metadata["halo/agents"]["api_requests"].value == 31
     assert metadata["halo/agents"]["source_url"].value == halo_env["HALO_BASE_URL"]
     preview = metadata["halo/agents"]["preview"].value.splitlines()
     cells = [[cell.strip() for cell in line.strip("|").split("|")] for line in preview]
@@ -212,7 +222,7 @@ def test_rows_that_all_carry_an_empty_role_list_count_as_carrying_none(tmp_path)
     rows = "SELECT agent_id, role_id FROM halo.agent_roles ORDER BY ALL"
     assert query(blank, rows) == query(plain, rows)
     assert len(query(blank, rows)) > 40  # the roles of 40 agents
-    assert result.memberships_from == "per roles"
+    assert result.memberships_from == "roles per role, teams agent rows"
 
 
 def test_failed_sync_keeps_the_last_good_tables(halo_env, run_job, warehouse_path, sim):
@@ -351,7 +361,7 @@ def test_dagster_cli_runs_the_sync(halo_env, warehouse_path, tmp_path):
     assert halo_env["HALO_CLIENT_SECRET"] not in completed.stdout + completed.stderr
     assert query(warehouse_path, "SELECT count(*) FROM halo.agents") == [(40,)]
     assert query(warehouse_path, "SELECT status, api_requests FROM halo.sync_runs") == [
-        ("succeeded", 11)
+        ("succeeded", 31)
     ]
 
 
@@ -397,30 +407,23 @@ def test_a_sync_keeping_exactly_half_the_agents_is_allowed(sim, warehouse_path):
     assert query(warehouse_path, "SELECT count(*) FROM halo.agents") == [(20,)]
 
 
-def test_a_server_that_ignores_the_role_filter_fails_the_sync_and_changes_nothing(
-    sim, warehouse_path
-):
-    from halo_pipeline_tests.helpers import access_tables
-
+def test_a_server_that_ignores_the_role_filter_is_read_from_role_list_exactly(sim, warehouse_path):
     sync(sim, warehouse_path)
-    build_access(warehouse_path)
-    tables = "SELECT * FROM halo.{} ORDER BY ALL"
-    halo_before = {t: query(warehouse_path, tables.format(t)) for t in HALO_ASSETS[:-1]}
-    access_before = access_tables(warehouse_path)
     sim.config.ignore_role_filter = True
-    sim.set_agent_roles(9, [generate_dataset().roles[1].id])  # a change the sync must not half-see
+    sim.set_agent_roles(9, [generate_dataset().roles[1].id])
 
-    with pytest.raises(SyncFailedError) as error:
-        sync(sim, warehouse_path)
+    result = sync(sim, warehouse_path)
 
-    assert str(error.value).startswith(
-        "sync 2 failed: GET /api/agent?role=6 (a role id no role has) answered 40 agents: this "
-        "HaloITSM ignores the `role` filter"
+    assert result.memberships_from == "roles role_list, teams agent rows"
+    roles, _ = expected_memberships(sim)
+    assert (
+        query(warehouse_path, "SELECT agent_id, role_id FROM halo.agent_roles ORDER BY ALL")
+        == roles
     )
-    assert {t: query(warehouse_path, tables.format(t)) for t in HALO_ASSETS[:-1]} == halo_before
-    assert access_tables(warehouse_path) == access_before
-    assert query(warehouse_path, "SELECT sync_id, status, starts_with(error, 'GET /api/agent?role=6') FROM halo.sync_runs ORDER BY 1") == [
-        (1, "succeeded", None), (2, "failed", True),
+    assert query(warehouse_path, "SELECT sync_id, status, memberships_why FROM halo.sync_runs ORDER BY 1") == [
+        (1, "loaded", "the list rows carry no roles"),
+        (2, "loaded", "the list rows carry no roles; the role filter is ignored (role=6, a role "
+                      "id no role has, answered agents)"),
     ]  # fmt: skip
 
 

@@ -759,6 +759,30 @@ def test_a_revoke_is_confirmed_once_a_sync_reads_it_gone_and_no_longer_once_held
     )
 
 
+def test_a_sync_that_did_not_read_the_agent_after_the_revoke_does_not_confirm_it(
+    sim, world, tmp_path
+):
+    revoke_ned(world)
+    with halo_client(sim) as client:
+        Provisioner(
+            client, lambda: connect(world.path),
+            ProvisioningSettings(provisioning=True, verify_interval_s=0),
+        ).run()  # fmt: skip
+    # A tenant where only details name roles, and Ned the agent read most recently: a full
+    # sync with room for one detail reads another agent, and carries Ned's grant over unread.
+    sim.config.ignore_role_filter, sim.config.omit_memberships = True, True
+    with connect(world.path) as con:
+        con.execute("UPDATE halo.agents SET roles_read_at = roles_read_at - INTERVAL 1 DAY "
+                    "WHERE agent_id <> ?", [world.ids["ned"]])  # fmt: skip
+    result = sync(sim, world.path, detail_reads_per_sync=1)
+    build_access(world.path)
+
+    assert result.memberships_from.startswith("agent details (1 of ")
+    said, ned, _ = report(world, tmp_path / "unread")
+    assert said == summary(confirmed=0)
+    assert (ned["removed_in_sync_id"], ned["removal"]) == ("", "not yet confirmed by a sync")
+
+
 def test_an_agent_deleted_after_the_revoke_keeps_it_confirmed(sim, world, tmp_path):
     revoke_ned(world)
     provision(sim, world.path, provisioning=True)  # applied, then the targeted sync reads Ned

@@ -17,9 +17,10 @@ from halo_pipeline_tests.helpers import build_access, provision, query, sync
 from halo_pipeline_tests.policy_support import cli
 
 RELEASE_0_1_0 = Path(__file__).parent / "fixtures" / "warehouse_0_1_0"
+_PERIODS = "agent_id, agent_name, first_sync_id, removed_in_sync_id"
 HISTORY = (
-    "SELECT * FROM halo.agent_role_history UNION ALL BY NAME "
-    "SELECT * FROM halo.agent_team_history ORDER BY ALL"
+    f"SELECT {_PERIODS}, role_id, role_name FROM halo.agent_role_history UNION ALL BY NAME "
+    f"SELECT {_PERIODS}, team_id, team_name FROM halo.agent_team_history ORDER BY ALL"
 )
 
 
@@ -87,7 +88,20 @@ def test_the_next_sync_upgrades_a_0_1_0_warehouse_in_place_with_its_history(tmp_
     ]
     # Nothing changed in HaloITSM since 0.1.0's last sync: history gains no period.
     assert query(path, HISTORY) == history_before
-    assert query(path, "SELECT * FROM access.grant_changes ORDER BY ALL") == changes_before
+    # Every period was seen by full syncs, which read every agent: none opened on a first read,
+    # and each change happened after the full sync before the one that saw it.
+    assert query(path, """
+        SELECT DISTINCT h.on_or_before, h.added_after IS NOT DISTINCT FROM (
+            SELECT max(synced_at) FROM halo.sync_runs AS s
+            WHERE s.kind = 'full' AND s.status = 'succeeded' AND s.sync_id < h.first_sync_id)
+        FROM halo.agent_role_history AS h""") == [(False, True)]  # fmt: skip
+    assert query(
+        path, "SELECT count(*) FROM halo.agent_role_history WHERE added_after IS NOT NULL"
+    ) != [(0,)]
+    changes = "SELECT * EXCLUDE (previous_read_at) FROM access.grant_changes ORDER BY ALL"
+    assert query(path, changes) == changes_before
+    # Each change says after which read it happened: the full sync before the one that saw it.
+    assert query(path, "SELECT count(*) FROM access.grant_changes WHERE previous_read_at IS NULL OR previous_read_at >= changed_at") == [(0,)]  # fmt: skip
     assert query(path, "SELECT sync_id, kind, status, agents FROM halo.sync_runs ORDER BY 1") == [
         *runs_before,
         (result.sync_id, "full", "succeeded", 12),

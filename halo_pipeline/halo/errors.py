@@ -80,11 +80,6 @@ class HaloBudgetExhaustedError(HaloError):
     """The client-side request budget would have to wait longer than allowed."""
 
 
-class HaloInconsistentError(HaloError):
-    """HaloITSM's answers contradict each other (a filter it ignores, memberships that disagree
-    with the agents' own role list): using them would store false facts."""
-
-
 RUN_LEVEL_ERRORS: tuple[type[HaloError], ...] = (
     HaloAuthError,
     HaloTenantError,

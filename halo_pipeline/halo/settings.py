@@ -10,6 +10,9 @@ from pydantic import Field, SecretStr, field_validator
 from halo_pipeline.environment import FromEnvironment
 from halo_pipeline.halo.errors import HaloConfigError
 
+DETAIL_SHARE = 0.7
+"""The share of the request budget a sync's detail reads take by default."""
+
 
 class HaloSettings(FromEnvironment):
     """Where HaloITSM is and how to authenticate (`HALO_BASE_URL`, `HALO_CLIENT_ID`, ...), and
@@ -38,6 +41,10 @@ class HaloSettings(FromEnvironment):
     # Where the budget's request log lives: a file every process of the installation shares.
     # None keeps it in this process (a library user, a test).
     budget_path: str | None = None
+    # Agents whose details a sync may read when only details name their roles (see
+    # halo/ladder.py); None: what 70% of the budget allows in 10 minutes (378 of 270 per 5
+    # minutes), so provisioning and the command line keep their share.
+    detail_reads_per_sync: int | None = Field(default=None, ge=1)
     # Halo silently truncates larger pages to 100.
     page_size: int = Field(default=100, ge=1, le=100)
     # Concurrent requests when the number of pages is known; small, to stay polite.
@@ -58,6 +65,13 @@ class HaloSettings(FromEnvironment):
                 f"got {value!r}"
             )
         return value
+
+    @property
+    def detail_allowance(self) -> int:
+        """The agent details one sync may read: HALO_DETAIL_READS_PER_SYNC, or its default."""
+        if self.detail_reads_per_sync is not None:
+            return self.detail_reads_per_sync
+        return int(DETAIL_SHARE * self.max_requests_per_5_min * 600 / 300)
 
     @property
     def secret(self) -> str:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import duckdb
 
+from halo_pipeline.halo.ladder import Seen
 from halo_pipeline.halo.models import MEMBERSHIP_FLAGS
 from halo_pipeline.halo.snapshot import HaloSnapshot
 from halo_pipeline.warehouse.connection import WarehouseError
@@ -128,6 +129,16 @@ def last_good_sync(con: duckdb.DuckDBPyConnection) -> LastGoodSync | None:
     return LastGoodSync(*rows[0]) if rows else None
 
 
+def seen_agents(con: duckdb.DuckDBPyConnection) -> dict[int, Seen]:
+    """What the warehouse knows of each agent, for the next sync to tell new, changed and
+    long-unread agents apart (`halo.ladder`)."""
+    rows = con.execute(
+        "SELECT agent_id, name, firstname, surname, email, is_disabled, is_api_agent, "
+        "default_team, role_list, CASE WHEN roles_known THEN roles_read_at END FROM halo.agents"
+    ).fetchall()
+    return {row[0]: Seen(hash(row[1:9]), row[9]) for row in rows}
+
+
 def snapshot_frames(snapshot: HaloSnapshot) -> dict[str, pd.DataFrame]:
     """One DataFrame per `halo` table, with the warehouse's column names and nullable dtypes."""
     # "string", not "str": on pandas 2 "str" turns None into the text "None". "boolean" keeps
@@ -137,12 +148,12 @@ def snapshot_frames(snapshot: HaloSnapshot) -> dict[str, pd.DataFrame]:
         "agents": _frame(
             [
                 (a.id, a.name, a.firstname, a.surname, a.email, a.isdisabled, a.isapiagent,
-                 a.is_admin, a.team, a.department)
+                 a.is_admin, a.team, a.department, a.role_list)
                 for a in snapshot.agents
             ],
             agent_id=integer, name=text, firstname=text, surname=text, email=text,
             is_disabled="bool", is_api_agent="bool", is_admin=maybe, default_team=text,
-            department=text,
+            department=text, role_list=text,
         ),
         "roles": _frame(
             [(r.id, r.id_int, r.name, r.notes, r.is_integration) for r in snapshot.roles],
@@ -185,6 +196,7 @@ def replace_halo_tables(
     """
     frames = snapshot_frames(snapshot)
     agents = len(frames["agents"])
+    read = None if snapshot.read is None else sorted(snapshot.read)
     with transaction(con):
         previous = last_good_sync(con)
         if previous and not allow_large_drop and agents * 2 < previous.agents:
@@ -195,12 +207,26 @@ def replace_halo_tables(
                 "If the drop is real, run halo_sync_job once with the run config "
                 "`ops: {halo_tables: {config: {allow_large_drop: true}}}`."
             )
-        for table, frame in frames.items():
-            # Table names come from SNAPSHOT_TABLES, never from input; values are parameters.
+        _remember_reads(con)
+        for table in ("agents", "roles", "teams", "ticket_types"):
+            # Table names are this module's own, never input; values are parameters.
             con.execute(f"DELETE FROM halo.{table}")
-            _insert(con, table, frame, sync_id, synced_at)
-        _roles_read(con, None, sync_id, synced_at)  # a full sync reads every agent's roles
-        return _finish(con, sync_id, synced_at, api_requests, snapshot.memberships_from)
+            _insert(con, table, frames[table], sync_id, synced_at)
+        for table in ("agent_roles", "agent_teams"):
+            if read is None:
+                con.execute(f"DELETE FROM halo.{table}")
+            else:
+                # Agents not read this sync keep the memberships they were last read with;
+                # those of deleted agents go.
+                con.execute(
+                    f"DELETE FROM halo.{table} WHERE list_contains(?, agent_id) "
+                    "OR agent_id NOT IN (SELECT agent_id FROM halo.agents)",
+                    [read],
+                )
+            _insert(con, table, frames[table], sync_id, synced_at)
+        _drop_deleted_resources(con)
+        _roles_read(con, read, sync_id, synced_at)
+        return _finish(con, sync_id, synced_at, api_requests, snapshot)
 
 
 def replace_agents(
@@ -228,12 +254,7 @@ def replace_agents(
     }
     gone = sorted(set(agent_ids) - {agent.id for agent in snapshot.agents})
     with transaction(con):
-        # An agent read without its roles keeps when and by which sync they were last read.
-        unread = con.execute(
-            "SELECT roles_known, roles_read_at, roles_read_sync_id, agent_id FROM halo.agents "
-            "WHERE list_contains(?, agent_id) AND NOT list_contains(?, agent_id)",
-            [agent_ids, read["agent_roles"]],
-        ).fetchall()
+        _remember_reads(con)
         for table in ("roles", "teams", "ticket_types"):
             con.execute(f"DELETE FROM halo.{table}")
             _insert(con, table, frames[table], sync_id, synced_at)
@@ -243,21 +264,29 @@ def replace_agents(
                 f"DELETE FROM halo.{table} WHERE list_contains(?, agent_id)", [[*ids, *gone]]
             )
             _insert(con, table, frames[table], sync_id, synced_at)
-        for table, key, of in (
-            ("agent_roles", "role_id", "roles"),
-            ("agent_teams", "team_id", "teams"),
-        ):
-            con.execute(
-                f"DELETE FROM halo.{table} WHERE {key} NOT IN (SELECT {key} FROM halo.{of})"
-            )
+        _drop_deleted_resources(con)
         _roles_read(con, read["agent_roles"], sync_id, synced_at)
-        if unread:
-            con.executemany(
-                "UPDATE halo.agents SET roles_known = ?, roles_read_at = ?, "
-                "roles_read_sync_id = ? WHERE agent_id = ?",
-                unread,
-            )
-        return _finish(con, sync_id, synced_at, api_requests, snapshot.memberships_from)
+        return _finish(con, sync_id, synced_at, api_requests, snapshot)
+
+
+def _drop_deleted_resources(con: duckdb.DuckDBPyConnection) -> None:
+    """Memberships of a role or team that no longer exists go: nobody holds it now."""
+    for table, key, of in (
+        ("agent_roles", "role_id", "roles"),
+        ("agent_teams", "team_id", "teams"),
+    ):
+        # Names are this function's own.
+        con.execute(f"DELETE FROM halo.{table} WHERE {key} NOT IN (SELECT {key} FROM halo.{of})")
+
+
+def _remember_reads(con: duckdb.DuckDBPyConnection) -> None:
+    """Each agent's last read as halo.agents holds it before this sync writes: what the
+    history records changes against, and what agents not read this sync keep. A temporary
+    table belongs to this connection alone."""
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE previous_reads AS "
+        "SELECT agent_id, roles_known, roles_read_at, roles_read_sync_id FROM halo.agents"
+    )
 
 
 def _roles_read(
@@ -274,6 +303,16 @@ def _roles_read(
         "WHERE sync_id = $sync_id",
         {"at": synced_at, "sync_id": sync_id, **({} if agent_ids is None else {"read": agent_ids})},
     )
+    if agent_ids is not None:
+        # An agent not read keeps when, and by which sync, it last was (never: not known).
+        con.execute(
+            "UPDATE halo.agents AS a SET roles_known = p.roles_known, "
+            "roles_read_at = p.roles_read_at, roles_read_sync_id = p.roles_read_sync_id "
+            "FROM previous_reads AS p "
+            "WHERE a.agent_id = p.agent_id AND a.sync_id = $sync_id "
+            "AND NOT list_contains($read, a.agent_id)",
+            {"sync_id": sync_id, "read": agent_ids},
+        )
 
 
 def _insert(
@@ -299,20 +338,23 @@ def _finish(
     sync_id: int,
     synced_at: datetime,
     api_requests: int,
-    memberships_from: str,
+    snapshot: HaloSnapshot,
 ) -> dict[str, int]:
     """Extend the membership history and mark the sync loaded with the tables' row counts."""
     variables = {
         "sync_id": sync_id,
         "synced_at": synced_at,
         "api_requests": api_requests,
-        "memberships_from": memberships_from,
+        "memberships_from": snapshot.memberships_from,
+        "memberships_why": snapshot.memberships_why or None,
+        "detail_reads": snapshot.detail_reads,
     }
     for name, value in variables.items():
         # Names come from this function; values are parameters.
         con.execute(f"SET VARIABLE {name} = ?", [value])
     con.execute(read_sql("halo_history.sql"))
     con.execute(read_sql("finish_sync.sql"))
+    con.execute("DROP TABLE previous_reads")
     [counts] = con.execute(
         f"SELECT {', '.join(SNAPSHOT_TABLES)} FROM halo.sync_runs WHERE sync_id = ?", [sync_id]
     ).fetchall()

@@ -34,17 +34,21 @@ syncs AS (
     SELECT sync_id, kind, started_at FROM halo.sync_runs WHERE status = 'succeeded'
 ),
 
--- Syncs that read each item's agent. The one that last read its row (halo.agents.sync_id). A
--- full sync reads every agent: one it no longer lists was deleted in HaloITSM, and a deleted
--- agent holds nothing, so its grant is as absent as a revoked one. And a sync that closed a
--- period of the grant read the agent (a targeted one finds a deleted agent gone).
+-- Syncs that read each item's agent. The one that last read its roles and teams
+-- (halo.agents.roles_read_sync_id: a sync that reads only some agents' details leaves the
+-- others' rows as they were read before). A full sync lists every agent: one it no longer
+-- lists was deleted in HaloITSM, and a deleted agent holds nothing, so its grant is as absent
+-- as a revoked one. And a sync that closed a period of the grant read the agent (a targeted
+-- one finds a deleted agent gone).
 reads AS (
-    SELECT reviewed.item_id, a.sync_id
+    SELECT reviewed.item_id, a.roles_read_sync_id AS sync_id
     FROM reviewed
     JOIN halo.agents AS a USING (agent_id)
+    WHERE a.roles_known
     UNION ALL
     SELECT reviewed.item_id, (SELECT max(sync_id) FROM syncs WHERE kind = 'full')
     FROM reviewed
+    WHERE reviewed.agent_id NOT IN (SELECT agent_id FROM halo.agents)
     UNION ALL
     SELECT reviewed.item_id, h.removed_in_sync_id
     FROM reviewed

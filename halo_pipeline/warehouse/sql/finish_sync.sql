@@ -8,6 +8,8 @@ SET
     synced_at = getvariable('synced_at'),
     api_requests = getvariable('api_requests'),
     memberships_from = getvariable('memberships_from'),
+    memberships_why = getvariable('memberships_why'),
+    detail_reads = getvariable('detail_reads'),
     agents = (SELECT count(*) FROM halo.agents),
     roles = (SELECT count(*) FROM halo.roles),
     teams = (SELECT count(*) FROM halo.teams),
