@@ -37,15 +37,18 @@ def test_a_tenant_as_documented_needs_nothing_set(sim, halo_env, warehouse_path)
         f"HaloITSM at {url} (client id halo-pipeline-demo)",
         f"  token ........... issued by {url}/auth/token (scope 'all')",
         "  agent list ...... paged, rows under 'results', record_count sent",
-        "  list rows ....... no roles: each sync reads members per role (5 requests); teams with "
-        "is_manager, fortickets, foropps, forprojects, unassigned_access, otheragent_access, "
-        "no_config_access",
-        "  role_list ....... present (cross-checks the members read per role)",
+        "  list rows ....... no roles; teams with is_manager, fortickets, foropps, forprojects, "
+        "unassigned_access, otheragent_access, no_config_access",
+        "  role_list ....... present (read for roles where it names them exactly; a check on the "
+        "others)",
         "  unknown fields .. is_admin, department not in list rows: stored as NULL in halo.agents",
         "  ids ............. integral floats (18.0) seen, accepted",
         "  agent detail .... agent 2 read with roles, teams, is_admin, department",
-        "  role filter ..... honoured (role=6, no such role, answered none)",
         "  roles and teams . 5 roles, 6 teams",
+        "  memberships ..... roles per role, teams agent rows (the list rows carry no roles); "
+        "chosen on 20 agents' details",
+        "  sync time ....... a full sync reads every agent's roles in about 31 requests: within "
+        "one 5-minute window under the budget of 270",
         "  ticket type ..... 'Service Request' (3): no mandatory fields reported",
         "  ticket statuses . New (1), Closed (9)",
         "  API tickets ..... no APP03 refusal in past runs (a ticket type whose approval process "
@@ -53,9 +56,9 @@ def test_a_tenant_as_documented_needs_nothing_set(sim, halo_env, warehouse_path)
         "  request tickets . HALO_REQUEST_TICKET_TYPE unset: requests come from the command line "
         "and SQL only",
         "  Retry-After ..... unknown: no 429 met",
-        f"  request budget .. 270 per 5 minutes, shared by this installation in {budget}; 8 "
+        f"  request budget .. 270 per 5 minutes, shared by this installation in {budget}; 33 "
         "spent in the last 5 minutes",
-        "8 requests, none of them writes. Nothing to change: run halo_sync_job.",
+        "33 requests, none of them writes. Nothing to change: run halo_sync_job.",
     ]
     assert [(r.method, r.path) for r in sim.request_log if r.method != "GET"] == [
         ("POST", "/auth/token")
@@ -81,10 +84,12 @@ def test_what_does_not_fit_is_named_with_what_to_set(sim, halo_env):
         in lines(result.output)
     )
     expected = [
-        "  role filter ..... IGNORED: role=6 (no such role) answered 40 agents",
-        "                    -> the sync refuses to read members per role from this instance, "
-        "and its list rows carry no roles: it cannot sync roles here",
         "  roles and teams . 5 roles, 6 teams",
+        "  memberships ..... roles role_list, teams agent rows (the list rows carry no roles; the "
+        "role filter is ignored (role=6, a role id no role has, answered agents)); chosen on 20 "
+        "agents' details",
+        "  sync time ....... a full sync reads every agent's roles in about 25 requests: within "
+        "one 5-minute window under the budget of 600",
         "  ticket type ..... 'Access Request' (25): has mandatory fields [3, 4, 15, 203, 204, 205, 202, 206, 207]",
         "                    -> set HALO_TICKET_FIELDS to a JSON object with their values, e.g. "
         '{"category_1": "Access"}: HaloITSM refuses a ticket without them (HTTP 400 naming the '
@@ -105,8 +110,55 @@ def test_what_does_not_fit_is_named_with_what_to_set(sim, halo_env):
         "                    -> HALO_MAX_REQUESTS_PER_5_MIN is above the 300 hosted tenants allow"
     )
     assert output[-1] == (
-        "9 requests, none of them writes. 4 thing(s) to set or check: see the arrows above."
+        "29 requests, none of them writes. 3 thing(s) to set or check: see the arrows above."
     )
+
+
+def test_a_tenant_whose_roles_only_details_show_gets_the_times_and_what_to_set(sim, halo_env):
+    sim.config.ignore_role_filter, sim.config.role_list = True, "first"
+
+    result = doctor(halo_env, HALO_DETAIL_READS_PER_SYNC="2", HALO_ROLES_MAX_AGE="12h")
+
+    output = lines(result.output)
+    start = output.index(next(line for line in output if line.startswith("  memberships")))
+    assert output[start : start + 4] == [
+        "  memberships ..... agent details (the list rows carry no roles; the role filter is "
+        "ignored (role=6, a role id no role has, answered agents); role_list disagrees with the "
+        "details of 12 of 20 agents read (agent 2: [Administrator] against its detail's "
+        "[Administrator, Agent, Change Manager])); chosen on 20 agents' details",
+        # A token, a page, three lists, then a detail per agent.
+        "  sync time ....... a first full read of 40 agents' details takes about 45 requests: "
+        "within one 5-minute window under the budget of 270; then each sync reads 2 "
+        "(HALO_DETAIL_READS_PER_SYNC) in about 7 requests: within one 5-minute window under the "
+        "budget of 270",
+        "  roles' upkeep ... every agent read within 20 syncs: 20 hours at HALO_SYNC_CRON "
+        "'0 * * * *', longer than 12h (HALO_ROLES_MAX_AGE)",
+        "                    -> set HALO_DETAIL_READS_PER_SYNC=4",
+    ]
+
+
+def test_the_times_at_10000_agents_follow_from_the_budget(sim, monkeypatch):
+    """The first page proves the source; the times are for the tenant's whole list."""
+    from halo_pipeline.doctor.memberships import memberships
+    from halo_pipeline_tests.helpers import halo_client
+
+    sim.config.ignore_role_filter, sim.config.omit_memberships = True, True
+    monkeypatch.delenv("HALO_ROLES_MAX_AGE", raising=False)
+    monkeypatch.delenv("HALO_SYNC_CRON", raising=False)
+    with halo_client(sim) as client:
+        page = client.agent_records()
+        said = memberships(client, page, 10_000, client.list_roles(), client.list_teams())
+
+    # 10,104 requests: 270 at once, then 270 a window: 37 windows. 378 details a sync (70% of
+    # 10 minutes' budget), 482 requests: one window's wait.
+    assert [(f.topic, f.seen, f.advice) for f in said[1:]] == [
+        ("sync time", "a first full read of 10000 agents' details takes about 10104 requests: at "
+         "least 3 hours 5 minutes under the budget of 270; then each sync reads 378 "
+         "(HALO_DETAIL_READS_PER_SYNC) in about 482 requests: at least 5 minutes under the "
+         "budget of 270", None),
+        ("roles' upkeep", "every agent read within 27 syncs: 1 day 3 hours at HALO_SYNC_CRON "
+         "'0 * * * *', within 7d (HALO_ROLES_MAX_AGE)", None),
+    ]  # fmt: skip
 
 
 def test_a_tenant_that_refuses_the_credentials_gets_the_clients_advice(sim, halo_env):
@@ -192,7 +244,7 @@ def test_a_request_ticket_type_that_is_missing_or_lacks_fields_is_named(sim, hal
         "Service Request (3), Access Request (25)"
     ) in lines(missing.output)
     none_yet = doctor(halo_env, HALO_REQUEST_TICKET_TYPE="Access Request")
-    assert lines(none_yet.output)[13:15] == [
+    assert lines(none_yet.output)[14:16] == [
         "  request tickets . 'Access Request' (25): 0 open, none to read its fields from",
         "                    -> open one as a person would (README, Requests from the service "
         "desk), then run doctor again",
@@ -200,7 +252,7 @@ def test_a_request_ticket_type_that_is_missing_or_lacks_fields_is_named(sim, hal
     pat = sim.add_user("Pat Doe", "pat@example.com")
     ticket = sim.open_request_ticket(pat, "Admin", fields={"CFAccessTeam": "Service Desk"})
     lacking = doctor(halo_env, HALO_REQUEST_TICKET_TYPE="Access Request")
-    assert lines(lacking.output)[14:16] == [
+    assert lines(lacking.output)[15:17] == [
         f"  request fields .. ticket {ticket} carries team=CFAccessTeam; not agent=CFAccessAgent, "
         "role=CFAccessRole, action=CFAccessAction, until=CFAccessUntil, for=CFAccessFor",
         "                    -> add the missing fields to the ticket type's form, or map "

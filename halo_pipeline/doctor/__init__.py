@@ -12,12 +12,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from halo_pipeline.doctor.finding import Finding
+from halo_pipeline.doctor.memberships import memberships
 from halo_pipeline.doctor.roles_age import last_sync
 from halo_pipeline.doctor.service_desk import api_tickets, approvals, request_tickets
 from halo_pipeline.halo import HaloClient
 from halo_pipeline.halo.client import UNASSIGNED_AGENT_ID
-from halo_pipeline.halo.models import MEMBERSHIP_FLAGS, Role, TicketType
+from halo_pipeline.halo.models import MEMBERSHIP_FLAGS, Agent, AgentRecord, TicketType
 from halo_pipeline.halo.paging import LIST_KEYS
 from halo_pipeline.provisioning.settings import ProvisioningSettings
 from halo_pipeline.requests.ticketing import DEFAULT_TICKET_TYPE, find_ticket_type
@@ -32,17 +35,16 @@ def diagnose(
     page = client.agent_page(1)
     findings.append(_envelope(page, settings.page_size))
     rows = _rows(page)
-    findings += _list_rows(rows, roles)
+    findings += _list_rows(rows)
     agent_id = next(
         (r["id"] for r in rows if isinstance(r, dict) and r.get("id") != UNASSIGNED_AGENT_ID),
         None,
     )
     if agent_id is not None:
         findings.append(_detail(client, int(agent_id)))
-    rows_carry_roles = bool(rows) and all(isinstance(r, dict) and "roles" in r for r in rows)
-    findings.append(_role_filter(client, roles, needed=not rows_carry_roles))
     teams = client.list_teams()
     findings.append(Finding("roles and teams", f"{len(roles)} roles, {len(teams)} teams"))
+    findings += memberships(client, _agents(rows), _listed(page, rows), roles, teams)
     types = client.list_ticket_types()
     findings.append(_ticket_type(types, provisioning))
     findings.append(_statuses(client, provisioning))
@@ -98,7 +100,7 @@ def _envelope(page: Any, page_size: int) -> Finding:
     return Finding("agent list", f"paged, rows under {key!r}, {count}")
 
 
-def _list_rows(rows: list[Any], roles: list[Role]) -> list[Finding]:
+def _list_rows(rows: list[Any]) -> list[Finding]:
     agents = [row for row in rows if isinstance(row, dict)]
     if not agents:
         return [Finding("list rows", "no agents on the first page")]
@@ -107,14 +109,11 @@ def _list_rows(rows: list[Any], roles: list[Role]) -> list[Finding]:
         having = sum(1 for row in agents if key in row)
         return "all" if having == len(agents) else "none" if having == 0 else f"{having}"
 
-    if share("roles") == "all":
-        roles_seen = "roles included (memberships read from the rows)"
-    else:
-        roles_seen = f"no roles: each sync reads members per role ({len(roles)} requests)"
+    roles_seen = "roles included" if share("roles") == "all" else "no roles"
     teams = [team for row in agents for team in row.get("teams") or () if isinstance(team, dict)]
     flags = [flag for flag in MEMBERSHIP_FLAGS if teams and all(flag in t for t in teams)]
     teams_seen = (
-        "teams: none read per team" if share("teams") != "all"
+        "no teams" if share("teams") != "all"
         else f"teams with {', '.join(flags) or 'no flags'}"
     )  # fmt: skip
     unknown = [key for key in ("is_admin", "department") if share(key) != "all"]
@@ -123,9 +122,9 @@ def _list_rows(rows: list[Any], roles: list[Role]) -> list[Finding]:
         Finding("list rows", f"{roles_seen}; {teams_seen}"),
         Finding(
             "role_list",
-            "present (cross-checks the members read per role)"
+            "present (read for roles where it names them exactly; a check on the others)"
             if share("role_list") == "all"
-            else "not sent (members per role are not cross-checked)",
+            else "not sent",
         ),
         Finding(
             "unknown fields",
@@ -158,21 +157,23 @@ def _detail(client: HaloClient, agent_id: int) -> Finding:
     return Finding("agent detail", f"agent {agent_id} read with {', '.join(has)}", advice)
 
 
-def _role_filter(client: HaloClient, roles: list[Role], *, needed: bool) -> Finding:
-    if not roles:
-        return Finding("role filter", "not tried: no roles")
-    unused = max(role.id_int for role in roles) + 1
-    answered = client.member_ids(role=str(unused))
-    if answered:
-        return Finding(
-            "role filter",
-            f"IGNORED: role={unused} (no such role) answered {len(answered)} agents",
-            "the sync refuses to read members per role from this instance, and its list rows "
-            "carry no roles: it cannot sync roles here"
-            if needed
-            else None,
-        )
-    return Finding("role filter", f"honoured (role={unused}, no such role, answered none)")
+def _agents(rows: list[Any]) -> list[AgentRecord]:
+    """The page's agents as a sync reads them; rows it cannot read the other findings name."""
+    agents = []
+    for row in rows:
+        try:
+            agent = Agent.model_validate(row)
+        except ValidationError:
+            continue
+        if agent.id != UNASSIGNED_AGENT_ID:
+            agents.append(AgentRecord.of(agent))
+    return agents
+
+
+def _listed(page: Any, rows: list[Any]) -> int:
+    """How many agents the tenant lists: its record_count, or the page's rows."""
+    count = page.get("record_count") if isinstance(page, dict) else None
+    return count if isinstance(count, int) and count >= len(rows) else len(rows)
 
 
 def _ticket_type(types: list[TicketType], provisioning: ProvisioningSettings) -> Finding:
