@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from urllib.parse import parse_qs
 
 import pytest
@@ -276,6 +277,48 @@ def test_role_list_is_not_read_when_a_role_name_holds_a_comma(sim):
         "role_list cannot be split for sure (role name 'Night, Weekend')"
     )
     assert snapshot.read == frozenset(agent.id for agent in snapshot.agents)
+
+
+class DetailsWithoutRoles:
+    """A WSGI wrapper whose agent details leave out `roles` and `teams`."""
+
+    def __init__(self, sim: Simulator) -> None:
+        self.sim = sim
+
+    def __call__(self, environ, start_response):
+        if not re.fullmatch(r"/api/agent/\d+", environ["PATH_INFO"]):
+            return self.sim.app(environ, start_response)
+        captured = {}
+
+        def capture(status, headers, exc_info=None):
+            captured.update(status=status, headers=headers)
+
+        detail = json.loads(b"".join(self.sim.app(environ, capture)))
+        body = json.dumps({k: v for k, v in detail.items() if k not in ("roles", "teams")})
+        headers = [(k, v) for k, v in captured["headers"] if k.lower() != "content-length"]
+        start_response(captured["status"], [*headers, ("Content-Length", str(len(body)))])
+        return [body.encode()]
+
+
+def test_details_without_memberships_prove_nothing_and_are_never_read_for_them(sim):
+    with halo_client(sim, DetailsWithoutRoles(sim)) as client:
+        snapshot = fetch_snapshot(client)
+
+    # The role filter cannot be disproved: it is taken, as before there were proofs.
+    assert (snapshot.agent_roles, snapshot.agent_teams) == expected_memberships(sim)
+    assert snapshot.memberships_from == "roles per role, teams agent rows"
+
+    sim.config.ignore_role_filter, sim.config.omit_memberships = True, True
+    with (
+        halo_client(sim, DetailsWithoutRoles(sim)) as client,
+        pytest.raises(HaloMalformedResponseError) as error,
+    ):
+        fetch_snapshot(client)
+
+    assert str(error.value).startswith(
+        "GET /api/agent/3: the agent's detail carries no roles or teams, and no cheaper source "
+        "could be trusted (the list rows carry no roles; the role filter is ignored"
+    )
 
 
 @pytest.mark.parametrize("paging", ["results", "agents", "bare", "legacy"])

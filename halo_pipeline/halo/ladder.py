@@ -29,7 +29,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from halo_pipeline.halo.client import HaloClient
-from halo_pipeline.halo.errors import HaloNotFoundError
+from halo_pipeline.halo.errors import HaloMalformedResponseError, HaloNotFoundError
 from halo_pipeline.halo.models import MEMBERSHIP_FLAGS, AgentRecord, Role, Team
 
 T = TypeVar("T")
@@ -113,11 +113,13 @@ class _Ladder:
         return not problem
 
     def _disagreement(self, pairs: Iterable[tuple[Any, ...]], what: str, noun: str) -> str:
-        claimed: dict[int, set[Any]] = {agent_id: set() for agent_id in self.details}
+        # A detail without the memberships (a tenant whose details leave them out) proves
+        # nothing either way.
+        truth = _held(self.details.values(), noun)
+        claimed: dict[int, set[Any]] = {agent_id: set() for agent_id in truth}
         for agent_id, held, *_ in pairs:
             if agent_id in claimed:
                 claimed[agent_id].add(held)
-        truth = _held(self.details.values(), noun)
         wrong = [a for a in sorted(claimed) if claimed[a] != truth[a]]
         if not wrong:
             return ""
@@ -194,7 +196,8 @@ def _roles(ladder: _Ladder, listed: dict[int, set[str]] | str) -> tuple[list | N
             # Where role_list says otherwise, the details say who is right.
             by_filter = _by_agent(pairs, {a.id for a in agents})
             differ = [a.id for a in agents if by_filter[a.id] != listed.get(a.id, set())]
-            ladder.read_details(differ[:PROOF_SAMPLE])
+            room = min(PROOF_SAMPLE, ladder.allowance - len(ladder.details))
+            ladder.read_details(differ[: max(0, room)])
         if ladder.proved(pairs, "the role filter", "roles"):
             return pairs, "per role"
 
@@ -234,11 +237,23 @@ def _teams(ladder: _Ladder) -> tuple[list | None, str]:
 def _refresh(ladder: _Ladder) -> frozenset[int]:
     """Read details as far as the allowance goes: new agents, then changed rows, then those
     read longest ago (never read first). Returns every agent read this sync."""
+    _refuse_bare_details(ladder)  # before spending the allowance on them
     order = refresh_order(ladder.agents, ladder.previous, ladder.seed)
     room = max(0, ladder.allowance - len(ladder.details))
     ladder.read_details([a for a in order if a not in ladder.details][:room])
+    _refuse_bare_details(ladder)
     listed = {agent.id for agent in ladder.agents}
     return frozenset(ladder.details) & listed
+
+
+def _refuse_bare_details(ladder: _Ladder) -> None:
+    lacking = sorted(a.id for a in ladder.details.values() if a.roles is None or a.teams is None)
+    if lacking:
+        raise HaloMalformedResponseError(
+            f"GET /api/agent/{lacking[0]}: the agent's detail carries no roles or teams, and no "
+            f"cheaper source could be trusted ({'; '.join(ladder.why)}), so this HaloITSM's "
+            "memberships cannot be read. The sync stopped and the last good tables were kept."
+        )
 
 
 def refresh_order(agents: Sequence[AgentRecord], previous: dict[int, Seen], seed: int) -> list[int]:
@@ -349,8 +364,8 @@ def _row_roles(agents: Sequence[AgentRecord]) -> dict[int, set[str]]:
 
 def _held(agents: Iterable[AgentRecord], noun: str) -> dict[int, set[Any]]:
     if noun == "roles":
-        return {a.id: set(a.roles or ()) for a in agents}
-    return {a.id: {team[0] for team in a.teams or ()} for a in agents}
+        return {a.id: set(a.roles) for a in agents if a.roles is not None}
+    return {a.id: {team[0] for team in a.teams} for a in agents if a.teams is not None}
 
 
 def _by_agent(pairs: Iterable[tuple[int, str]], agent_ids: set[int]) -> dict[int, set[str]]:
