@@ -95,10 +95,12 @@ def play_past(sim: Simulator, warehouse: str) -> None:
     from halo_pipeline.halo import HaloClient, HaloSettings
     from halo_pipeline.sql_models.project import build_models, load_project, models_dir
     from halo_pipeline.sync import sync_halo
-    from halo_pipeline.warehouse import budget_path, connect
+    from halo_pipeline.warehouse import connect
 
     project = load_project(models_dir())
-    settings = HaloSettings.load(budget_path=budget_path(warehouse))
+    # A replay of October: its requests draw on a budget of their own, not on the one this
+    # installation shares (budget_path), which the runs after it spend now.
+    settings = HaloSettings.load(budget_path=None)
     click.echo("A new simulator: replaying its October 2026 first, a sync a week:")
     for week in PAST:
         week.happens(sim)
